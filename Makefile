@@ -1,0 +1,55 @@
+# The two entry points the README promises: `make test` and `make bench`.
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
+NODE := $(shell command -v node 2>/dev/null)
+JS_STAMP := bench/js/node_modules/.installed
+
+.PHONY: test lint typecheck unit bench bench-quick fuzz clean js
+
+$(VPY):
+	$(PY) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(VPY)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(VPY) -m pip install -q -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# Node peers (Automerge, Yjs, Loro) for the benchmark and the differential test.
+js: $(JS_STAMP)
+$(JS_STAMP): bench/js/package.json bench/js/package-lock.json
+ifneq ($(NODE),)
+	cd bench/js && npm ci --no-audit --no-fund --loglevel=error
+	touch $(JS_STAMP)
+else
+	@echo "node not found: the Automerge/Yjs/Loro peers are skipped"
+endif
+
+lint: $(STAMP)
+	$(VPY) -m ruff check crdt echo tests bench
+
+typecheck: $(STAMP)
+	$(VPY) -m mypy --strict crdt echo
+
+unit: $(STAMP) js
+	$(VPY) -m pytest
+
+test: lint typecheck unit
+
+bench: $(BENCH_STAMP) js
+	$(VPY) -m bench
+
+bench-quick: $(BENCH_STAMP) js
+	$(VPY) -m bench --quick
+
+fuzz: $(STAMP)
+	FUZZ_FOREVER=1 $(VPY) -m pytest -m slow -q
+
+clean:
+	rm -rf $(VENV) bench/js/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

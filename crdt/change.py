@@ -1,0 +1,189 @@
+"""Changes: the unit of history, their canonical encoding and their hash (SPEC.md "Changes").
+
+A change groups the ops of one transaction.  Its bytes are the msgpack array
+
+    [1, actor, seq, start_op, time, message, deps, actors, ops]
+
+and its identity is ``BLAKE2b-256(bytes)``.  ``deps`` are the hashes of the heads the change
+was made on, so history is a hash DAG.  Op ids inside ``ops`` are ``[counter, index]``
+where index 0 is the change's own actor and ``i > 0`` is ``actors[i - 1]``.
+
+Trust is in the types: :func:`decode_change` gives an :class:`UnverifiedChange` (well
+formed, canonical, hashed); only a :class:`~crdt.doc.Doc` that checked it against its
+history turns it into a :class:`Change`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import msgpack
+
+from .errors import DecodeError
+from .ids import MAX_ACTOR_LEN
+from .op import Op, decode_ops, encode_ops, op_actors, op_size
+from .values import INT64_MAX
+
+FORMAT_VERSION = 1
+HASH_LEN = 32
+MAX_CHANGE_BYTES = 64 * 1024 * 1024
+"""Changes larger than this are refused before decoding (a bound on a peer's memory)."""
+
+_packb = msgpack.packb
+_unpackb = msgpack.unpackb
+_blake2b = hashlib.blake2b
+
+
+def change_hash(raw: bytes) -> bytes:
+    """The change's identity: BLAKE2b with a 32-byte digest over its encoded bytes."""
+    return _blake2b(raw, digest_size=HASH_LEN).digest()
+
+
+class UnverifiedChange:
+    """A well-formed change whose history has not been checked yet."""
+
+    __slots__ = ("actor", "deps", "hash", "message", "n_ops", "ops", "raw", "seq", "start_op", "time")
+
+    def __init__(
+        self,
+        actor: bytes,
+        seq: int,
+        start_op: int,
+        time: int,
+        message: str | None,
+        deps: tuple[bytes, ...],
+        ops: list[Op],
+        raw: bytes,
+        hash: bytes,
+        n_ops: int,
+    ) -> None:
+        self.actor = actor  # the author
+        self.seq = seq  # 1 for the author's first change, +1 for each next one
+        self.start_op = start_op  # counter of the first op
+        self.time = time  # author's wall clock, ms since the epoch (informational)
+        self.message = message  # optional commit message
+        self.deps = deps  # hashes of the heads it was made on, sorted
+        self.ops = ops  # op tuples (see crdt.op)
+        self.raw = raw  # the canonical encoded bytes
+        self.hash = hash  # BLAKE2b-256 of raw
+        self.n_ops = n_ops  # counters consumed by ops
+
+    @property
+    def end_op(self) -> int:
+        """The counter of the last op (``start_op - 1`` for an empty change)."""
+        return self.start_op + self.n_ops - 1
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.hash.hex()[:12]} actor={self.actor.hex()[:8]} "
+            f"seq={self.seq} start_op={self.start_op} ops={len(self.ops)})"
+        )
+
+
+class Change(UnverifiedChange):
+    """A change that is part of a document's history (made locally or verified)."""
+
+    __slots__ = ()
+
+
+def encode_change(
+    actor: bytes,
+    seq: int,
+    start_op: int,
+    time: int,
+    message: str | None,
+    deps: tuple[bytes, ...],
+    ops: list[Op],
+) -> tuple[bytes, bytes]:
+    """Encode a change canonically; returns ``(raw, hash)``.  ``deps`` must be sorted."""
+    others = op_actors(ops)
+    others.discard(actor)
+    if others:
+        table = sorted(others)
+        idx = {a: i + 1 for i, a in enumerate(table)}
+        idx[actor] = 0
+    else:
+        table = []
+        idx = {actor: 0}
+    raw = _packb(
+        [FORMAT_VERSION, actor, seq, start_op, time, message, list(deps), table, encode_ops(ops, idx)]
+    )
+    return raw, _blake2b(raw, digest_size=HASH_LEN).digest()
+
+
+def _bad(msg: str) -> DecodeError:
+    return DecodeError(f"malformed change: {msg}")
+
+
+def decode_change(raw: bytes, expected_hash: bytes | None = None) -> UnverifiedChange:
+    """Parse and structurally check one change.
+
+    Raises :class:`DecodeError` for anything that is not the canonical encoding of a
+    well-formed change, and :class:`~crdt.errors.HashMismatchError` if ``expected_hash``
+    is given and differs.
+    """
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise _bad(f"expected bytes, got {type(raw).__name__}")
+    raw = bytes(raw)
+    if len(raw) > MAX_CHANGE_BYTES:
+        raise _bad(f"{len(raw)} bytes exceeds the {MAX_CHANGE_BYTES}-byte limit")
+    try:
+        top = _unpackb(raw, raw=False, strict_map_key=True, use_list=True)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise _bad(f"not msgpack ({type(exc).__name__}: {exc})") from exc
+    if type(top) is not list or len(top) != 9:
+        raise _bad("not a 9-element array")
+    version, actor, seq, start_op, time, message, deps, table, ops_raw = top
+    if version != FORMAT_VERSION or type(version) is not int:
+        raise _bad(f"unknown format version {version!r}")
+    if type(actor) is not bytes or not 1 <= len(actor) <= MAX_ACTOR_LEN:
+        raise _bad("actor is not 1..64 bytes")
+    for name, v in (("seq", seq), ("start_op", start_op)):
+        if type(v) is not int or not 1 <= v <= INT64_MAX:
+            raise _bad(f"{name} is not a positive 64-bit int")
+    if type(time) is not int or not 0 <= time <= INT64_MAX:
+        raise _bad("time is not a non-negative int")
+    if message is not None and type(message) is not str:
+        raise _bad("message is neither nil nor str")
+    if type(deps) is not list or any(type(d) is not bytes or len(d) != HASH_LEN for d in deps):
+        raise _bad("deps is not a list of 32-byte hashes")
+    if any(deps[i] >= deps[i + 1] for i in range(len(deps) - 1)):
+        raise _bad("deps are not sorted and unique")
+    if type(table) is not list or any(
+        type(a) is not bytes or not 1 <= len(a) <= MAX_ACTOR_LEN for a in table
+    ):
+        raise _bad("actor table is not a list of 1..64-byte actors")
+    if any(table[i] >= table[i + 1] for i in range(len(table) - 1)) or actor in table:
+        raise _bad("actor table is not sorted, unique and without the author")
+    actors = [actor, *table]
+    ops = decode_ops(ops_raw, actors)
+    used = op_actors(ops)
+    if any(a not in used for a in table):
+        raise _bad("actor table names an actor no op uses")
+    n_ops = 0
+    for op in ops:
+        n_ops += op_size(op)
+    if start_op + n_ops - 1 > INT64_MAX:
+        raise _bad("op counters overflow 64 bits")
+    h = _blake2b(raw, digest_size=HASH_LEN).digest()
+    # Canonical form: the same change must always have the same bytes, hence the same hash.
+    if _packb(top) != raw:
+        raise _bad("not in canonical encoding")
+    if expected_hash is not None and h != expected_hash:
+        from .errors import HashMismatchError
+
+        raise HashMismatchError(f"change hash {h.hex()} != expected {expected_hash.hex()}")
+    return UnverifiedChange(actor, seq, start_op, time, message, tuple(deps), ops, raw, h, n_ops)
+
+
+def change_summary(c: UnverifiedChange) -> dict[str, Any]:
+    """A JSON-friendly description (for debugging and the conformance driver)."""
+    return {
+        "hash": c.hash.hex(),
+        "actor": c.actor.hex(),
+        "seq": c.seq,
+        "start_op": c.start_op,
+        "deps": [d.hex() for d in c.deps],
+        "ops": len(c.ops),
+    }

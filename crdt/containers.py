@@ -1,0 +1,301 @@
+"""Live views of a document's objects that behave like ``dict``, ``list`` and ``str``.
+
+A view holds only the document and the object id, so it stays valid as the document
+changes.  Edits made outside ``with doc.transaction():`` commit one change each.
+
+>>> from crdt import Doc
+>>> doc = Doc()
+>>> doc.root["config"] = {"theme": "dark", "tags": ["a"]}
+>>> doc.root["config"]["tags"].append("b")
+>>> notes = doc.root.make_text("notes")
+>>> notes += "hi"
+>>> doc.to_py()
+{'config': {'theme': 'dark', 'tags': ['a', 'b']}, 'notes': 'hi'}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from .errors import UsageError
+from .ids import ObjId
+from .sequence import Sequence
+from .values import ObjType
+
+if TYPE_CHECKING:
+    from .doc import Doc
+    from .transaction import Transaction
+
+
+def _view(doc: Doc, obj: ObjId, typ: ObjType) -> Any:
+    return (Map, List, Text)[typ](doc, obj)
+
+
+def _assign(tx: Transaction, obj: ObjId, key: str | int, value: Any, insert: bool) -> None:
+    """Write ``value`` at ``key`` (or insert it at index ``key``), recursing into
+    plain dicts and lists, which become nested maps and lists."""
+    if isinstance(value, dict):
+        oid = tx.insert_object(obj, key, ObjType.MAP) if insert else tx.make(obj, key, ObjType.MAP)  # type: ignore[arg-type]
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise UsageError("map keys must be str")
+            _assign(tx, oid, k, v, False)
+    elif isinstance(value, list | tuple):
+        oid = tx.insert_object(obj, key, ObjType.LIST) if insert else tx.make(obj, key, ObjType.LIST)  # type: ignore[arg-type]
+        for i, v in enumerate(value):
+            _assign(tx, oid, i, v, True)
+    elif insert:
+        tx.insert(obj, key, [value])  # type: ignore[arg-type]
+    else:
+        tx.put(obj, key, value)
+
+
+class _Obj:
+    __slots__ = ("_doc", "_obj")
+
+    def __init__(self, doc: Doc, obj: ObjId) -> None:
+        self._doc = doc  # the document this view reads and edits
+        self._obj = obj  # the object's id (None: the root map)
+
+    @property
+    def id(self) -> ObjId:
+        """The object id (the op id of the make op that created it)."""
+        return self._obj
+
+    @property
+    def doc(self) -> Doc:
+        return self._doc
+
+    def _state(self) -> Any:
+        return self._doc._opset.objs[self._obj].data
+
+    def _read(self, e: tuple[int, bytes, Any]) -> Any:
+        v = e[2]
+        return _view(self._doc, (e[0], e[1]), v) if type(v) is ObjType else v
+
+    def to_py(self) -> Any:
+        return self._doc._to_py(self._obj)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _Obj):
+            return self._doc is other._doc and self._obj == other._obj
+        return bool(self.to_py() == other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Map(_Obj, MutableMapping[str, Any]):
+    """A map view: ``m[k]``, ``m[k] = v``, ``del m[k]``, iteration, ``len``.
+
+    Reading a nested object gives its view; assigning a ``dict`` or ``list`` creates a
+    nested map or list.  Get/set/delete are O(1) plus the value's size.
+    """
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> Any:
+        es = self._state().get(key)
+        if not es:
+            raise KeyError(key)
+        return self._read(es[-1])
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise UsageError("map keys must be str")
+        with self._doc._auto() as tx:
+            _assign(tx, self._obj, key, value, False)
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self._state():
+            raise KeyError(key)
+        with self._doc._auto() as tx:
+            tx.delete(self._obj, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._state()))
+
+    def __len__(self) -> int:
+        return len(self._state())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._state()
+
+    def __repr__(self) -> str:
+        return f"Map({self.to_py()!r})"
+
+    def make_map(self, key: str) -> Map:
+        """Put a new empty map at ``key`` and return its view."""
+        with self._doc._auto() as tx:
+            return Map(self._doc, tx.make(self._obj, key, ObjType.MAP))
+
+    def make_list(self, key: str) -> List:
+        with self._doc._auto() as tx:
+            return List(self._doc, tx.make(self._obj, key, ObjType.LIST))
+
+    def make_text(self, key: str, initial: str = "") -> Text:
+        """Put a new text at ``key`` (optionally with content) and return its view."""
+        with self._doc._auto() as tx:
+            oid = tx.make(self._obj, key, ObjType.TEXT)
+            if initial:
+                tx.insert(oid, 0, initial)
+            return Text(self._doc, oid)
+
+    def increment(self, key: str, delta: int = 1) -> None:
+        """Add ``delta`` to the :class:`Counter` at ``key``."""
+        with self._doc._auto() as tx:
+            tx.increment(self._obj, key, delta)
+
+    def conflicts(self, key: str) -> list[Any]:
+        """Every concurrent value at ``key``, the visible one last."""
+        return [self._read(e) for e in self._state().get(key, [])]
+
+
+class List(_Obj):
+    """A list view: indexing, slicing reads, ``append``, ``insert``, ``del``, ``len``.
+
+    Index reads and writes are O(chunk) near the last position used, O(runs/64) far away.
+    """
+
+    __slots__ = ()
+
+    def _seq(self) -> Sequence:
+        return self._state()  # type: ignore[no-any-return]
+
+    def __len__(self) -> int:
+        return self._seq().vis
+
+    def _norm(self, i: int) -> int:
+        n = self._seq().vis
+        if not isinstance(i, int):
+            raise UsageError("list indexes are int")
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"list index {i} out of range")
+        return i
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        run, off = self._seq().element_at(self._norm(i))
+        if run.reg:
+            return self._read(run.content[0].entries[-1])
+        return self._read((run.ctr + off, run.actor, run.content[off]))
+
+    def __setitem__(self, i: int, value: Any) -> None:
+        i = self._norm(i)
+        with self._doc._auto() as tx:
+            if isinstance(value, dict | list | tuple):
+                tx.remove(self._obj, i, 1)
+                _assign(tx, self._obj, i, value, True)
+            else:
+                tx.put(self._obj, i, value)
+
+    def __delitem__(self, i: int) -> None:
+        i = self._norm(i)
+        with self._doc._auto() as tx:
+            tx.remove(self._obj, i, 1)
+
+    def __iter__(self) -> Iterator[Any]:
+        for k in range(len(self)):
+            yield self[k]
+
+    def __repr__(self) -> str:
+        return f"List({self.to_py()!r})"
+
+    def insert(self, i: int, value: Any) -> None:
+        """Insert ``value`` before index ``i`` (``dict``/``list`` become nested objects)."""
+        n = len(self)
+        if i < 0:
+            i = max(0, i + n)
+        i = min(i, n)
+        with self._doc._auto() as tx:
+            _assign(tx, self._obj, i, value, True)
+
+    def append(self, value: Any) -> None:
+        self.insert(len(self), value)
+
+    def extend(self, values: list[Any]) -> None:
+        """Append scalars as one run-length encoded insert (objects one by one)."""
+        with self._doc._auto() as tx:
+            if all(not isinstance(v, dict | list | tuple) for v in values):
+                tx.insert(self._obj, len(self), list(values))
+            else:
+                for v in values:
+                    _assign(tx, self._obj, len(self), v, True)
+
+    def delete(self, i: int, n: int = 1) -> None:
+        """Delete ``n`` elements from index ``i``."""
+        with self._doc._auto() as tx:
+            tx.remove(self._obj, i, n)
+
+    def insert_map(self, i: int) -> Map:
+        with self._doc._auto() as tx:
+            return Map(self._doc, tx.insert_object(self._obj, i, ObjType.MAP))
+
+    def insert_list(self, i: int) -> List:
+        with self._doc._auto() as tx:
+            return List(self._doc, tx.insert_object(self._obj, i, ObjType.LIST))
+
+    def insert_text(self, i: int, initial: str = "") -> Text:
+        with self._doc._auto() as tx:
+            oid = tx.insert_object(self._obj, i, ObjType.TEXT)
+            if initial:
+                tx.insert(oid, 0, initial)
+            return Text(self._doc, oid)
+
+    def increment(self, i: int, delta: int = 1) -> None:
+        with self._doc._auto() as tx:
+            tx.increment(self._obj, self._norm(i), delta)
+
+
+class Text(_Obj):
+    """A text view that reads like ``str``: ``str(t)``, ``len(t)``, ``t[i]``, ``t += s``.
+
+    Positions count Unicode code points.  Edits are O(chunk) near the last one.
+    """
+
+    __slots__ = ()
+
+    def _seq(self) -> Sequence:
+        return self._state()  # type: ignore[no-any-return]
+
+    def __str__(self) -> str:
+        return self._seq().text()
+
+    def __len__(self) -> int:
+        return self._seq().vis
+
+    def __getitem__(self, i: int | slice) -> str:
+        return str(self)[i]
+
+    def __repr__(self) -> str:
+        return f"Text({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return str(self) == other
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __iadd__(self, s: str) -> Text:
+        self.insert(len(self), s)
+        return self
+
+    def insert(self, pos: int, s: str) -> None:
+        """Insert ``s`` at code point ``pos``."""
+        with self._doc._auto() as tx:
+            tx.insert(self._obj, pos, s)
+
+    def delete(self, pos: int, n: int = 1) -> None:
+        """Delete ``n`` code points from ``pos``."""
+        with self._doc._auto() as tx:
+            tx.remove(self._obj, pos, n)
+
+    def splice(self, pos: int, delete: int, insert: str = "") -> None:
+        """Delete ``delete`` code points at ``pos`` and insert ``insert`` there."""
+        with self._doc._auto() as tx:
+            tx.splice(self._obj, pos, delete, insert)
+

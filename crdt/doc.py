@@ -1,0 +1,602 @@
+"""The document: history, state, local transactions and verified remote changes.
+
+>>> from crdt import Doc
+>>> a = Doc(actor="aa")
+>>> text = a.root.make_text("title")
+>>> text.insert(0, "hello")
+>>> b = a.fork(actor="bb")
+>>> with a.transaction():
+...     text.insert(5, " world")
+>>> b.root["title"].insert(0, ">> ")
+>>> _ = a.merge(b); _ = b.merge(a)
+>>> a.to_py() == b.to_py() == {"title": ">> hello world"}
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence as SeqABC
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from .change import Change, UnverifiedChange, decode_change, encode_change
+from .errors import (
+    CrdtError,
+    DecodeError,
+    DuplicateSeqError,
+    HashMismatchError,
+    InvalidChangeError,
+    MissingDependencyError,
+    ObjectNotFoundError,
+    TransactionError,
+    UsageError,
+)
+from .history import History
+from .ids import ActorId, ObjId, OpId, coerce_actor
+from .op import DEL, INC, INS, INS_MAKE, MAKE, REM, SET, op_size
+from .opset import ObjState, OpSet
+from .patches import Patch, build_patches
+from .sequence import Sequence
+from .transaction import Transaction
+from .values import Counter, ObjType
+
+if TYPE_CHECKING:
+    from .containers import Map
+
+SAVE_MAGIC = b"\x85ECHODOC"
+SAVE_VERSION = 1
+MAX_PENDING = 100_000
+"""Changes waiting for missing dependencies before :class:`MissingDependencyError`."""
+
+
+class Subscription:
+    """Returned by :meth:`Doc.observe`; call :meth:`close` (or use ``with``) to stop."""
+
+    def __init__(self, doc: Doc, cb: Callable[[list[Patch]], None]) -> None:
+        self._doc = doc
+        self._cb = cb
+
+    def close(self) -> None:
+        with contextlib.suppress(ValueError):
+            self._doc._observers.remove(self._cb)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Doc:
+    """A CRDT document: a root map of nested maps, lists, text and scalars.
+
+    Args:
+        actor: this replica's actor id (bytes or hex); 16 random bytes if omitted.
+        clock: returns the change time in ms; defaults to the wall clock.  Pass
+            ``lambda: 0`` for reproducible change hashes.
+    """
+
+    def __init__(self, actor: bytes | str | None = None, *, clock: Callable[[], int] | None = None):
+        self.actor: ActorId = coerce_actor(actor)
+        self._clock = clock
+        self._history = History()
+        self._opset = OpSet()
+        self._max_op = 0  # greatest counter in the history
+        self._tx: Transaction | None = None  # the open transaction, if any
+        self._tx_depth = 0
+        self._pending: dict[bytes, UnverifiedChange] = {}  # hash -> change waiting for deps
+        self._observers: list[Callable[[list[Patch]], None]] = []
+
+    # ------------------------------------------------------------ reading
+
+    @property
+    def heads(self) -> list[bytes]:
+        """Hashes of the changes no other change depends on, sorted."""
+        return self._history.heads
+
+    @property
+    def root(self) -> Map:
+        """The root map (a live, dict-like view)."""
+        from .containers import Map
+
+        return Map(self, None)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.root[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.root[key] = value
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.root
+
+    def to_py(self) -> dict[str, Any]:
+        """The whole document as plain Python: dict, list, str, scalars (counters stay
+        :class:`Counter`)."""
+        out = self._to_py(None)
+        assert isinstance(out, dict)
+        return out
+
+    def _to_py(self, obj: ObjId) -> Any:
+        st = self._opset.objs[obj]
+        if st.type == ObjType.MAP:
+            return {k: self._entry_py(es[-1]) for k, es in st.data.items()}
+        seq: Sequence = st.data
+        if st.type == ObjType.TEXT:
+            return seq.text()
+        out: list[Any] = []
+        for r in seq.runs():
+            if r.deleted:
+                continue
+            if r.reg:
+                out.append(self._entry_py(r.content[0].entries[-1]))
+            else:
+                for i, v in enumerate(r.content):
+                    out.append(self._to_py((r.ctr + i, r.actor)) if type(v) is ObjType else v)
+        return out
+
+    def _entry_py(self, e: tuple[int, bytes, Any]) -> Any:
+        v = e[2]
+        return self._to_py((e[0], e[1])) if type(v) is ObjType else v
+
+    def resolve(self, path: SeqABC[str | int]) -> tuple[ObjId, str | int | None]:
+        """Walk ``path`` (keys and indexes) to ``(object id, last key)``.
+
+        Every step but the last must name an object; raises :class:`ObjectNotFoundError`.
+        """
+        obj: ObjId = None
+        if not path:
+            return None, None
+        for k in path[:-1]:
+            obj = self._child(obj, k)
+        return obj, path[-1]
+
+    def obj_at(self, path: SeqABC[str | int]) -> ObjId:
+        """The id of the object at ``path`` (``[]`` is the root)."""
+        obj: ObjId = None
+        for k in path:
+            obj = self._child(obj, k)
+        return obj
+
+    def _child(self, obj: ObjId, k: str | int) -> ObjId:
+        st = self._opset.objs[obj]
+        if st.type == ObjType.MAP:
+            es = st.data.get(k) if type(k) is str else None
+            if not es or type(es[-1][2]) is not ObjType:
+                raise ObjectNotFoundError(f"no object at key {k!r}")
+            return (es[-1][0], es[-1][1])
+        if type(k) is not int or st.type == ObjType.TEXT:
+            raise ObjectNotFoundError(f"no object at {k!r}")
+        seq: Sequence = st.data
+        if not -seq.vis <= k < seq.vis:
+            raise ObjectNotFoundError(f"index {k} out of range")
+        run, off = seq.element_at(k % seq.vis)
+        e = run.content[0].entries[-1] if run.reg else (run.ctr + off, run.actor, run.content[off])
+        if type(e[2]) is not ObjType:
+            raise ObjectNotFoundError(f"no object at index {k}")
+        return (e[0], e[1])
+
+    def obj_type(self, obj: ObjId) -> ObjType:
+        st = self._opset.objs.get(obj)
+        if st is None:
+            raise ObjectNotFoundError(f"unknown object {obj!r}")
+        return st.type
+
+    def conflicts(self, path: SeqABC[str | int]) -> dict[OpId, Any]:
+        """Every concurrent value at ``path`` (a map key or list index), by op id.
+
+        The greatest op id is the visible value.  Objects are returned as their
+        :class:`ObjType`; use :meth:`obj_at` with the op id to read them.
+        """
+        obj, key = self.resolve(path)
+        st = self._opset.objs[obj]
+        if st.type == ObjType.MAP:
+            es = st.data.get(key, []) if type(key) is str else []
+        else:
+            if type(key) is not int:
+                raise UsageError("list index must be int")
+            seq: Sequence = st.data
+            run, off = seq.element_at(key)
+            es = (
+                run.content[0].entries
+                if run.reg
+                else [(run.ctr + off, run.actor, run.content[off])]
+            )
+        return {(e[0], e[1]): e[2] for e in es}
+
+    # ------------------------------------------------------------ transactions
+
+    def begin(self, message: str | None = None, *, time: int | None = None) -> Transaction:
+        """Open a transaction explicitly; call :meth:`Transaction.commit` to end it."""
+        if self._tx is not None:
+            raise TransactionError("a transaction is already open")
+        self._tx = Transaction(self, message, time)
+        return self._tx
+
+    @contextlib.contextmanager
+    def transaction(self, message: str | None = None, *, time: int | None = None) -> Iterator[Transaction]:
+        """``with doc.transaction():`` groups edits into one change.
+
+        Blocks nest: an inner block is a savepoint; if it raises, its own edits are undone
+        and the exception propagates.  The outermost block commits on success and rolls
+        back everything on an exception.
+        """
+        tx = self._tx
+        if tx is not None:
+            sp = tx.savepoint()
+            try:
+                yield tx
+            except BaseException:
+                if not tx._closed:
+                    tx.rollback_to(sp)
+                raise
+            return
+        tx = self.begin(message, time=time)
+        try:
+            yield tx
+        except BaseException:
+            if not tx._closed:
+                tx.rollback()
+            raise
+        if not tx._closed:
+            tx.commit()
+
+    @contextlib.contextmanager
+    def _auto(self) -> Iterator[Transaction]:
+        """The open transaction, or a fresh one committed when the edit returns."""
+        tx = self._tx
+        if tx is not None:
+            yield tx
+            return
+        with self.transaction() as tx:
+            yield tx
+
+    def commit(self) -> Change | None:
+        """Commit the open transaction (opened with :meth:`begin`), if any."""
+        if self._tx is None:
+            return None
+        return self._tx.commit()
+
+    def _commit_local(self, tx: Transaction, t: int) -> Change:
+        h = self._history
+        heads_idx = tuple(sorted(h.heads_idx(), key=h.hashes.__getitem__))
+        deps = tuple(h.hashes[i] for i in heads_idx)
+        seq = h.seq_of(self.actor) + 1
+        n_ops = tx.ctr - tx.start_op
+        raw, hsh = encode_change(self.actor, seq, tx.start_op, t, tx.message, deps, tx.ops)
+        c = Change(self.actor, seq, tx.start_op, t, tx.message, deps, tx.ops, raw, hsh, n_ops)
+        h.add(c, heads_idx)
+        self._max_op = tx.ctr - 1
+        return c
+
+    def _rebuild(self, tx: Transaction | None = None) -> None:
+        """Recompute the state from the history (and ``tx``'s ops).  O(history).
+
+        Used to undo: a rolled-back transaction or a batch of remote changes that failed
+        verification part-way.  Correct by construction, since it is a plain replay.
+        """
+        opset = OpSet()
+        h = self._history
+        for raw in h.raw:
+            c = decode_change(raw)
+            ctr = c.start_op
+            for op in c.ops:
+                opset.apply(op, ctr, c.actor)
+                ctr += op_size(op)
+        self._max_op = h.max_op()
+        if tx is not None:
+            ctr = tx.start_op
+            for op in tx.ops:
+                opset.apply(op, ctr, tx.actor)
+                ctr += op_size(op)
+        self._opset = opset
+
+    # ------------------------------------------------------------ remote changes
+
+    def apply_changes(self, changes: Iterable[bytes | UnverifiedChange]) -> list[Change]:
+        """Apply remote changes (encoded bytes or decoded), in any order.
+
+        Known changes are skipped; changes whose dependencies are missing wait in a
+        bounded buffer until they arrive.  Every change is verified before it touches the
+        state (SPEC.md "Validity of a change").  All or nothing: if any change is invalid,
+        the document is left exactly as it was and the error is raised.
+
+        Returns the changes applied by this call, in the order applied.
+        """
+        if self._tx is not None:
+            raise TransactionError("commit or roll back the open transaction first")
+        decoded = [c if isinstance(c, UnverifiedChange) else decode_change(c) for c in changes]
+        mark = len(self._history)
+        pending_before = dict(self._pending)
+        applied: list[Change] = []
+        observed = bool(self._observers)
+        if observed:
+            self._opset.patches = []
+        try:
+            for u in decoded:
+                self._receive(u, applied)
+            if len(self._pending) > MAX_PENDING:
+                raise MissingDependencyError(
+                    f"{len(self._pending)} changes wait for missing dependencies "
+                    f"(limit {MAX_PENDING})"
+                )
+        except BaseException:
+            self._pending = pending_before
+            if len(self._history) != mark:
+                self._history.truncate(mark)
+                self._rebuild()
+            self._opset.patches = None
+            raise
+        if observed:
+            events = self._opset.patches or []
+            self._opset.patches = None
+            if events:
+                patches = build_patches(self, events)
+                for cb in list(self._observers):
+                    cb(patches)
+        return applied
+
+    def _receive(self, u: UnverifiedChange, applied: list[Change]) -> None:
+        h = self._history
+        if u.hash in h.index or u.hash in self._pending:
+            return
+        if any(d not in h.index for d in u.deps):
+            self._pending[u.hash] = u
+            return
+        applied.append(self._apply_verified(u))
+        if self._pending:
+            self._drain(applied)
+
+    def _drain(self, applied: list[Change]) -> None:
+        pending = self._pending
+        index = self._history.index
+        progress = True
+        while progress and pending:
+            progress = False
+            for hsh, u in list(pending.items()):
+                if all(d in index for d in u.deps):
+                    del pending[hsh]
+                    applied.append(self._apply_verified(u))
+                    progress = True
+
+    def _apply_verified(self, u: UnverifiedChange) -> Change:
+        h = self._history
+        dep_idx = tuple(h.index[d] for d in u.deps)
+        self._verify(u, dep_idx)
+        c = Change(u.actor, u.seq, u.start_op, u.time, u.message, u.deps, u.ops, u.raw, u.hash, u.n_ops)
+        opset = self._opset
+        ctr = c.start_op
+        actor = c.actor
+        for op in c.ops:
+            opset.apply(op, ctr, actor)
+            ctr += op_size(op)
+        h.add(c, dep_idx)
+        if c.end_op > self._max_op:
+            self._max_op = c.end_op
+        return c
+
+    def _verify(self, u: UnverifiedChange, dep_idx: tuple[int, ...]) -> None:
+        """Check ``u`` against the history and state; raise without touching anything."""
+        h = self._history
+        actor = u.actor
+        known_seq = h.seq_of(actor)
+        if u.seq <= known_seq:
+            raise DuplicateSeqError(
+                f"actor {actor.hex()} already has seq {u.seq} (a different change)"
+            )
+        if u.seq != known_seq + 1:
+            raise InvalidChangeError(
+                f"seq {u.seq} of actor {actor.hex()} skips (last known {known_seq})"
+            )
+        start, n_ops = h.start, h.n_ops
+        expect = 1 + max((start[i] + n_ops[i] - 1 for i in dep_idx), default=0)
+        if u.start_op != expect:
+            raise InvalidChangeError(
+                f"start_op {u.start_op} is not one more than the deps' last op ({expect - 1})"
+            )
+        at_heads = set(dep_idx) == h.heads_idx()
+        foreign: list[OpId] = []  # referenced ops of earlier changes, checked for causality
+        objs = self._opset.objs
+        made: dict[OpId, ObjType] = {}  # objects this change creates
+        own: dict[ObjId, list[tuple[int, int]]] = {}  # obj -> [start, end) inserted here
+        start_op = u.start_op
+        ctr = start_op
+
+        def obj_type(obj: ObjId) -> ObjType:
+            if obj is None:
+                return ObjType.MAP
+            t = made.get(obj)
+            if t is not None:
+                return t
+            st = objs.get(obj)
+            if st is None or obj[0] >= start_op:
+                raise InvalidChangeError(f"op {ctr} targets unknown object {obj!r}")
+            foreign.append(obj)
+            return st.type
+
+        def elems(obj: ObjId, ec: int, ea: bytes, n: int) -> None:
+            """Elements (ec..ec+n-1, ea) must exist in obj and come before op ``ctr``."""
+            if ec + n - 1 >= ctr:
+                raise InvalidChangeError(f"op {ctr} names element {ec}@{ea.hex()} not before it")
+            seq: Sequence | None = None if obj in made else objs[obj].data
+            c = ec
+            end = ec + n
+            while c < end:
+                if ea == actor and c >= start_op:
+                    for s0, e0 in own.get(obj, ()):
+                        if s0 <= c < e0:
+                            c = e0
+                            break
+                    else:
+                        raise InvalidChangeError(f"op {ctr} names unknown element {c}@{ea.hex()}")
+                    continue
+                run = seq.find(c, ea) if seq is not None else None
+                if run is None:
+                    raise InvalidChangeError(f"op {ctr} names unknown element {c}@{ea.hex()}")
+                foreign.append((c, ea))
+                c = run.ctr + run.n
+
+        for op in u.ops:
+            a = op[0]
+            obj = op[1]
+            t = obj_type(obj)
+            size = 1
+            if a == INS or a == INS_MAKE:
+                if a == INS:
+                    want = ObjType.TEXT if type(op[3]) is str else ObjType.LIST
+                    size = len(op[3])
+                else:
+                    want = ObjType.LIST
+                    made[(ctr, actor)] = op[3]
+                if t != want:
+                    raise InvalidChangeError(f"op {ctr}: insert into a {t.name.lower()}")
+                if op[2] is not None:
+                    elems(obj, op[2][0], op[2][1], 1)
+                own.setdefault(obj, []).append((ctr, ctr + size))
+            elif a == REM:
+                if t == ObjType.MAP:
+                    raise InvalidChangeError(f"op {ctr}: remove from a map")
+                size = op[3]
+                elems(obj, op[2][0], op[2][1], size)
+            else:
+                key = op[2]
+                if type(key) is str:
+                    if t != ObjType.MAP:
+                        raise InvalidChangeError(f"op {ctr}: map key on a {t.name.lower()}")
+                else:
+                    if t != ObjType.LIST:
+                        raise InvalidChangeError(f"op {ctr}: element op on a {t.name.lower()}")
+                    elems(obj, key[0], key[1], 1)
+                for p in op[-1]:
+                    if p[0] >= ctr:
+                        raise InvalidChangeError(f"op {ctr}: pred {p!r} is not before it")
+                    if p[1] != actor or p[0] < start_op:
+                        foreign.append(p)
+                if a == MAKE:
+                    made[(ctr, actor)] = op[3]
+            ctr += size
+
+        # every referenced op, and the author's previous change, must be in the causal past
+        if at_heads:
+            for fc, fa in foreign:
+                if h.change_of(fc, fa) is None:
+                    raise InvalidChangeError(f"reference {fc}@{fa.hex()} names no known op")
+            return
+        if not foreign and not known_seq:
+            return
+        floor = min([f[0] for f in foreign] + ([start[h.by_actor[actor][1][-1]]] if known_seq else []))
+        clock = h.clock(dep_idx, floor - 1)
+        if clock.get(actor, 0) < known_seq:
+            raise InvalidChangeError("the author's previous change is not in the causal past")
+        for fc, fa in foreign:
+            ci = h.change_of(fc, fa)
+            if ci is None:
+                raise InvalidChangeError(f"reference {fc}@{fa.hex()} names no known op")
+            if clock.get(fa, 0) < h.seq_number(ci):
+                raise InvalidChangeError(
+                    f"reference {fc}@{fa.hex()} is not in the change's causal past"
+                )
+
+    @property
+    def pending(self) -> int:
+        """How many received changes wait for missing dependencies."""
+        return len(self._pending)
+
+    def missing_deps(self) -> list[bytes]:
+        """Hashes that buffered changes depend on and this document lacks."""
+        idx = self._history.index
+        out = {d for u in self._pending.values() for d in u.deps if d not in idx}
+        return sorted(out - set(self._pending))
+
+    # ------------------------------------------------------------ history access
+
+    def get_changes(self, since_heads: Iterable[bytes] = ()) -> list[bytes]:
+        """Encoded changes not in the causal past of ``since_heads``, in causal order.
+
+        Unknown hashes in ``since_heads`` are ignored (the other side is ahead there).
+        """
+        h = self._history
+        known = [h.index[x] for x in since_heads if x in h.index]
+        if not known:
+            return list(h.raw)
+        if set(known) == h.heads_idx():
+            return []
+        past = h.ancestors(known)
+        return [r for i, r in enumerate(h.raw) if i not in past]
+
+    def get_change(self, hsh: bytes) -> bytes:
+        i = self._history.index.get(hsh)
+        if i is None:
+            raise UsageError(f"unknown change {hsh.hex()}")
+        return self._history.raw[i]
+
+    def has_change(self, hsh: bytes) -> bool:
+        return hsh in self._history.index
+
+    def change_count(self) -> int:
+        return len(self._history)
+
+    def fork(self, actor: bytes | str | None = None) -> Doc:
+        """A new document with the same history and a new actor."""
+        d = Doc(actor, clock=self._clock)
+        d.apply_changes(self._history.raw)
+        return d
+
+    def merge(self, other: Doc) -> list[Change]:
+        """Apply every change ``other`` has that this document lacks."""
+        mine = self._history.index
+        oh = other._history
+        return self.apply_changes([r for x, r in zip(oh.hashes, oh.raw, strict=True) if x not in mine])
+
+    # ------------------------------------------------------------ save / load
+
+    def save(self) -> bytes:
+        """The full history in one byte string (see SPEC.md "Saved documents")."""
+        h = self._history
+        return SAVE_MAGIC + msgpack.packb([SAVE_VERSION, h.heads, h.raw])
+
+    @classmethod
+    def load(
+        cls, data: bytes, actor: bytes | str | None = None, *, clock: Callable[[], int] | None = None
+    ) -> Doc:
+        """Load :meth:`save` output, verifying every change and the heads."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise DecodeError("saved document must be bytes")
+        data = bytes(data)
+        if not data.startswith(SAVE_MAGIC):
+            raise DecodeError("not a saved document (bad magic)")
+        try:
+            top = msgpack.unpackb(data[len(SAVE_MAGIC) :], raw=False, use_list=True)
+        except Exception as exc:
+            raise DecodeError(f"saved document is not msgpack: {type(exc).__name__}") from exc
+        if type(top) is not list or len(top) != 3 or top[0] != SAVE_VERSION:
+            raise DecodeError("unknown saved document layout or version")
+        _, heads, changes = top
+        if type(heads) is not list or type(changes) is not list:
+            raise DecodeError("saved document fields have wrong types")
+        if any(type(c) is not bytes for c in changes):
+            raise DecodeError("saved change is not bytes")
+        doc = cls(actor, clock=clock)
+        doc.apply_changes(changes)
+        if doc._pending:
+            raise MissingDependencyError("saved document has changes with missing dependencies")
+        if doc.heads != heads:
+            raise HashMismatchError("saved heads do not match the loaded history")
+        return doc
+
+    # ------------------------------------------------------------ observers
+
+    def observe(self, callback: Callable[[list[Patch]], None]) -> Subscription:
+        """Call ``callback(patches)`` after each :meth:`apply_changes` that changed the
+        document; returns a :class:`Subscription`."""
+        self._observers.append(callback)
+        return Subscription(self, callback)
+
+    def _check(self) -> None:
+        """Assert the structural invariants of every sequence (stress tests call this)."""
+        for st in self._opset.objs.values():
+            if isinstance(st.data, Sequence):
+                st.data._check()
+

@@ -1,0 +1,241 @@
+"""Operations: the in-memory tuples and their wire form (SPEC.md section "Ops").
+
+An op is a plain tuple whose first item is its action; op ids are implicit (the change's
+``start_op`` plus the sizes of the ops before it), so an op never stores its own id.
+
+=========  ==========================================  =====================================
+action     tuple                                       meaning
+=========  ==========================================  =====================================
+SET        (SET, obj, key, value, pred)                put a scalar at a map key / list elem
+DEL        (DEL, obj, key, pred)                       remove the named value ops of a key
+MAKE       (MAKE, obj, key, objtype, pred)             put a new object at a key / elem
+INS        (INS, obj, ref, content)                    insert ``len(content)`` elements
+INS_MAKE   (INS_MAKE, obj, ref, objtype)               insert one new object element
+REM        (REM, obj, elem, n)                         delete ``n`` elements from ``elem`` on
+INC        (INC, obj, key, delta, pred)                add ``delta`` to the named counters
+=========  ==========================================  =====================================
+
+``obj`` is an object id (``None`` = root); ``key`` is a ``str`` in maps and an element id in
+lists; ``ref`` is an element id or ``None`` (the head); ``pred`` is a tuple of op ids.
+Every op takes one counter except INS and REM, which take one per element, exactly as that
+many single-element ops would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from .errors import DecodeError
+from .values import INT64_MAX, INT64_MIN, Counter, ObjType
+
+SET = 0
+DEL = 1
+MAKE = 2
+INS = 3
+INS_MAKE = 4
+REM = 5
+INC = 6
+
+ACTION_NAMES = ("set", "del", "make", "ins", "ins_make", "rem", "inc")
+
+COUNTER_EXT = 1
+"""msgpack extension type code of a :class:`Counter` scalar (payload: msgpack int)."""
+
+Op = tuple[Any, ...]
+
+
+def op_size(op: Op) -> int:
+    """How many counters ``op`` consumes."""
+    a = op[0]
+    if a == INS:
+        return len(op[3])
+    if a == REM:
+        return int(op[3])
+    return 1
+
+
+# ------------------------------------------------------------------ encoding
+
+
+def _enc_scalar(v: Any) -> Any:
+    if type(v) is Counter:
+        return msgpack.ExtType(COUNTER_EXT, msgpack.packb(v.value))
+    return v
+
+
+def encode_ops(ops: list[Op], actor_idx: dict[bytes, int]) -> list[Any]:
+    """Ops to msgpack-ready lists; op ids become ``[counter, actor index]``."""
+    out: list[Any] = []
+    app = out.append
+    for op in ops:
+        a = op[0]
+        obj = op[1]
+        o = None if obj is None else [obj[0], actor_idx[obj[1]]]
+        if a == INS:
+            ref = op[2]
+            r = None if ref is None else [ref[0], actor_idx[ref[1]]]
+            c = op[3]
+            if type(c) is not str:
+                c = [_enc_scalar(v) for v in c]
+            app([a, o, r, c])
+        elif a == REM:
+            e = op[2]
+            app([a, o, [e[0], actor_idx[e[1]]], op[3]])
+        elif a == INS_MAKE:
+            ref = op[2]
+            r = None if ref is None else [ref[0], actor_idx[ref[1]]]
+            app([a, o, r, int(op[3])])
+        else:
+            key = op[2]
+            k = key if type(key) is str else [key[0], actor_idx[key[1]]]
+            pred = [[p[0], actor_idx[p[1]]] for p in op[-1]]
+            if a == SET:
+                app([a, o, k, _enc_scalar(op[3]), pred])
+            elif a == DEL:
+                app([a, o, k, pred])
+            elif a == MAKE:
+                app([a, o, k, int(op[3]), pred])
+            else:  # INC
+                app([a, o, k, op[3], pred])
+    return out
+
+
+def op_actors(ops: list[Op]) -> set[bytes]:
+    """Every actor an op id in ``ops`` names."""
+    seen: set[bytes] = set()
+    add = seen.add
+    for op in ops:
+        a = op[0]
+        if op[1] is not None:
+            add(op[1][1])
+        if a == INS or a == INS_MAKE:
+            if op[2] is not None:
+                add(op[2][1])
+        elif a == REM:
+            add(op[2][1])
+        else:
+            if type(op[2]) is not str:
+                add(op[2][1])
+            for p in op[-1]:
+                add(p[1])
+    return seen
+
+
+# ------------------------------------------------------------------ decoding
+
+
+def _bad(msg: str) -> DecodeError:
+    return DecodeError(f"malformed op: {msg}")
+
+
+def _dec_id(x: Any, actors: list[bytes]) -> tuple[int, bytes]:
+    if type(x) is not list or len(x) != 2:
+        raise _bad("op id is not [counter, actor]")
+    c, i = x
+    if type(c) is not int or type(i) is not int or c < 1 or c > INT64_MAX:
+        raise _bad("op id fields are not positive ints")
+    if not 0 <= i < len(actors):
+        raise _bad(f"actor index {i} out of range")
+    return c, actors[i]
+
+
+def _dec_obj(x: Any, actors: list[bytes]) -> tuple[int, bytes] | None:
+    return None if x is None else _dec_id(x, actors)
+
+
+def _dec_scalar(v: Any) -> Any:
+    t = type(v)
+    if v is None or t is bool or t is float or t is str or t is bytes:
+        return v
+    if t is int:
+        if not INT64_MIN <= v <= INT64_MAX:
+            raise _bad("int outside the signed 64-bit range")
+        return v
+    if t is msgpack.ExtType and v.code == COUNTER_EXT:
+        try:
+            n = msgpack.unpackb(v.data)
+        except Exception as exc:
+            raise _bad("counter payload") from exc
+        if type(n) is not int or not INT64_MIN <= n <= INT64_MAX:
+            raise _bad("counter payload is not a 64-bit int")
+        return Counter(n)
+    raise _bad(f"not a scalar: {t.__name__}")
+
+
+def _dec_pred(x: Any, actors: list[bytes]) -> tuple[tuple[int, bytes], ...]:
+    if type(x) is not list:
+        raise _bad("pred is not a list")
+    return tuple([_dec_id(p, actors) for p in x])
+
+
+def _dec_objtype(x: Any) -> ObjType:
+    if type(x) is not int or not 0 <= x <= 2:
+        raise _bad("unknown object type")
+    return ObjType(x)
+
+
+def decode_ops(raw: Any, actors: list[bytes]) -> list[Op]:
+    """Wire lists to op tuples, checking every field's type and range."""
+    if type(raw) is not list:
+        raise _bad("ops is not a list")
+    out: list[Op] = []
+    app = out.append
+    for r in raw:
+        if type(r) is not list or not r:
+            raise _bad("op is not a non-empty list")
+        a = r[0]
+        n = len(r)
+        if a == INS and n == 4 and type(a) is int:
+            c = r[3]
+            if type(c) is str:
+                if not c:
+                    raise _bad("empty insert")
+            elif type(c) is list:
+                if not c:
+                    raise _bad("empty insert")
+                c = [_dec_scalar(v) for v in c]
+            else:
+                raise _bad("insert content is neither str nor list")
+            ref = r[2]
+            app((INS, _dec_obj(r[1], actors), None if ref is None else _dec_id(ref, actors), c))
+        elif a == REM and n == 4 and type(a) is int:
+            cnt = r[3]
+            if type(cnt) is not int or cnt < 1 or cnt > INT64_MAX:
+                raise _bad("remove count")
+            app((REM, _dec_obj(r[1], actors), _dec_id(r[2], actors), cnt))
+        elif a == INS_MAKE and n == 4 and type(a) is int:
+            ref = r[2]
+            app(
+                (
+                    INS_MAKE,
+                    _dec_obj(r[1], actors),
+                    None if ref is None else _dec_id(ref, actors),
+                    _dec_objtype(r[3]),
+                )
+            )
+        elif type(a) is int and (
+            (a == SET and n == 5) or (a == DEL and n == 4) or (a in (MAKE, INC) and n == 5)
+        ):
+            k = r[2]
+            if type(k) is str:
+                key: Any = k
+            else:
+                key = _dec_id(k, actors)
+            obj = _dec_obj(r[1], actors)
+            pred = _dec_pred(r[-1], actors)
+            if a == SET:
+                app((SET, obj, key, _dec_scalar(r[3]), pred))
+            elif a == DEL:
+                app((DEL, obj, key, pred))
+            elif a == MAKE:
+                app((MAKE, obj, key, _dec_objtype(r[3]), pred))
+            else:
+                d = r[3]
+                if type(d) is not int or not INT64_MIN <= d <= INT64_MAX:
+                    raise _bad("increment is not a 64-bit int")
+                app((INC, obj, key, d, pred))
+        else:
+            raise _bad(f"unknown action or arity: {a!r}/{n}")
+    return out

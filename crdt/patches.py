@@ -1,0 +1,79 @@
+"""Patches: what an observer is told when remote changes alter the document.
+
+A patch names the object by its path from the root (keys and list indexes as they are
+when the patch is made) and says what happened there, in the order it happened, so that a
+view that applies the patches one by one ends equal to the document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .values import ObjType
+
+if TYPE_CHECKING:
+    from .doc import Doc
+    from .ids import ObjId
+    from .opset import OpSet
+
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    """One observed change.
+
+    ``action`` is one of:
+    - ``"put"``: map key or list index ``key`` now shows ``value`` (``conflict``: other
+      concurrent values exist);
+    - ``"delete"``: map key ``key`` is gone, or ``length`` elements from index ``key``;
+    - ``"insert"``: list ``values`` inserted at index ``key``;
+    - ``"splice"``: text ``value`` inserted at index ``key``.
+    New objects appear as an empty ``{}``, ``[]`` or ``""``; their contents follow as
+    patches on their own path.
+    """
+
+    action: str
+    path: tuple[str | int, ...]
+    key: str | int
+    value: Any = None
+    length: int = 1
+    conflict: bool = False
+
+
+_EMPTY = {ObjType.MAP: dict, ObjType.LIST: list, ObjType.TEXT: str}
+
+
+def plain(v: Any) -> Any:
+    """A value as a patch shows it (objects as empty containers)."""
+    return _EMPTY[v]() if type(v) is ObjType else v
+
+
+def path_of(opset: OpSet, obj: ObjId) -> tuple[str | int, ...] | None:
+    """The current path of ``obj``, or None if it no longer hangs in the document."""
+    out: list[str | int] = []
+    objs = opset.objs
+    while obj is not None:
+        st = objs[obj]
+        parent = objs[st.parent]
+        key = st.key
+        if parent.type == ObjType.MAP:
+            es = parent.data.get(key)
+            if not es or (es[-1][0], es[-1][1]) != obj:
+                return None
+            out.append(key)
+        else:
+            seq = parent.data
+            run = seq.find(key[0], key[1])
+            if run is None or run.deleted:
+                return None
+            if run.reg and (run.content[0].entries[-1][0], run.content[0].entries[-1][1]) != obj:
+                return None
+            out.append(seq.index_of(run, key[0] - run.ctr))
+        obj = st.parent
+    out.reverse()
+    return tuple(out)
+
+
+def build_patches(doc: Doc, events: list[Any]) -> list[Patch]:
+    """Events were converted to patches as they happened; drop those on detached objects."""
+    return [e for e in events if isinstance(e, Patch)]

@@ -1,0 +1,90 @@
+"""A run: consecutive sequence elements from one actor, stored as one object.
+
+A run holds the elements with ids ``(ctr, actor) .. (ctr + n - 1, actor)``, each inserted
+directly after the previous one, all with the same deleted flag.  Typing ``hello`` makes
+one run of five; deleting its middle splits it into three.  :meth:`Run.can_append`,
+:meth:`Run.append` and :meth:`Run.split` are the only places where runs merge and split
+(the law test in ``tests/test_run.py`` splits every run at every offset).
+
+List elements whose value was later overwritten by a ``set`` op carry a register
+(:class:`Register`) instead of a plain value; such an element always stands alone in a run
+of length one (``reg`` is true) and never merges.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .sequence import Chunk
+
+
+class Register:
+    """The live value ops of one list element: ``[(ctr, actor, value), ...]`` ascending.
+
+    The element is visible while at least one entry remains; the greatest entry is the
+    visible value and the others are conflicts.
+    """
+
+    __slots__ = ("entries",)
+
+    def __init__(self, entries: list[tuple[int, bytes, Any]]) -> None:
+        self.entries = entries  # live value ops, sorted ascending by (ctr, actor)
+
+    def winner(self) -> Any:
+        return self.entries[-1][2]
+
+
+class Run:
+    """Consecutive elements ``(ctr..ctr+n-1, actor)``; see the module docstring."""
+
+    __slots__ = ("ctr", "actor", "n", "content", "deleted", "reg", "chunk")
+
+    def __init__(
+        self, ctr: int, actor: bytes, content: Any, deleted: bool, chunk: Chunk | None
+    ) -> None:
+        self.ctr = ctr  # counter of the first element
+        self.actor = actor  # the actor that inserted every element of the run
+        self.n = len(content)  # number of elements, tombstones included
+        self.content = content  # str (text) or list of values (list), len == n
+        self.deleted = deleted  # all elements are tombstones (invisible)
+        self.reg = False  # a single list element holding a Register
+        self.chunk = chunk  # the chunk holding this run (back-pointer for id lookups)
+
+    @property
+    def end(self) -> int:
+        """Counter one past the last element."""
+        return self.ctr + self.n
+
+    def can_append(self, other: Run) -> bool:
+        """True if ``other`` continues this run: same actor and flag, the next counters."""
+        return (
+            other.actor == self.actor
+            and self.ctr + self.n == other.ctr
+            and other.deleted is self.deleted
+            and not self.reg
+            and not other.reg
+        )
+
+    def append(self, other: Run) -> None:
+        """Absorb ``other`` (which must satisfy :meth:`can_append`)."""
+        self.content = self.content + other.content
+        self.n += other.n
+
+    def split(self, off: int) -> Run:
+        """Keep elements ``[0, off)`` here and return a new run with ``[off, n)``.
+
+        ``0 < off < n``.  The new run shares this run's chunk; the caller places it.
+        """
+        content = self.content
+        right = Run(self.ctr + off, self.actor, content[off:], self.deleted, self.chunk)
+        self.content = content[:off]
+        self.n = off
+        return right
+
+    def visible_len(self) -> int:
+        return 0 if self.deleted else self.n
+
+    def __repr__(self) -> str:
+        flag = "x" if self.deleted else ""
+        return f"Run({self.ctr}@{self.actor.hex()[:6]}{flag} {self.content!r})"

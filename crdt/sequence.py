@@ -1,0 +1,553 @@
+"""The RGA sequence behind lists and text, run-length encoded.
+
+Space: elements are kept in document order (tombstones included) as :class:`Run` objects,
+grouped into a doubly linked list of :class:`Chunk` s of at most ``MAX_RUNS`` runs, each
+chunk caching its visible length.  Time: every element has an op id ``(ctr, actor)``; an
+insert names the element it goes after (or the head), and concurrent inserts after the same
+element are ordered by descending op id, which is the single rule
+
+    starting right after the reference, skip every element whose id is greater than the
+    new element's id, and insert before the first one that is smaller.
+
+Descendants of an element always have greater counters than it, so the rule skips whole
+subtrees; within a run the ids ascend, so comparing a run's first id decides the whole run.
+
+Indexes:
+- by position: the chunk list with cached visible lengths, plus a cursor (the last chunk
+  used and its start position), so local edits near the previous one cost O(1) chunk
+  steps and a far jump costs O(chunks) = O(runs / MAX_RUNS);
+- by id: per actor, the sorted start counters of its runs (``SortedList``) and a dict from
+  start to run; a run knows its chunk, so a remote op never scans the document.
+
+Complexities (r = runs, C = MAX_RUNS): local insert/delete at a position near the cursor
+O(C); far away O(r / C + C); remote insert/delete by id O(log r + C + skipped runs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sortedcontainers import SortedList
+
+from .errors import UsageError
+from .run import Register, Run
+
+MAX_RUNS = 64
+"""A chunk splits in two when it holds more runs than this."""
+
+
+class Chunk:
+    """A slice of the sequence: up to ``MAX_RUNS`` runs and their visible length."""
+
+    __slots__ = ("next", "prev", "runs", "vis")
+
+    def __init__(self, runs: list[Run]) -> None:
+        self.runs = runs  # runs in document order
+        self.vis = 0  # number of visible elements in ``runs``
+        self.prev: Chunk | None = None  # previous chunk in document order
+        self.next: Chunk | None = None  # next chunk in document order
+
+
+class _ActorRuns:
+    """Id index of one actor's runs: sorted start counters and start -> run."""
+
+    __slots__ = ("by_start", "starts")
+
+    def __init__(self) -> None:
+        self.starts: Any = SortedList()  # start counters of this actor's runs, ascending
+        self.by_start: dict[int, Run] = {}  # start counter -> run
+
+    def add(self, run: Run) -> None:
+        self.starts.add(run.ctr)
+        self.by_start[run.ctr] = run
+
+    def remove(self, run: Run) -> None:
+        self.starts.remove(run.ctr)
+        del self.by_start[run.ctr]
+
+    def find(self, ctr: int) -> Run | None:
+        starts = self.starts
+        i = starts.bisect_right(ctr)
+        if i == 0:
+            return None
+        run = self.by_start[starts[i - 1]]
+        return run if ctr < run.ctr + run.n else None
+
+
+class Sequence:
+    """An RGA list or text; ``is_text`` selects ``str`` or ``list`` run contents."""
+
+    __slots__ = ("_cur", "_cur_pos", "_hint", "_index", "head", "is_text", "vis")
+
+    def __init__(self, is_text: bool) -> None:
+        self.is_text = is_text  # contents are str (text) or list (list)
+        self.head = Chunk([])  # first chunk; there is always at least one
+        self.vis = 0  # visible length of the whole sequence
+        self._index: dict[bytes, _ActorRuns] = {}  # actor -> its runs by counter
+        self._cur: Chunk | None = None  # cursor chunk (None: start from head)
+        self._cur_pos = 0  # visible position where the cursor chunk starts
+        self._hint: Run | None = None  # last run an id lookup found
+
+    # ------------------------------------------------------------------ reading
+
+    def __len__(self) -> int:
+        return self.vis
+
+    def runs(self) -> Iterator[Run]:
+        """Every run in document order, tombstones included.  O(r)."""
+        c: Chunk | None = self.head
+        while c is not None:
+            yield from c.runs
+            c = c.next
+
+    def text(self) -> str:
+        """The visible text.  O(r)."""
+        return "".join([r.content for r in self.runs() if not r.deleted])
+
+    def values(self) -> list[Any]:
+        """The visible values (register elements show their winning value).  O(n)."""
+        out: list[Any] = []
+        for r in self.runs():
+            if r.deleted:
+                continue
+            if r.reg:
+                out.append(r.content[0].winner())
+            else:
+                out.extend(r.content)
+        return out
+
+    def _locate(self, i: int) -> tuple[Chunk, int, int]:
+        """Find visible element ``i``: ``(chunk, run index, offset in run)``; moves the cursor."""
+        c = self._cur
+        s = self._cur_pos
+        if c is None:
+            c = self.head
+            s = 0
+        while i < s:
+            c = c.prev  # type: ignore[assignment]
+            s -= c.vis
+        while i >= s + c.vis:
+            s += c.vis
+            c = c.next  # type: ignore[assignment]
+        self._cur = c
+        self._cur_pos = s
+        k = i - s
+        ri = 0
+        for r in c.runs:
+            if not r.deleted:
+                n = r.n
+                if k < n:
+                    return c, ri, k
+                k -= n
+            ri += 1
+        raise AssertionError("chunk visible length out of date")  # pragma: no cover
+
+    def element_at(self, i: int) -> tuple[Run, int]:
+        """The run holding visible element ``i`` and the offset in it.  O(C) near the cursor."""
+        if not 0 <= i < self.vis:
+            raise UsageError(f"index {i} out of range for length {self.vis}")
+        c, ri, off = self._locate(i)
+        return c.runs[ri], off
+
+    def id_at(self, i: int) -> tuple[int, bytes]:
+        """The op id of visible element ``i``."""
+        run, off = self.element_at(i)
+        return run.ctr + off, run.actor
+
+    def value_at(self, i: int) -> Any:
+        run, off = self.element_at(i)
+        return run.content[0].winner() if run.reg else run.content[off]
+
+    def find(self, ctr: int, actor: bytes) -> Run | None:
+        """The run holding element ``(ctr, actor)``, tombstone or not.  O(log r)."""
+        h = self._hint
+        if h is not None and h.actor == actor and h.ctr <= ctr < h.ctr + h.n:
+            return h
+        ar = self._index.get(actor)
+        if ar is None:
+            return None
+        run = ar.find(ctr)
+        if run is not None:
+            self._hint = run
+        return run
+
+    def has_element(self, ctr: int, actor: bytes) -> bool:
+        return self.find(ctr, actor) is not None
+
+    def index_of(self, run: Run, off: int = 0) -> int:
+        """Visible position of element ``off`` of ``run`` (elements before it).  O(r/C + C)."""
+        pos = 0
+        c = self.head
+        target = run.chunk
+        while c is not target:
+            pos += c.vis
+            c = c.next  # type: ignore[assignment]
+        for r in c.runs:
+            if r is run:
+                return pos if r.deleted else pos + off
+            if not r.deleted:
+                pos += r.n
+        raise AssertionError("run not in its chunk")  # pragma: no cover
+
+    # ------------------------------------------------------------ structure
+
+    def _index_add(self, run: Run) -> None:
+        ar = self._index.get(run.actor)
+        if ar is None:
+            ar = self._index[run.actor] = _ActorRuns()
+        ar.add(run)
+
+    def _split(self, chunk: Chunk, ri: int, off: int) -> Run:
+        """Split ``chunk.runs[ri]`` at ``off``; the right part goes to ``ri + 1``."""
+        right = chunk.runs[ri].split(off)
+        chunk.runs.insert(ri + 1, right)
+        self._index_add(right)
+        return right
+
+    def _place(self, chunk: Chunk, ri: int, run: Run) -> Run:
+        """Put a new run at ``chunk.runs[ri]``, merging into its left neighbour if it can.
+
+        Returns the run that now holds the new elements.
+        """
+        runs = chunk.runs
+        if ri > 0:
+            left = runs[ri - 1]
+            if left.can_append(run):
+                left.append(run)
+                if not run.deleted:
+                    chunk.vis += run.n
+                    self.vis += run.n
+                return left
+        run.chunk = chunk
+        runs.insert(ri, run)
+        self._index_add(run)
+        if not run.deleted:
+            chunk.vis += run.n
+            self.vis += run.n
+        if len(runs) > MAX_RUNS:
+            self._split_chunk(chunk)
+        return run
+
+    def _fit(self, chunk: Chunk) -> None:
+        """Split ``chunk`` until it holds at most ``MAX_RUNS`` runs (splits may overfill)."""
+        while len(chunk.runs) > MAX_RUNS:
+            self._split_chunk(chunk)
+
+    def _split_chunk(self, chunk: Chunk) -> None:
+        runs = chunk.runs
+        half = len(runs) >> 1
+        moved = runs[half:]
+        del runs[half:]
+        new = Chunk(moved)
+        vis = 0
+        for r in moved:
+            r.chunk = new
+            if not r.deleted:
+                vis += r.n
+        new.vis = vis
+        chunk.vis -= vis
+        new.prev = chunk
+        new.next = chunk.next
+        if chunk.next is not None:
+            chunk.next.prev = new
+        chunk.next = new
+
+    def _merge_left(self, chunk: Chunk, ri: int) -> None:
+        """Merge ``chunk.runs[ri]`` into its left neighbour if it continues it."""
+        if ri <= 0:
+            return
+        runs = chunk.runs
+        left = runs[ri - 1]
+        right = runs[ri]
+        if left.can_append(right):
+            left.append(right)
+            del runs[ri]
+            self._index[right.actor].remove(right)
+            if self._hint is right:
+                self._hint = None
+
+    # ------------------------------------------------------------ local edits
+
+    def local_insert(self, pos: int, ctr: int, actor: bytes, content: Any) -> tuple[int, bytes] | None:
+        """Insert ``content`` (str or list, non-empty) at visible ``pos`` with first id
+        ``(ctr, actor)``, which must be greater than every id in the sequence.
+
+        Returns the reference id (the visible element before ``pos``) or ``None`` for the
+        head.  O(C) near the cursor; typing after one's own run extends it in place.
+        """
+        if not 0 <= pos <= self.vis:
+            raise UsageError(f"insert position {pos} out of range for length {self.vis}")
+        if pos == 0:
+            # A new id is the greatest, so it goes before everything, tombstones too.
+            chunk = self.head
+            self._cur = chunk
+            self._cur_pos = 0
+            self._place(chunk, 0, Run(ctr, actor, content, False, chunk))
+            return None
+        chunk, ri, off = self._locate(pos - 1)
+        run = chunk.runs[ri]
+        ref = (run.ctr + off, run.actor)
+        if off == run.n - 1:
+            if run.actor == actor and run.ctr + run.n == ctr and not run.reg:
+                n = len(content)
+                run.content += content
+                run.n += n
+                chunk.vis += n
+                self.vis += n
+                return ref
+        else:
+            self._split(chunk, ri, off + 1)
+        self._place(chunk, ri + 1, Run(ctr, actor, content, False, chunk))
+        return ref
+
+    def local_delete(self, pos: int, n: int) -> list[tuple[int, bytes, int] | tuple[int, bytes, Register]]:
+        """Delete ``n`` visible elements from ``pos``.
+
+        Returns what was deleted, in document order: ``(ctr, actor, count)`` for runs of
+        consecutive ids (merged when they continue each other), and ``(ctr, actor,
+        register)`` for register elements, whose ops a delete must name one by one.
+        """
+        if n <= 0:
+            return []
+        if pos < 0 or pos + n > self.vis:
+            raise UsageError(f"cannot delete {n} at {pos} from length {self.vis}")
+        out: list[Any] = []
+        chunk, ri, off = self._locate(pos)
+        touched = [chunk]
+        remaining = n
+        while remaining:
+            runs = chunk.runs
+            if ri >= len(runs):
+                chunk = chunk.next  # type: ignore[assignment]
+                touched.append(chunk)
+                ri = 0
+                continue
+            run = runs[ri]
+            if run.deleted:
+                before = len(runs)
+                self._merge_left(chunk, ri)  # a tombstone may continue the one just made
+                if len(runs) == before:
+                    ri += 1
+                continue
+            if off:
+                self._split(chunk, ri, off)
+                ri += 1
+                off = 0
+                continue
+            if remaining < run.n:
+                self._split(chunk, ri, remaining)
+            take = run.n
+            if run.reg:
+                out.append((run.ctr, run.actor, Register(run.content[0].entries)))
+                run.content = [Register([])]
+            else:
+                last = out[-1] if out else None
+                if (
+                    last is not None
+                    and type(last[2]) is int
+                    and last[1] == run.actor
+                    and last[0] + last[2] == run.ctr
+                ):
+                    out[-1] = (last[0], last[1], last[2] + take)
+                else:
+                    out.append((run.ctr, run.actor, take))
+            run.deleted = True
+            chunk.vis -= take
+            self.vis -= take
+            remaining -= take
+            before = len(runs)
+            self._merge_left(chunk, ri)
+            if len(runs) == before:
+                ri += 1
+        # the run after the last deleted one may now continue it
+        if ri < len(chunk.runs):
+            self._merge_left(chunk, ri)
+        for c in touched:
+            self._fit(c)
+        return out
+
+    # ------------------------------------------------------------ remote ops
+
+    def integrate_insert(
+        self, ref: tuple[int, bytes] | None, ctr: int, actor: bytes, content: Any
+    ) -> Run:
+        """Insert elements ``(ctr..ctr+len-1, actor)`` after ``ref`` by the RGA rule.
+
+        ``ref`` must exist (verified by the caller).  Returns the run now holding the first
+        new element.  O(log r + C + skipped runs).
+        """
+        self._cur = None
+        if ref is None:
+            chunk = self.head
+            ri = 0
+        else:
+            rctr, ractor = ref
+            run = self.find(rctr, ractor)
+            if run is None:
+                raise AssertionError(f"unknown reference {ref}")
+            chunk = run.chunk  # type: ignore[assignment]
+            ri = chunk.runs.index(run)
+            off = rctr - run.ctr
+            if off < run.n - 1:
+                nxt = rctr + 1  # the element after ref inside the same run
+                if nxt < ctr or (nxt == ctr and ractor < actor):
+                    self._split(chunk, ri, off + 1)
+                    return self._place(chunk, ri + 1, Run(ctr, actor, content, False, chunk))
+            ri += 1
+        while True:
+            runs = chunk.runs
+            nr = len(runs)
+            while ri < nr:
+                r = runs[ri]
+                rc = r.ctr
+                if rc > ctr or (rc == ctr and r.actor > actor):
+                    ri += 1
+                else:
+                    break
+            else:
+                nxt_chunk = chunk.next
+                if nxt_chunk is not None:
+                    chunk = nxt_chunk
+                    ri = 0
+                    continue
+            break
+        if ri == 0 and chunk.prev is not None:
+            chunk = chunk.prev
+            ri = len(chunk.runs)
+        return self._place(chunk, ri, Run(ctr, actor, content, False, chunk))
+
+    def _isolate(self, ctr: int, actor: bytes, n: int) -> Run:
+        """Split so that elements ``(ctr..ctr+n'-1)`` form one run; returns it (n' <= n)."""
+        run = self.find(ctr, actor)
+        if run is None:
+            raise AssertionError(f"unknown element {ctr}@{actor.hex()}")
+        chunk = run.chunk
+        assert chunk is not None
+        off = ctr - run.ctr
+        if off:
+            ri = chunk.runs.index(run)
+            run = self._split(chunk, ri, off)
+            self._hint = run
+        if n < run.n:
+            ri = chunk.runs.index(run)
+            self._split(chunk, ri, n)
+        self._fit(chunk)
+        return run
+
+    def remote_delete(
+        self, ctr: int, actor: bytes, n: int, indexes: bool = False
+    ) -> list[tuple[int, int]]:
+        """Delete elements ``(ctr..ctr+n-1, actor)`` (each removing its insert op).
+
+        Already deleted elements stay deleted.  A register element loses the entry of its
+        insert op and stays visible if a later set survives.  Returns the runs that became
+        invisible with their lengths (for patches).  O(log r + C) per run touched.
+        """
+        self._cur = None
+        out: list[tuple[Run, int]] = []
+        end = ctr + n
+        while ctr < end:
+            run = self._isolate(ctr, actor, end - ctr)
+            ctr += run.n
+            if run.deleted:
+                continue
+            chunk = run.chunk
+            assert chunk is not None
+            if run.reg:
+                reg = run.content[0]
+                ins_ctr = run.ctr
+                reg.entries = [e for e in reg.entries if not (e[0] == ins_ctr and e[1] == actor)]
+                if reg.entries:
+                    continue
+            run.deleted = True
+            chunk.vis -= run.n
+            self.vis -= run.n
+            if indexes:
+                out.append((self.index_of(run), run.n))
+            runs = chunk.runs
+            ri = runs.index(run)
+            if ri + 1 < len(runs):
+                self._merge_left(chunk, ri + 1)
+            self._merge_left(chunk, ri)
+        return out
+
+    # ------------------------------------------------------------ registers (lists)
+
+    def register_at(self, ctr: int, actor: bytes) -> Run:
+        """Turn element ``(ctr, actor)`` into a lone register run and return it."""
+        run = self._isolate(ctr, actor, 1)
+        if not run.reg:
+            run.reg = True
+            value = run.content[0]
+            run.content = [Register([] if run.deleted else [(ctr, actor, value)])]
+        return run
+
+    def set_register(self, run: Run, entries: list[tuple[int, bytes, Any]]) -> None:
+        """Replace a register run's live entries and update visibility."""
+        chunk = run.chunk
+        assert chunk is not None and run.reg
+        run.content[0].entries = entries
+        visible = bool(entries)
+        if visible == run.deleted:
+            delta = 1 if visible else -1
+            chunk.vis += delta
+            self.vis += delta
+            run.deleted = not visible
+        self._cur = None
+
+    # ------------------------------------------------------------ snapshot support
+
+    def load_runs(self, runs: list[tuple[int, bytes, Any, bool]]) -> None:
+        """Fill an empty sequence with ``(ctr, actor, content, deleted)`` runs in document
+        order (loading a snapshot).  O(r log r)."""
+        assert self.vis == 0 and not self.head.runs
+        c = self.head
+        for ctr, actor, content, deleted in runs:
+            if len(c.runs) >= MAX_RUNS // 2:
+                new = Chunk([])
+                new.prev = c
+                c.next = new
+                c = new
+            self._place(c, len(c.runs), Run(ctr, actor, content, deleted, c))
+
+    # ------------------------------------------------------------ invariants
+
+    def _check(self) -> None:
+        """Assert every structural invariant (called by the stress tests)."""
+        total = 0
+        prev: Chunk | None = None
+        c: Chunk | None = self.head
+        seen: set[tuple[bytes, int]] = set()
+        while c is not None:
+            assert c.prev is prev, "broken chunk links"
+            assert len(c.runs) <= MAX_RUNS, "oversized chunk"
+            assert c.runs or c is self.head, "empty chunk after head"
+            vis = 0
+            for i, r in enumerate(c.runs):
+                assert r.chunk is c, "run back-pointer"
+                assert r.n == len(r.content) and r.n > 0, "run length"
+                assert isinstance(r.content, str) == self.is_text, "content type"
+                if r.reg:
+                    assert r.n == 1 and isinstance(r.content[0], Register)
+                    assert r.deleted == (not r.content[0].entries)
+                if i:
+                    assert not c.runs[i - 1].can_append(r), "unmerged runs"
+                if not r.deleted:
+                    vis += r.n
+                key = (r.actor, r.ctr)
+                assert key not in seen
+                seen.add(key)
+                ar = self._index[r.actor]
+                assert ar.by_start[r.ctr] is r, "id index"
+            assert vis == c.vis, "chunk visible length"
+            total += vis
+            prev = c
+            c = c.next
+        assert total == self.vis, "sequence visible length"
+        n_index = sum(len(a.by_start) for a in self._index.values())
+        assert n_index == len(seen) == sum(len(a.starts) for a in self._index.values())
+        for a in self._index.values():
+            ends = [(s, a.by_start[s].n) for s in a.starts]
+            for (s0, n0), (s1, _) in zip(ends, ends[1:], strict=False):
+                assert s0 + n0 <= s1, "overlapping runs"

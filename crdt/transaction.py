@@ -1,0 +1,265 @@
+"""Local edits: a transaction turns API calls into ops, applies them, and commits a change.
+
+Counters follow Automerge 3.5 exactly (SPEC.md "Counters"): each op takes the next counter;
+an insert of n elements takes n; a splice's inserted elements take their counters before its
+deletions; writing the value a key already shows is no op at all, or, under a conflict, one
+delete naming only the losing ops.  Consecutive inserts that continue each other (typing) and
+consecutive removes of consecutive ids merge into one run-length op as they are made.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from typing import TYPE_CHECKING, Any
+
+from .errors import ObjectNotFoundError, TransactionError, UsageError
+from .ids import ObjId
+from .op import DEL, INC, INS, INS_MAKE, MAKE, REM, SET, Op
+from .opset import ObjState
+from .run import Register
+from .sequence import Sequence
+from .values import Counter, ObjType, check_scalar, same_value
+
+if TYPE_CHECKING:
+    from .change import Change
+    from .doc import Doc
+
+
+class Transaction:
+    """An open transaction of a :class:`~crdt.doc.Doc`; ops apply at once, commit at the end.
+
+    Use ``with doc.transaction(): ...``; a block that raises rolls back its own ops only
+    (nested blocks are savepoints of the outermost transaction).
+    """
+
+    __slots__ = ("_closed", "actor", "ctr", "doc", "message", "ops", "start_op", "time")
+
+    def __init__(self, doc: Doc, message: str | None, time: int | None) -> None:
+        self.doc = doc  # the document being edited
+        self.message = message  # commit message of the change
+        self.time = time  # fixed change time (ms) or None for the wall clock at commit
+        self.actor = doc.actor  # author of every op
+        self.start_op = doc._max_op + 1  # counter of the first op
+        self.ctr = self.start_op  # counter the next op takes
+        self.ops: list[Op] = []  # ops made so far, in counter order
+        self._closed = False  # committed or rolled back
+
+    # ------------------------------------------------------------ lifecycle
+
+    def commit(self) -> Change | None:
+        """End the transaction; returns the new change, or None if it made no op."""
+        self._check_open()
+        self._closed = True
+        doc = self.doc
+        doc._tx = None
+        if not self.ops:
+            return None
+        t = self.time
+        if t is None:
+            t = doc._clock() if doc._clock is not None else int(_time.time() * 1000)
+        return doc._commit_local(self, t)
+
+    def rollback(self) -> None:
+        """Discard every op of the transaction and restore the document."""
+        self._check_open()
+        self._closed = True
+        self.doc._tx = None
+        self.doc._rebuild()
+
+    def savepoint(self) -> tuple[int, int]:
+        return len(self.ops), self.ctr
+
+    def rollback_to(self, sp: tuple[int, int]) -> None:
+        """Undo the ops made since savepoint ``sp`` (rebuilds the state; O(history))."""
+        self._check_open()
+        n, ctr = sp
+        del self.ops[n:]
+        self.ctr = ctr
+        self.doc._rebuild(self)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransactionError("transaction already ended")
+
+    # ------------------------------------------------------------ helpers
+
+    def _obj(self, obj: ObjId, *types: ObjType) -> ObjState:
+        self._check_open()
+        st = self.doc._opset.objs.get(obj)
+        if st is None or st.type not in types:
+            want = "/".join(t.name.lower() for t in types)
+            raise ObjectNotFoundError(f"no {want} object {obj!r}")
+        return st
+
+    def _push(self, op: Op, size: int = 1) -> int:
+        ctr = self.ctr
+        self.ops.append(op)
+        self.ctr = ctr + size
+        return ctr
+
+    # ------------------------------------------------------------ maps and elements
+
+    def _key_entries(self, st: ObjState, key: Any) -> tuple[Any, list[Any]]:
+        """Resolve a map key or list index to the op key and its live entries."""
+        if st.type == ObjType.MAP:
+            if type(key) is not str:
+                raise UsageError(f"map keys are str, got {type(key).__name__}")
+            return key, st.data.get(key, [])
+        if st.type == ObjType.TEXT:
+            raise UsageError("text elements cannot be set; use splice")
+        if type(key) is not int:
+            raise UsageError(f"list indexes are int, got {type(key).__name__}")
+        seq: Sequence = st.data
+        if key < 0:
+            key += seq.vis
+        run, off = seq.element_at(key)
+        elem = (run.ctr + off, run.actor)
+        if run.reg:
+            return elem, run.content[0].entries
+        return elem, [(elem[0], elem[1], run.content[off])]
+
+    def put(self, obj: ObjId, key: str | int, value: Any) -> None:
+        """Set a scalar at a map key or an existing list index."""
+        st = self._obj(obj, ObjType.MAP, ObjType.LIST, ObjType.TEXT)
+        value = check_scalar(value)
+        k, entries = self._key_entries(st, key)
+        if entries and same_value(entries[-1][2], value) and type(value) is not Counter:
+            if len(entries) == 1:
+                return  # writing what the key already shows: no op (Automerge 3.5)
+            pred = tuple((e[0], e[1]) for e in entries[:-1])
+            op: Op = (DEL, obj, k, pred)
+        else:
+            op = (SET, obj, k, value, tuple((e[0], e[1]) for e in entries))
+        ctr = self._push(op)
+        self.doc._opset.apply(op, ctr, self.actor)
+
+    def make(self, obj: ObjId, key: str | int, typ: ObjType) -> ObjId:
+        """Put a new empty object at a map key or existing list index; returns its id."""
+        st = self._obj(obj, ObjType.MAP, ObjType.LIST, ObjType.TEXT)
+        k, entries = self._key_entries(st, key)
+        op: Op = (MAKE, obj, k, typ, tuple((e[0], e[1]) for e in entries))
+        ctr = self._push(op)
+        self.doc._opset.apply(op, ctr, self.actor)
+        return (ctr, self.actor)
+
+    def delete(self, obj: ObjId, key: str | int) -> None:
+        """Delete a map key (no op if absent) or the list element at an index."""
+        st = self._obj(obj, ObjType.MAP, ObjType.LIST, ObjType.TEXT)
+        if st.type != ObjType.MAP:
+            if type(key) is not int:
+                raise UsageError(f"list indexes are int, got {type(key).__name__}")
+            self.remove(obj, key, 1)
+            return
+        _, entries = self._key_entries(st, key)
+        if not entries:
+            return
+        op: Op = (DEL, obj, key, tuple((e[0], e[1]) for e in entries))
+        ctr = self._push(op)
+        self.doc._opset.apply(op, ctr, self.actor)
+
+    def increment(self, obj: ObjId, key: str | int, delta: int) -> None:
+        """Add ``delta`` to the counter shown at a map key or list index."""
+        st = self._obj(obj, ObjType.MAP, ObjType.LIST)
+        if type(delta) is not int:
+            raise UsageError("increment takes an int")
+        k, entries = self._key_entries(st, key)
+        if not entries or type(entries[-1][2]) is not Counter:
+            raise UsageError(f"no counter at {key!r}")
+        w = entries[-1]
+        op: Op = (INC, obj, k, delta, ((w[0], w[1]),))
+        ctr = self._push(op)
+        self.doc._opset.apply(op, ctr, self.actor)
+
+    # ------------------------------------------------------------ sequences
+
+    def insert(self, obj: ObjId, index: int, values: list[Any] | str) -> None:
+        """Insert scalars into a list, or a string into a text, at ``index``."""
+        st = self._obj(obj, ObjType.LIST, ObjType.TEXT)
+        seq: Sequence = st.data
+        if st.type == ObjType.TEXT:
+            if type(values) is not str:
+                raise UsageError("text takes str")
+            content: Any = values
+        else:
+            if isinstance(values, str):
+                raise UsageError("list insert takes a list of values")
+            content = [check_scalar(v) for v in values]
+        if not content:
+            return
+        if type(index) is not int or not 0 <= index <= seq.vis:
+            raise UsageError(f"insert index {index!r} out of range for length {seq.vis}")
+        ctr = self.ctr
+        actor = self.actor
+        ref = seq.local_insert(index, ctr, actor, content)
+        self.ctr = ctr + len(content)
+        ops = self.ops
+        if ops:
+            last = ops[-1]
+            # typing: this insert continues the previous one (its last element is ctr - 1)
+            if (
+                last[0] == INS
+                and last[1] == obj
+                and ref is not None
+                and ref[0] == ctr - 1
+                and ref[1] == actor
+            ):
+                ops[-1] = (INS, obj, last[2], last[3] + content)
+                return
+        ops.append((INS, obj, ref, content))
+
+    def insert_object(self, obj: ObjId, index: int, typ: ObjType) -> ObjId:
+        """Insert a new empty object into a list at ``index``; returns its id."""
+        st = self._obj(obj, ObjType.LIST)
+        seq: Sequence = st.data
+        if type(index) is not int or not 0 <= index <= seq.vis:
+            raise UsageError(f"insert index {index!r} out of range for length {seq.vis}")
+        ctr = self.ctr
+        ref = seq.local_insert(index, ctr, self.actor, [typ])
+        self._push((INS_MAKE, obj, ref, typ))
+        oid = (ctr, self.actor)
+        self.doc._opset.objs[oid] = ObjState(typ, obj, oid)
+        return oid
+
+    def remove(self, obj: ObjId, index: int, n: int) -> None:
+        """Delete ``n`` elements of a list or text from ``index``."""
+        st = self._obj(obj, ObjType.LIST, ObjType.TEXT)
+        if type(index) is not int or type(n) is not int or n < 0:
+            raise UsageError("remove takes int index and count")
+        if n == 0:
+            return
+        seq: Sequence = st.data
+        ops = self.ops
+        for ectr, eactor, what in seq.local_delete(index, n):
+            if type(what) is Register:
+                self._push((DEL, obj, (ectr, eactor), tuple((e[0], e[1]) for e in what.entries)))
+                continue
+            cnt: int = what  # type: ignore[assignment]
+            if ops:
+                last = ops[-1]
+                if (
+                    last[0] == REM
+                    and last[1] == obj
+                    and last[2][1] == eactor
+                    and last[2][0] + last[3] == ectr
+                ):
+                    ops[-1] = (REM, obj, last[2], last[3] + cnt)
+                    self.ctr += cnt
+                    continue
+            self._push((REM, obj, (ectr, eactor), cnt), cnt)
+
+    def splice(self, obj: ObjId, index: int, delete: int, text: str | list[Any]) -> None:
+        """Delete ``delete`` elements at ``index`` and insert ``text`` there.
+
+        The inserted elements take their counters first, then the deletions (Automerge 3.5).
+        """
+        st = self._obj(obj, ObjType.LIST, ObjType.TEXT)
+        seq: Sequence = st.data
+        if type(index) is not int or type(delete) is not int or delete < 0:
+            raise UsageError("splice takes int index and delete count")
+        if index < 0 or index + delete > seq.vis:
+            raise UsageError(f"splice {index}+{delete} out of range for length {seq.vis}")
+        if text:
+            self.insert(obj, index, text)
+        if delete:
+            self.remove(obj, index + len(text), delete)
+

@@ -1,0 +1,72 @@
+"""Scalar values and object types.
+
+Scalars are plain Python values (``None``, ``bool``, ``int`` in the signed 64-bit range,
+``float``, ``str``, ``bytes``) plus :class:`Counter`.  ``bool`` is checked before ``int``
+everywhere because ``True == 1`` in Python but they are different CRDT values.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, TypeAlias
+
+from .errors import UsageError
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+class ObjType(enum.IntEnum):
+    """The kinds of object a make op creates (the integer is the wire code)."""
+
+    MAP = 0
+    LIST = 1
+    TEXT = 2
+
+
+class Counter:
+    """A 64-bit integer that concurrent increments add up on (a PN-counter register value).
+
+    >>> Counter(3) == Counter(3), int(Counter(5))
+    (True, 5)
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: int = 0) -> None:
+        if type(value) is not int or not INT64_MIN <= value <= INT64_MAX:
+            raise UsageError(f"counter value must be a 64-bit int, got {value!r}")
+        self.value = value  # current total: initial value plus every applied increment
+
+    def __int__(self) -> int:
+        return self.value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Counter) and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash(("Counter", self.value))
+
+    def __repr__(self) -> str:
+        return f"Counter({self.value})"
+
+
+Scalar: TypeAlias = "None | bool | int | float | str | bytes | Counter"
+"""A value stored directly in a map key or list element."""
+
+
+def check_scalar(value: Any) -> Scalar:
+    """Return ``value`` if it is a storable scalar, else raise :class:`UsageError`."""
+    t = type(value)
+    if value is None or t is bool or t is float or t is str or t is bytes or t is Counter:
+        return value  # type: ignore[no-any-return]
+    if t is int:
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise UsageError(f"int out of the signed 64-bit range: {value}")
+        return value  # type: ignore[no-any-return]
+    raise UsageError(f"not a CRDT scalar: {t.__name__}")
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal in type and value (``1``, ``1.0`` and ``True`` are three different values)."""
+    return type(a) is type(b) and a == b
