@@ -97,18 +97,18 @@ def encode_change(
     ops: list[Op],
 ) -> tuple[bytes, bytes]:
     """Encode a change canonically; returns ``(raw, hash)``.  ``deps`` must be sorted."""
-    others = op_actors(ops)
-    others.discard(actor)
-    if others:
+    try:
+        # most changes name only their author's ops: try without an actor table first
+        enc = encode_ops(ops, {actor: 0})
+        table: list[bytes] = []
+    except KeyError:
+        others = op_actors(ops)
+        others.discard(actor)
         table = sorted(others)
         idx = {a: i + 1 for i, a in enumerate(table)}
         idx[actor] = 0
-    else:
-        table = []
-        idx = {actor: 0}
-    raw = _packb(
-        [FORMAT_VERSION, actor, seq, start_op, time, message, list(deps), table, encode_ops(ops, idx)]
-    )
+        enc = encode_ops(ops, idx)
+    raw = _packb([FORMAT_VERSION, actor, seq, start_op, time, message, list(deps), table, enc])
     return raw, _blake2b(raw, digest_size=HASH_LEN).digest()
 
 
@@ -139,28 +139,40 @@ def decode_change(raw: bytes, expected_hash: bytes | None = None) -> UnverifiedC
         raise _bad(f"unknown format version {version!r}")
     if type(actor) is not bytes or not 1 <= len(actor) <= MAX_ACTOR_LEN:
         raise _bad("actor is not 1..64 bytes")
-    for name, v in (("seq", seq), ("start_op", start_op)):
-        if type(v) is not int or not 1 <= v <= INT64_MAX:
-            raise _bad(f"{name} is not a positive 64-bit int")
+    if type(seq) is not int or not 1 <= seq <= INT64_MAX:
+        raise _bad("seq is not a positive 64-bit int")
+    if type(start_op) is not int or not 1 <= start_op <= INT64_MAX:
+        raise _bad("start_op is not a positive 64-bit int")
     if type(time) is not int or not 0 <= time <= INT64_MAX:
         raise _bad("time is not a non-negative int")
     if message is not None and type(message) is not str:
         raise _bad("message is neither nil nor str")
-    if type(deps) is not list or any(type(d) is not bytes or len(d) != HASH_LEN for d in deps):
-        raise _bad("deps is not a list of 32-byte hashes")
-    if any(deps[i] >= deps[i + 1] for i in range(len(deps) - 1)):
-        raise _bad("deps are not sorted and unique")
-    if type(table) is not list or any(
-        type(a) is not bytes or not 1 <= len(a) <= MAX_ACTOR_LEN for a in table
-    ):
-        raise _bad("actor table is not a list of 1..64-byte actors")
-    if any(table[i] >= table[i + 1] for i in range(len(table) - 1)) or actor in table:
-        raise _bad("actor table is not sorted, unique and without the author")
+    if type(deps) is not list:
+        raise _bad("deps is not a list")
+    prev = b""
+    for d in deps:
+        if type(d) is not bytes or len(d) != HASH_LEN:
+            raise _bad("deps is not a list of 32-byte hashes")
+        if d <= prev:
+            raise _bad("deps are not sorted and unique")
+        prev = d
+    if type(table) is not list:
+        raise _bad("actor table is not a list")
+    if table:
+        prev = b""
+        for a in table:
+            if type(a) is not bytes or not 1 <= len(a) <= MAX_ACTOR_LEN:
+                raise _bad("actor table is not a list of 1..64-byte actors")
+            if a <= prev or a == actor:
+                raise _bad("actor table is not sorted, unique and without the author")
+            prev = a
     actors = [actor, *table]
     ops = decode_ops(ops_raw, actors)
-    used = op_actors(ops)
-    if any(a not in used for a in table):
-        raise _bad("actor table names an actor no op uses")
+    if table:
+        used = op_actors(ops)
+        for a in table:
+            if a not in used:
+                raise _bad("actor table names an actor no op uses")
     n_ops = 0
     for op in ops:
         n_ops += op_size(op)

@@ -30,6 +30,7 @@ from .errors import (
     InvalidChangeError,
     MissingDependencyError,
     ObjectNotFoundError,
+    StaleChangeError,
     TransactionError,
     UsageError,
 )
@@ -39,7 +40,8 @@ from .op import DEL, INC, INS, INS_MAKE, MAKE, REM, SET, op_size
 from .opset import ObjState, OpSet
 from .patches import Patch, build_patches
 from .sequence import Sequence
-from .transaction import Transaction
+from .snapshot import Base, decode_snapshot
+from .transaction import Savepoint, Transaction
 from .values import Counter, ObjType
 
 if TYPE_CHECKING:
@@ -88,6 +90,8 @@ class Doc:
         self._tx_depth = 0
         self._pending: dict[bytes, UnverifiedChange] = {}  # hash -> change waiting for deps
         self._observers: list[Callable[[list[Patch]], None]] = []
+        self._dirty = False  # the state holds ops of a change that failed verification
+        self._base: Base | None = None  # the snapshot this document was loaded from
 
     # ------------------------------------------------------------ reading
 
@@ -215,8 +219,9 @@ class Doc:
         self._tx = Transaction(self, message, time)
         return self._tx
 
-    @contextlib.contextmanager
-    def transaction(self, message: str | None = None, *, time: int | None = None) -> Iterator[Transaction]:
+    def transaction(
+        self, message: str | None = None, *, time: int | None = None
+    ) -> Transaction | Savepoint:
         """``with doc.transaction():`` groups edits into one change.
 
         Blocks nest: an inner block is a savepoint; if it raises, its own edits are undone
@@ -225,23 +230,8 @@ class Doc:
         """
         tx = self._tx
         if tx is not None:
-            sp = tx.savepoint()
-            try:
-                yield tx
-            except BaseException:
-                if not tx._closed:
-                    tx.rollback_to(sp)
-                raise
-            return
-        tx = self.begin(message, time=time)
-        try:
-            yield tx
-        except BaseException:
-            if not tx._closed:
-                tx.rollback()
-            raise
-        if not tx._closed:
-            tx.commit()
+            return Savepoint(tx)
+        return self.begin(message, time=time)
 
     @contextlib.contextmanager
     def _auto(self) -> Iterator[Transaction]:
@@ -250,7 +240,7 @@ class Doc:
         if tx is not None:
             yield tx
             return
-        with self.transaction() as tx:
+        with self.begin() as tx:
             yield tx
 
     def commit(self) -> Change | None:
@@ -261,12 +251,20 @@ class Doc:
 
     def _commit_local(self, tx: Transaction, t: int) -> Change:
         h = self._history
-        heads_idx = tuple(sorted(h.heads_idx(), key=h.hashes.__getitem__))
-        deps = tuple(h.hashes[i] for i in heads_idx)
-        seq = h.seq_of(self.actor) + 1
-        n_ops = tx.ctr - tx.start_op
-        raw, hsh = encode_change(self.actor, seq, tx.start_op, t, tx.message, deps, tx.ops)
-        c = Change(self.actor, seq, tx.start_op, t, tx.message, deps, tx.ops, raw, hsh, n_ops)
+        heads = h.heads_idx()
+        hashes = h.hashes
+        if len(heads) == 1:
+            for i in heads:
+                heads_idx: tuple[int, ...] = (i,)
+                deps: tuple[bytes, ...] = (hashes[i],)
+        else:
+            heads_idx = tuple(sorted(heads, key=hashes.__getitem__))
+            deps = tuple([hashes[i] for i in heads_idx])
+        actor = self.actor
+        seq = h.seq_of(actor) + 1
+        start_op = tx.start_op
+        raw, hsh = encode_change(actor, seq, start_op, t, tx.message, deps, tx.ops)
+        c = Change(actor, seq, start_op, t, tx.message, deps, tx.ops, raw, hsh, tx.ctr - start_op)
         h.add(c, heads_idx)
         self._max_op = tx.ctr - 1
         return c
@@ -277,8 +275,8 @@ class Doc:
         Used to undo: a rolled-back transaction or a batch of remote changes that failed
         verification part-way.  Correct by construction, since it is a plain replay.
         """
-        opset = OpSet()
         h = self._history
+        opset = OpSet() if self._base is None else decode_snapshot(self._base.snapshot)[0]
         for raw in h.raw:
             c = decode_change(raw)
             ctr = c.start_op
@@ -324,9 +322,10 @@ class Doc:
                 )
         except BaseException:
             self._pending = pending_before
-            if len(self._history) != mark:
+            if len(self._history) != mark or self._dirty:
                 self._history.truncate(mark)
                 self._rebuild()
+                self._dirty = False
             self._opset.patches = None
             raise
         if observed:
@@ -339,11 +338,15 @@ class Doc:
         return applied
 
     def _receive(self, u: UnverifiedChange, applied: list[Change]) -> None:
-        h = self._history
-        if u.hash in h.index or u.hash in self._pending:
+        index = self._history.index
+        if u.hash in index or u.hash in self._pending:
             return
-        if any(d not in h.index for d in u.deps):
-            self._pending[u.hash] = u
+        base = self._base
+        for d in u.deps:
+            if d not in index and (base is None or d not in base.heads):
+                self._pending[u.hash] = u
+                return
+        if base is not None and u.hash in base.heads:
             return
         applied.append(self._apply_verified(u))
         if self._pending:
@@ -352,34 +355,40 @@ class Doc:
     def _drain(self, applied: list[Change]) -> None:
         pending = self._pending
         index = self._history.index
+        base_heads = self._base.heads if self._base is not None else {}
         progress = True
         while progress and pending:
             progress = False
             for hsh, u in list(pending.items()):
-                if all(d in index for d in u.deps):
+                if all(d in index or d in base_heads for d in u.deps):
                     del pending[hsh]
                     applied.append(self._apply_verified(u))
                     progress = True
 
     def _apply_verified(self, u: UnverifiedChange) -> Change:
-        h = self._history
-        dep_idx = tuple(h.index[d] for d in u.deps)
-        self._verify(u, dep_idx)
-        c = Change(u.actor, u.seq, u.start_op, u.time, u.message, u.deps, u.ops, u.raw, u.hash, u.n_ops)
-        opset = self._opset
-        ctr = c.start_op
-        actor = c.actor
-        for op in c.ops:
-            opset.apply(op, ctr, actor)
-            ctr += op_size(op)
-        h.add(c, dep_idx)
-        if c.end_op > self._max_op:
-            self._max_op = c.end_op
-        return c
+        """Verify ``u`` against the history and state, op by op, and apply it.
 
-    def _verify(self, u: UnverifiedChange, dep_idx: tuple[int, ...]) -> None:
-        """Check ``u`` against the history and state; raise without touching anything."""
+        Each op is checked just before it is applied (so references to elements and
+        objects made earlier in the same change resolve naturally).  On an invalid op the
+        state is left half-applied and ``self._dirty`` is set: the caller
+        (:meth:`apply_changes`) rebuilds it from the history, which does not have ``u``.
+        """
         h = self._history
+        index = h.index
+        deps = u.deps
+        base = self._base
+        base_end = 0  # greatest counter among the cut heads this change names
+        if base is None:
+            dep_idx = (index[deps[0]],) if len(deps) == 1 else tuple([index[d] for d in deps])
+        else:
+            dep_idx = tuple([index[d] for d in deps if d in index])
+            named = [d for d in deps if d in base.heads]
+            if not dep_idx and len(named) != len(base.heads):
+                raise StaleChangeError(
+                    f"change {u.hash.hex()[:12]} does not have the whole snapshot cut in its "
+                    "causal past"
+                )
+            base_end = max((base.end_op(d) for d in named), default=0)
         actor = u.actor
         known_seq = h.seq_of(actor)
         if u.seq <= known_seq:
@@ -391,75 +400,68 @@ class Doc:
                 f"seq {u.seq} of actor {actor.hex()} skips (last known {known_seq})"
             )
         start, n_ops = h.start, h.n_ops
-        expect = 1 + max((start[i] + n_ops[i] - 1 for i in dep_idx), default=0)
-        if u.start_op != expect:
-            raise InvalidChangeError(
-                f"start_op {u.start_op} is not one more than the deps' last op ({expect - 1})"
-            )
-        at_heads = set(dep_idx) == h.heads_idx()
-        foreign: list[OpId] = []  # referenced ops of earlier changes, checked for causality
-        objs = self._opset.objs
-        made: dict[OpId, ObjType] = {}  # objects this change creates
-        own: dict[ObjId, list[tuple[int, int]]] = {}  # obj -> [start, end) inserted here
+        expect = base_end + 1
+        for i in dep_idx:
+            e = start[i] + n_ops[i]
+            if e > expect:
+                expect = e
         start_op = u.start_op
+        if start_op != expect:
+            raise InvalidChangeError(
+                f"start_op {start_op} is not one more than the deps' last op ({expect - 1})"
+            )
+        opset = self._opset
+        objs = opset.objs
+        apply = opset.apply
+        refs: list[OpId] = []  # existing ops of earlier changes this change names
+        preds: list[OpId] = []  # pred ids of earlier changes (may name any op)
         ctr = start_op
-
-        def obj_type(obj: ObjId) -> ObjType:
-            if obj is None:
-                return ObjType.MAP
-            t = made.get(obj)
-            if t is not None:
-                return t
-            st = objs.get(obj)
-            if st is None or obj[0] >= start_op:
-                raise InvalidChangeError(f"op {ctr} targets unknown object {obj!r}")
-            foreign.append(obj)
-            return st.type
-
-        def elems(obj: ObjId, ec: int, ea: bytes, n: int) -> None:
-            """Elements (ec..ec+n-1, ea) must exist in obj and come before op ``ctr``."""
-            if ec + n - 1 >= ctr:
-                raise InvalidChangeError(f"op {ctr} names element {ec}@{ea.hex()} not before it")
-            seq: Sequence | None = None if obj in made else objs[obj].data
-            c = ec
-            end = ec + n
-            while c < end:
-                if ea == actor and c >= start_op:
-                    for s0, e0 in own.get(obj, ()):
-                        if s0 <= c < e0:
-                            c = e0
-                            break
-                    else:
-                        raise InvalidChangeError(f"op {ctr} names unknown element {c}@{ea.hex()}")
-                    continue
-                run = seq.find(c, ea) if seq is not None else None
-                if run is None:
-                    raise InvalidChangeError(f"op {ctr} names unknown element {c}@{ea.hex()}")
-                foreign.append((c, ea))
-                c = run.ctr + run.n
-
+        self._dirty = True
         for op in u.ops:
             a = op[0]
             obj = op[1]
-            t = obj_type(obj)
+            if obj is None:
+                t = ObjType.MAP
+                st = objs[None]
+            else:
+                st = objs.get(obj)  # type: ignore[assignment]
+                if st is None or obj[0] >= ctr:
+                    raise InvalidChangeError(f"op {ctr} targets unknown object {obj!r}")
+                if obj[1] != actor or obj[0] < start_op:
+                    refs.append(obj)
+                t = st.type
             size = 1
             if a == INS or a == INS_MAKE:
                 if a == INS:
-                    want = ObjType.TEXT if type(op[3]) is str else ObjType.LIST
                     size = len(op[3])
-                else:
-                    want = ObjType.LIST
-                    made[(ctr, actor)] = op[3]
-                if t != want:
-                    raise InvalidChangeError(f"op {ctr}: insert into a {t.name.lower()}")
-                if op[2] is not None:
-                    elems(obj, op[2][0], op[2][1], 1)
-                own.setdefault(obj, []).append((ctr, ctr + size))
+                    if t != (ObjType.TEXT if type(op[3]) is str else ObjType.LIST):
+                        raise InvalidChangeError(f"op {ctr}: wrong content for a {t.name.lower()}")
+                elif t != ObjType.LIST:
+                    raise InvalidChangeError(f"op {ctr}: object insert into a {t.name.lower()}")
+                ref = op[2]
+                if ref is not None:
+                    rc, ra = ref
+                    if rc >= ctr or st.data.find(rc, ra) is None:
+                        raise InvalidChangeError(f"op {ctr}: unknown element {rc}@{ra.hex()}")
+                    if ra != actor or rc < start_op:
+                        refs.append(ref)
             elif a == REM:
                 if t == ObjType.MAP:
                     raise InvalidChangeError(f"op {ctr}: remove from a map")
                 size = op[3]
-                elems(obj, op[2][0], op[2][1], size)
+                ec, ea = op[2]
+                end = ec + size
+                if end > ctr:
+                    raise InvalidChangeError(f"op {ctr}: removes elements not before it")
+                seq: Sequence = st.data
+                c = ec
+                while c < end:
+                    run = seq.find(c, ea)
+                    if run is None:
+                        raise InvalidChangeError(f"op {ctr}: unknown element {c}@{ea.hex()}")
+                    if ea != actor or c < start_op:
+                        refs.append((c, ea))
+                    c = run.ctr + run.n
             else:
                 key = op[2]
                 if type(key) is str:
@@ -468,33 +470,63 @@ class Doc:
                 else:
                     if t != ObjType.LIST:
                         raise InvalidChangeError(f"op {ctr}: element op on a {t.name.lower()}")
-                    elems(obj, key[0], key[1], 1)
+                    kc, ka = key
+                    if kc >= ctr or st.data.find(kc, ka) is None:
+                        raise InvalidChangeError(f"op {ctr}: unknown element {kc}@{ka.hex()}")
+                    if ka != actor or kc < start_op:
+                        refs.append(key)
                 for p in op[-1]:
                     if p[0] >= ctr:
                         raise InvalidChangeError(f"op {ctr}: pred {p!r} is not before it")
                     if p[1] != actor or p[0] < start_op:
-                        foreign.append(p)
-                if a == MAKE:
-                    made[(ctr, actor)] = op[3]
+                        preds.append(p)
+            apply(op, ctr, actor)
             ctr += size
+        self._check_causality(u, dep_idx, known_seq, refs, preds)
+        u.__class__ = Change  # verified: the same object, now trusted
+        c: Change = u  # type: ignore[assignment]
+        h.add(c, dep_idx)
+        if c.end_op > self._max_op:
+            self._max_op = c.end_op
+        self._dirty = False
+        return c
 
-        # every referenced op, and the author's previous change, must be in the causal past
-        if at_heads:
-            for fc, fa in foreign:
-                if h.change_of(fc, fa) is None:
-                    raise InvalidChangeError(f"reference {fc}@{fa.hex()} names no known op")
+    def _check_causality(
+        self,
+        u: UnverifiedChange,
+        dep_idx: tuple[int, ...],
+        known_seq: int,
+        refs: list[OpId],
+        preds: list[OpId],
+    ) -> None:
+        """Every referenced op, and the author's previous change, must be in the causal
+        past of ``u`` (SPEC "Validity" rule 7)."""
+        h = self._history
+        base = self._base
+        for pc, pa in preds:
+            if h.change_of(pc, pa) is None and (base is None or pc > base.max_op.get(pa, 0)):
+                raise InvalidChangeError(f"pred {pc}@{pa.hex()} names no known op")
+        heads = h.heads_idx()
+        if len(dep_idx) == len(heads) and all(i in heads for i in dep_idx):
+            return  # the causal past is everything this document has
+        actor = u.actor
+        # ops of the snapshot cut are in every accepted change's past (StaleChangeError
+        # rejects the others); only ops of later changes need the clock
+        if base is not None:
+            refs = [r for r in refs if h.change_of(r[0], r[1]) is not None]
+            preds = [p for p in preds if h.change_of(p[0], p[1]) is not None]
+        own = h.by_actor.get(actor)
+        floors = [r[0] for r in refs] + [p[0] for p in preds]
+        if own is not None:
+            floors.append(h.start[own[1][-1]])
+        if not floors:
             return
-        if not foreign and not known_seq:
-            return
-        floor = min([f[0] for f in foreign] + ([start[h.by_actor[actor][1][-1]]] if known_seq else []))
-        clock = h.clock(dep_idx, floor - 1)
-        if clock.get(actor, 0) < known_seq:
+        clock = h.clock(dep_idx, min(floors) - 1)
+        if own is not None and clock.get(actor, 0) < known_seq:
             raise InvalidChangeError("the author's previous change is not in the causal past")
-        for fc, fa in foreign:
+        for fc, fa in refs + preds:
             ci = h.change_of(fc, fa)
-            if ci is None:
-                raise InvalidChangeError(f"reference {fc}@{fa.hex()} names no known op")
-            if clock.get(fa, 0) < h.seq_number(ci):
+            if ci is None or clock.get(fa, 0) < h.seq_number(ci):
                 raise InvalidChangeError(
                     f"reference {fc}@{fa.hex()} is not in the change's causal past"
                 )
@@ -540,6 +572,8 @@ class Doc:
 
     def fork(self, actor: bytes | str | None = None) -> Doc:
         """A new document with the same history and a new actor."""
+        if self._base is not None:
+            return Doc.load(self.save(), actor, clock=self._clock)
         d = Doc(actor, clock=self._clock)
         d.apply_changes(self._history.raw)
         return d
@@ -553,9 +587,13 @@ class Doc:
     # ------------------------------------------------------------ save / load
 
     def save(self) -> bytes:
-        """The full history in one byte string (see SPEC.md "Saved documents")."""
+        """The full history in one byte string (see SPEC.md "Saved documents").
+
+        A document loaded from a snapshot saves that snapshot plus every later change.
+        """
         h = self._history
-        return SAVE_MAGIC + msgpack.packb([SAVE_VERSION, h.heads, h.raw])
+        snap = self._base.snapshot if self._base is not None else None
+        return SAVE_MAGIC + msgpack.packb([SAVE_VERSION, h.heads, h.raw, snap])
 
     @classmethod
     def load(
@@ -571,19 +609,33 @@ class Doc:
             top = msgpack.unpackb(data[len(SAVE_MAGIC) :], raw=False, use_list=True)
         except Exception as exc:
             raise DecodeError(f"saved document is not msgpack: {type(exc).__name__}") from exc
-        if type(top) is not list or len(top) != 3 or top[0] != SAVE_VERSION:
+        if type(top) is not list or len(top) != 4 or top[0] != SAVE_VERSION:
             raise DecodeError("unknown saved document layout or version")
-        _, heads, changes = top
+        _, heads, changes, snap = top
         if type(heads) is not list or type(changes) is not list:
             raise DecodeError("saved document fields have wrong types")
         if any(type(c) is not bytes for c in changes):
             raise DecodeError("saved change is not bytes")
-        doc = cls(actor, clock=clock)
+        if snap is not None and type(snap) is not bytes:
+            raise DecodeError("saved snapshot is not bytes")
+        doc = cls(actor, clock=clock) if snap is None else cls._from_snapshot(snap, actor, clock)
         doc.apply_changes(changes)
         if doc._pending:
             raise MissingDependencyError("saved document has changes with missing dependencies")
         if doc.heads != heads:
             raise HashMismatchError("saved heads do not match the loaded history")
+        return doc
+
+    @classmethod
+    def _from_snapshot(
+        cls, data: bytes, actor: bytes | str | None = None, clock: Callable[[], int] | None = None
+    ) -> Doc:
+        opset, base = decode_snapshot(data)
+        doc = cls(actor, clock=clock)
+        doc._opset = opset
+        doc._base = base
+        doc._history.base = base
+        doc._max_op = doc._history.max_op()
         return doc
 
     # ------------------------------------------------------------ observers

@@ -29,6 +29,12 @@ class DuplicateSeqError(InvalidChangeError):
     """Two different changes claim the same (actor, seq)."""
 
 
+class StaleChangeError(InvalidChangeError):
+    """A change concurrent with the cut of the snapshot this document was loaded from: its
+    causal past does not include every head of the cut, so it may name elements the
+    snapshot dropped.  Epoch rules decide what happens to it (kept as rejected)."""
+
+
 class MissingDependencyError(CrdtError):
     """Changes whose dependencies never arrived (raised when the pending buffer overflows)."""
 

@@ -15,14 +15,29 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from .change import Change
+
+if TYPE_CHECKING:
+    from .snapshot import Base
 
 
 class History:
     """Parallel per-change lists plus indexes; see the module docstring."""
 
-    __slots__ = ("_heads", "actor", "by_actor", "deps", "hashes", "index", "n_ops", "raw", "start")
+    __slots__ = (
+        "_heads",
+        "actor",
+        "base",
+        "by_actor",
+        "deps",
+        "hashes",
+        "index",
+        "n_ops",
+        "raw",
+        "start",
+    )
 
     def __init__(self) -> None:
         self.hashes: list[bytes] = []  # change number -> hash
@@ -35,6 +50,7 @@ class History:
         self.by_actor: dict[bytes, tuple[list[int], list[int]]] = {}
         # actor -> (start_ops of its changes in seq order, their change numbers)
         self._heads: set[int] = set()  # change numbers nothing depends on
+        self.base: Base | None = None  # the snapshot cut this history starts after
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -46,6 +62,8 @@ class History:
     def heads(self) -> list[bytes]:
         """Head hashes, sorted bytewise."""
         hs = self.hashes
+        if not hs and self.base is not None:
+            return sorted(self.base.heads)
         return sorted(hs[i] for i in self._heads)
 
     def heads_idx(self) -> set[int]:
@@ -54,31 +72,42 @@ class History:
     def max_op(self) -> int:
         """The greatest counter in the document (0 if empty).  O(heads)."""
         st, no = self.start, self.n_ops
-        return max((st[i] + no[i] - 1 for i in self._heads), default=0)
+        m = max((st[i] + no[i] - 1 for i in self._heads), default=0)
+        if self.base is not None:
+            m = max(m, max(self.base.max_op.values(), default=0))
+        return m
 
     def seq_of(self, actor: bytes) -> int:
         """How many changes ``actor`` has made (its last seq)."""
         ba = self.by_actor.get(actor)
-        return len(ba[0]) if ba is not None else 0
+        n = len(ba[0]) if ba is not None else 0
+        base = self.base
+        return n + base.clock.get(actor, 0) if base is not None else n
 
     def add(self, c: Change, dep_idx: tuple[int, ...]) -> int:
         """Record an applied change whose deps are the change numbers ``dep_idx``."""
-        i = len(self.hashes)
-        self.hashes.append(c.hash)
+        hashes = self.hashes
+        i = len(hashes)
+        h = c.hash
+        hashes.append(h)
         self.raw.append(c.raw)
-        self.actor.append(c.actor)
+        a = c.actor
+        self.actor.append(a)
         self.start.append(c.start_op)
         self.n_ops.append(c.n_ops)
         self.deps.append(dep_idx)
-        self.index[c.hash] = i
-        ba = self.by_actor.get(c.actor)
+        self.index[h] = i
+        ba = self.by_actor.get(a)
         if ba is None:
-            ba = self.by_actor[c.actor] = ([], [])
+            ba = self.by_actor[a] = ([], [])
         ba[0].append(c.start_op)
         ba[1].append(i)
         heads = self._heads
-        for d in dep_idx:
-            heads.discard(d)
+        if len(dep_idx) == 1 and dep_idx[0] in heads and len(heads) == 1:
+            heads.clear()
+        else:
+            for d in dep_idx:
+                heads.discard(d)
         heads.add(i)
         return i
 
@@ -131,6 +160,7 @@ class History:
         """
         start, actor, deps = self.start, self.actor, self.deps
         by_actor = self.by_actor
+        base = self.base
         clock: dict[bytes, int] = {}
         seen: set[int] = set()
         stack = list(dep_idx)
@@ -142,7 +172,7 @@ class History:
             a = actor[i]
             # seq of change i = its position in the actor's list + 1
             nums = by_actor[a][1]
-            s = bisect_right(nums, i)
+            s = bisect_right(nums, i) + (base.clock.get(a, 0) if base is not None else 0)
             if s > clock.get(a, 0):
                 clock[a] = s
             if start[i] > floor:
@@ -151,7 +181,9 @@ class History:
 
     def seq_number(self, i: int) -> int:
         """The seq of change number ``i``."""
-        return bisect_right(self.by_actor[self.actor[i]][1], i)
+        a = self.actor[i]
+        s = bisect_right(self.by_actor[a][1], i)
+        return s + self.base.clock.get(a, 0) if self.base is not None else s
 
     def ancestors(self, heads: Iterable[int]) -> set[int]:
         """Every change number in the causal past of ``heads``, inclusive.  O(result)."""

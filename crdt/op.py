@@ -182,6 +182,7 @@ def decode_ops(raw: Any, actors: list[bytes]) -> list[Op]:
         raise _bad("ops is not a list")
     out: list[Op] = []
     app = out.append
+    na = len(actors)
     for r in raw:
         if type(r) is not list or not r:
             raise _bad("op is not a non-empty list")
@@ -199,7 +200,19 @@ def decode_ops(raw: Any, actors: list[bytes]) -> list[Op]:
             else:
                 raise _bad("insert content is neither str nor list")
             ref = r[2]
-            app((INS, _dec_obj(r[1], actors), None if ref is None else _dec_id(ref, actors), c))
+            # inline fast path for the commonest shape: [ctr, actor-index] ids
+            if (
+                type(ref) is list
+                and len(ref) == 2
+                and type(ref[0]) is int
+                and type(ref[1]) is int
+                and 1 <= ref[0] <= INT64_MAX
+                and 0 <= ref[1] < na
+            ):
+                rid: Any = (ref[0], actors[ref[1]])
+            else:
+                rid = None if ref is None else _dec_id(ref, actors)
+            app((INS, _dec_obj(r[1], actors), rid, c))
         elif a == REM and n == 4 and type(a) is int:
             cnt = r[3]
             if type(cnt) is not int or cnt < 1 or cnt > INT64_MAX:

@@ -78,16 +78,32 @@ class _ActorRuns:
 class Sequence:
     """An RGA list or text; ``is_text`` selects ``str`` or ``list`` run contents."""
 
-    __slots__ = ("_cur", "_cur_pos", "_hint", "_index", "head", "is_text", "vis")
+    __slots__ = (
+        "_cur",
+        "_cur_pos",
+        "_hint",
+        "_ic",
+        "_index",
+        "_indexed",
+        "_rc",
+        "head",
+        "is_text",
+        "vis",
+    )
 
     def __init__(self, is_text: bool) -> None:
         self.is_text = is_text  # contents are str (text) or list (list)
         self.head = Chunk([])  # first chunk; there is always at least one
         self.vis = 0  # visible length of the whole sequence
         self._index: dict[bytes, _ActorRuns] = {}  # actor -> its runs by counter
+        self._indexed = False  # _index is built (lazily, on the first lookup by id)
         self._cur: Chunk | None = None  # cursor chunk (None: start from head)
         self._cur_pos = 0  # visible position where the cursor chunk starts
         self._hint: Run | None = None  # last run an id lookup found
+        self._rc: tuple[Run, Chunk, int, int] | None = None
+        # last run located by position: (run, chunk, index in chunk, position of its
+        # first element); valid until any edit other than extending that run in place
+        self._ic: Run | None = None  # last run a remote insert went into (same validity)
 
     # ------------------------------------------------------------------ reading
 
@@ -119,6 +135,11 @@ class Sequence:
 
     def _locate(self, i: int) -> tuple[Chunk, int, int]:
         """Find visible element ``i``: ``(chunk, run index, offset in run)``; moves the cursor."""
+        rc = self._rc
+        if rc is not None:
+            run, c, ri, rs = rc
+            if rs <= i < rs + run.n:
+                return c, ri, i - rs
         c = self._cur
         s = self._cur_pos
         if c is None:
@@ -138,6 +159,7 @@ class Sequence:
             if not r.deleted:
                 n = r.n
                 if k < n:
+                    self._rc = (r, c, ri, i - k)
                     return c, ri, k
                 k -= n
             ri += 1
@@ -160,10 +182,16 @@ class Sequence:
         return run.content[0].winner() if run.reg else run.content[off]
 
     def find(self, ctr: int, actor: bytes) -> Run | None:
-        """The run holding element ``(ctr, actor)``, tombstone or not.  O(log r)."""
+        """The run holding element ``(ctr, actor)``, tombstone or not.  O(log r).
+
+        The first call builds the id index (O(r log r)); local-only editing never pays
+        for it, and from then on every edit keeps it up to date.
+        """
         h = self._hint
         if h is not None and h.actor == actor and h.ctr <= ctr < h.ctr + h.n:
             return h
+        if not self._indexed:
+            self._build_index()
         ar = self._index.get(actor)
         if ar is None:
             return None
@@ -192,7 +220,15 @@ class Sequence:
 
     # ------------------------------------------------------------ structure
 
+    def _build_index(self) -> None:
+        self._index = {}
+        self._indexed = True
+        for r in self.runs():
+            self._index_add(r)
+
     def _index_add(self, run: Run) -> None:
+        if not self._indexed:
+            return
         ar = self._index.get(run.actor)
         if ar is None:
             ar = self._index[run.actor] = _ActorRuns()
@@ -200,6 +236,7 @@ class Sequence:
 
     def _split(self, chunk: Chunk, ri: int, off: int) -> Run:
         """Split ``chunk.runs[ri]`` at ``off``; the right part goes to ``ri + 1``."""
+        self._rc = self._ic = None
         right = chunk.runs[ri].split(off)
         chunk.runs.insert(ri + 1, right)
         self._index_add(right)
@@ -210,6 +247,7 @@ class Sequence:
 
         Returns the run that now holds the new elements.
         """
+        self._rc = self._ic = None
         runs = chunk.runs
         if ri > 0:
             left = runs[ri - 1]
@@ -235,6 +273,7 @@ class Sequence:
             self._split_chunk(chunk)
 
     def _split_chunk(self, chunk: Chunk) -> None:
+        self._rc = self._ic = None
         runs = chunk.runs
         half = len(runs) >> 1
         moved = runs[half:]
@@ -255,6 +294,7 @@ class Sequence:
 
     def _merge_left(self, chunk: Chunk, ri: int) -> None:
         """Merge ``chunk.runs[ri]`` into its left neighbour if it continues it."""
+        self._rc = self._ic = None
         if ri <= 0:
             return
         runs = chunk.runs
@@ -263,7 +303,8 @@ class Sequence:
         if left.can_append(right):
             left.append(right)
             del runs[ri]
-            self._index[right.actor].remove(right)
+            if self._indexed:
+                self._index[right.actor].remove(right)
             if self._hint is right:
                 self._hint = None
 
@@ -280,6 +321,7 @@ class Sequence:
             raise UsageError(f"insert position {pos} out of range for length {self.vis}")
         if pos == 0:
             # A new id is the greatest, so it goes before everything, tombstones too.
+            self._rc = self._ic = None
             chunk = self.head
             self._cur = chunk
             self._cur_pos = 0
@@ -312,6 +354,7 @@ class Sequence:
             return []
         if pos < 0 or pos + n > self.vis:
             raise UsageError(f"cannot delete {n} at {pos} from length {self.vis}")
+        self._rc = self._ic = None
         out: list[Any] = []
         chunk, ri, off = self._locate(pos)
         touched = [chunk]
@@ -377,7 +420,35 @@ class Sequence:
         ``ref`` must exist (verified by the caller).  Returns the run now holding the first
         new element.  O(log r + C + skipped runs).
         """
+        ic = self._ic
         self._cur = None
+        self._rc = None
+        if ic is not None and ref is not None:
+            # remote typing: ref is the last element of the run the previous remote insert
+            # went into, the new ids continue it, and the next element is smaller
+            rctr, ractor = ref
+            if ractor == actor and ic.actor == actor and rctr == ctr - 1 == ic.ctr + ic.n - 1:
+                chunk = ic.chunk
+                assert chunk is not None
+                runs = chunk.runs
+                last = runs[-1]
+                if last is ic:
+                    nc = chunk.next
+                    nx = nc.runs[0] if nc is not None else None
+                else:
+                    nx = runs[runs.index(ic) + 1]
+                if (
+                    not ic.deleted
+                    and not ic.reg
+                    and (nx is None or nx.ctr < ctr or (nx.ctr == ctr and nx.actor < actor))
+                ):
+                    n = len(content)
+                    ic.content += content
+                    ic.n += n
+                    chunk.vis += n
+                    self.vis += n
+                    return ic
+        self._ic = None
         if ref is None:
             chunk = self.head
             ri = 0
@@ -393,7 +464,9 @@ class Sequence:
                 nxt = rctr + 1  # the element after ref inside the same run
                 if nxt < ctr or (nxt == ctr and ractor < actor):
                     self._split(chunk, ri, off + 1)
-                    return self._place(chunk, ri + 1, Run(ctr, actor, content, False, chunk))
+                    new = self._place(chunk, ri + 1, Run(ctr, actor, content, False, chunk))
+                    self._ic = new
+                    return new
             ri += 1
         while True:
             runs = chunk.runs
@@ -415,7 +488,9 @@ class Sequence:
         if ri == 0 and chunk.prev is not None:
             chunk = chunk.prev
             ri = len(chunk.runs)
-        return self._place(chunk, ri, Run(ctr, actor, content, False, chunk))
+        new = self._place(chunk, ri, Run(ctr, actor, content, False, chunk))
+        self._ic = new
+        return new
 
     def _isolate(self, ctr: int, actor: bytes, n: int) -> Run:
         """Split so that elements ``(ctr..ctr+n'-1)`` form one run; returns it (n' <= n)."""
@@ -495,21 +570,25 @@ class Sequence:
             self.vis += delta
             run.deleted = not visible
         self._cur = None
+        self._rc = self._ic = None
 
     # ------------------------------------------------------------ snapshot support
 
     def load_runs(self, runs: list[tuple[int, bytes, Any, bool]]) -> None:
-        """Fill an empty sequence with ``(ctr, actor, content, deleted)`` runs in document
-        order (loading a snapshot).  O(r log r)."""
+        """Fill an empty sequence with visible ``(ctr, actor, content, is_register)`` runs
+        in document order (loading a snapshot).  O(r log r)."""
         assert self.vis == 0 and not self.head.runs
         c = self.head
-        for ctr, actor, content, deleted in runs:
+        for ctr, actor, content, is_reg in runs:
             if len(c.runs) >= MAX_RUNS // 2:
                 new = Chunk([])
                 new.prev = c
                 c.next = new
                 c = new
-            self._place(c, len(c.runs), Run(ctr, actor, content, deleted, c))
+            run = Run(ctr, actor, content, False, c)
+            if is_reg:
+                run.reg = True
+            self._place(c, len(c.runs), run)
 
     # ------------------------------------------------------------ invariants
 
@@ -531,6 +610,7 @@ class Sequence:
                 if r.reg:
                     assert r.n == 1 and isinstance(r.content[0], Register)
                     assert r.deleted == (not r.content[0].entries)
+
                 if i:
                     assert not c.runs[i - 1].can_append(r), "unmerged runs"
                 if not r.deleted:
@@ -538,13 +618,15 @@ class Sequence:
                 key = (r.actor, r.ctr)
                 assert key not in seen
                 seen.add(key)
-                ar = self._index[r.actor]
-                assert ar.by_start[r.ctr] is r, "id index"
+                if self._indexed:
+                    assert self._index[r.actor].by_start[r.ctr] is r, "id index"
             assert vis == c.vis, "chunk visible length"
             total += vis
             prev = c
             c = c.next
         assert total == self.vis, "sequence visible length"
+        if not self._indexed:
+            return
         n_index = sum(len(a.by_start) for a in self._index.values())
         assert n_index == len(seen) == sum(len(a.starts) for a in self._index.values())
         for a in self._index.values():

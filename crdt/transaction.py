@@ -25,6 +25,23 @@ if TYPE_CHECKING:
     from .doc import Doc
 
 
+class Savepoint:
+    """A nested ``with doc.transaction():`` block: undoes only its own edits on error."""
+
+    __slots__ = ("sp", "tx")
+
+    def __init__(self, tx: Transaction) -> None:
+        self.tx = tx  # the outermost transaction
+        self.sp = tx.savepoint()  # where this block started
+
+    def __enter__(self) -> Transaction:
+        return self.tx
+
+    def __exit__(self, et: type[BaseException] | None, ev: object, tb: object) -> None:
+        if et is not None and not self.tx._closed:
+            self.tx.rollback_to(self.sp)
+
+
 class Transaction:
     """An open transaction of a :class:`~crdt.doc.Doc`; ops apply at once, commit at the end.
 
@@ -45,6 +62,17 @@ class Transaction:
         self._closed = False  # committed or rolled back
 
     # ------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: object, tb: object) -> None:
+        if self._closed:
+            return
+        if et is None:
+            self.commit()
+        else:
+            self.rollback()
 
     def commit(self) -> Change | None:
         """End the transaction; returns the new change, or None if it made no op."""
@@ -175,7 +203,6 @@ class Transaction:
     def insert(self, obj: ObjId, index: int, values: list[Any] | str) -> None:
         """Insert scalars into a list, or a string into a text, at ``index``."""
         st = self._obj(obj, ObjType.LIST, ObjType.TEXT)
-        seq: Sequence = st.data
         if st.type == ObjType.TEXT:
             if type(values) is not str:
                 raise UsageError("text takes str")
@@ -184,8 +211,10 @@ class Transaction:
             if isinstance(values, str):
                 raise UsageError("list insert takes a list of values")
             content = [check_scalar(v) for v in values]
-        if not content:
-            return
+        if content:
+            self._insert(st.data, obj, index, content)
+
+    def _insert(self, seq: Sequence, obj: ObjId, index: int, content: Any) -> None:
         if type(index) is not int or not 0 <= index <= seq.vis:
             raise UsageError(f"insert index {index!r} out of range for length {seq.vis}")
         ctr = self.ctr
@@ -193,16 +222,10 @@ class Transaction:
         ref = seq.local_insert(index, ctr, actor, content)
         self.ctr = ctr + len(content)
         ops = self.ops
-        if ops:
+        if ops and ref is not None and ref[0] == ctr - 1:
             last = ops[-1]
             # typing: this insert continues the previous one (its last element is ctr - 1)
-            if (
-                last[0] == INS
-                and last[1] == obj
-                and ref is not None
-                and ref[0] == ctr - 1
-                and ref[1] == actor
-            ):
+            if last[0] == INS and last[1] == obj and ref[1] == actor:
                 ops[-1] = (INS, obj, last[2], last[3] + content)
                 return
         ops.append((INS, obj, ref, content))
@@ -225,9 +248,10 @@ class Transaction:
         st = self._obj(obj, ObjType.LIST, ObjType.TEXT)
         if type(index) is not int or type(n) is not int or n < 0:
             raise UsageError("remove takes int index and count")
-        if n == 0:
-            return
-        seq: Sequence = st.data
+        if n:
+            self._remove(st.data, obj, index, n)
+
+    def _remove(self, seq: Sequence, obj: ObjId, index: int, n: int) -> None:
         ops = self.ops
         for ectr, eactor, what in seq.local_delete(index, n):
             if type(what) is Register:
@@ -245,21 +269,35 @@ class Transaction:
                     ops[-1] = (REM, obj, last[2], last[3] + cnt)
                     self.ctr += cnt
                     continue
-            self._push((REM, obj, (ectr, eactor), cnt), cnt)
+            ops.append((REM, obj, (ectr, eactor), cnt))
+            self.ctr += cnt
 
     def splice(self, obj: ObjId, index: int, delete: int, text: str | list[Any]) -> None:
         """Delete ``delete`` elements at ``index`` and insert ``text`` there.
 
         The inserted elements take their counters first, then the deletions (Automerge 3.5).
         """
-        st = self._obj(obj, ObjType.LIST, ObjType.TEXT)
+        if self._closed:
+            raise TransactionError("transaction already ended")
+        st = self.doc._opset.objs.get(obj)
+        if st is None or st.type == ObjType.MAP:
+            raise ObjectNotFoundError(f"no list/text object {obj!r}")
         seq: Sequence = st.data
         if type(index) is not int or type(delete) is not int or delete < 0:
             raise UsageError("splice takes int index and delete count")
         if index < 0 or index + delete > seq.vis:
             raise UsageError(f"splice {index}+{delete} out of range for length {seq.vis}")
         if text:
-            self.insert(obj, index, text)
-        if delete:
-            self.remove(obj, index + len(text), delete)
-
+            if st.type == ObjType.TEXT:
+                if type(text) is not str:
+                    raise UsageError("text takes str")
+                content: Any = text
+            else:
+                if isinstance(text, str):
+                    raise UsageError("list splice takes a list of values")
+                content = [check_scalar(v) for v in text]
+            self._insert(seq, obj, index, content)
+            if delete:
+                self._remove(seq, obj, index + len(content), delete)
+        elif delete:
+            self._remove(seq, obj, index, delete)

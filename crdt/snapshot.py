@@ -1,0 +1,397 @@
+"""Snapshots: a document's state at a set of heads, compact and deterministic.
+
+A snapshot holds the visible state (every object, map conflicts included) plus what later
+changes still need: the ids of live sequence elements (run-length encoded), the cut's heads
+with their counters, and per actor the last seq and greatest counter.  It holds no history
+and no tombstones deleted before the cut: a change made after the cut can only name an
+element that was visible to its author, so no accepted change can name them (SPEC.md
+"Snapshots").  Two peers that snapshot the same heads get the same bytes, so the root
+``BLAKE2b-256(bytes)`` names the state.
+
+Layout (msgpack, after the 8-byte magic)::
+
+    [1, actors, heads, clock, objects]
+    actors  = [actor bytes...]                 sorted; every other actor field is an index
+    heads   = [[hash, actor, seq, start_op, n_ops]...]   sorted by hash
+    clock   = [[actor, seq, max_op]...]        sorted by actor index
+    objects = [[id, type, parent, key, content]...]      sorted by id, the root (nil) first
+    map content      = [[key, [[ctr, actor, value]...]]...]   keys sorted, entries ascending
+    sequence content = [actor_runs, ctr_deltas, lengths, values, registers]
+        actor_runs = [[actor, run count]...]  (the actor column, run-length encoded)
+        ctr_deltas = first counter of each run minus (previous run's first counter + length)
+        values     = the text (str) or the list's values, concatenated
+        registers  = [[run index, [[ctr, actor, value]...]]...] for set list elements
+    values: scalars as in changes; an object is ext type 2 with its type code as payload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+
+from .errors import DecodeError
+from .opset import ObjState, OpSet
+from .run import Register
+from .sequence import Sequence
+from .values import INT64_MAX, INT64_MIN, Counter, ObjType
+
+SNAPSHOT_MAGIC = b"\x85ECHOSNP"
+SNAPSHOT_VERSION = 1
+_OBJ_EXT = 2
+_COUNTER_EXT = 1
+
+
+class Base:
+    """What a document loaded from a snapshot knows of the history before the cut."""
+
+    __slots__ = ("clock", "heads", "max_op", "snapshot")
+
+    def __init__(
+        self,
+        heads: dict[bytes, tuple[bytes, int, int, int]],
+        clock: dict[bytes, int],
+        max_op: dict[bytes, int],
+        snapshot: bytes,
+    ) -> None:
+        self.heads = heads  # cut head hash -> (actor, seq, start_op, n_ops)
+        self.clock = clock  # actor -> its last seq in the cut
+        self.max_op = max_op  # actor -> greatest counter of its ops in the cut
+        self.snapshot = snapshot  # the snapshot bytes (to rebuild the state on undo)
+
+    def end_op(self, h: bytes) -> int:
+        _, _, start, n = self.heads[h]
+        return start + n - 1
+
+
+def snapshot_root(data: bytes) -> bytes:
+    """The snapshot's content address: BLAKE2b-256 of its bytes."""
+    return hashlib.blake2b(data, digest_size=32).digest()
+
+
+def _enc_value(v: Any) -> Any:
+    t = type(v)
+    if t is ObjType:
+        return msgpack.ExtType(_OBJ_EXT, bytes([int(v)]))
+    if t is Counter:
+        return msgpack.ExtType(_COUNTER_EXT, msgpack.packb(v.value))
+    return v
+
+
+def encode_snapshot(doc: Any) -> bytes:
+    """The snapshot of ``doc`` at its current heads (an open transaction is not included).
+
+    O(objects + visible runs + map entries).
+    """
+    from .doc import Doc
+
+    assert isinstance(doc, Doc)
+    if doc._tx is not None:
+        from .errors import TransactionError
+
+        raise TransactionError("commit the open transaction before taking a snapshot")
+    h = doc._history
+    base = doc._base
+    opset = doc._opset
+
+    # per-actor clock: seq and greatest counter
+    clock: dict[bytes, list[int]] = {}
+    if base is not None:
+        for a, s in base.clock.items():
+            clock[a] = [s, base.max_op.get(a, 0)]
+    for a, (starts, nums) in h.by_actor.items():
+        last = nums[-1]
+        c = clock.setdefault(a, [0, 0])
+        c[0] = h.seq_of(a)
+        c[1] = max(c[1], h.start[last] + h.n_ops[last] - 1)
+
+    # heads with their counters
+    heads: list[tuple[bytes, bytes, int, int, int]] = []
+    if len(h):
+        for i in h.heads_idx():
+            heads.append((h.hashes[i], h.actor[i], h.seq_number(i), h.start[i], h.n_ops[i]))
+    elif base is not None:
+        for hsh, (a, s, st, n) in base.heads.items():
+            heads.append((hsh, a, s, st, n))
+    heads.sort()
+
+    actors: set[bytes] = set(clock)
+    actors.update(x[1] for x in heads)
+    objs = sorted(opset.objs.items(), key=lambda kv: (-1, b"") if kv[0] is None else kv[0])
+    body: list[tuple[Any, ObjState, Any]] = []
+    for oid, st in objs:
+        if oid is not None:
+            actors.add(oid[1])
+        if st.type == ObjType.MAP:
+            items = sorted(st.data.items())
+            for _, es in items:
+                actors.update(e[1] for e in es)
+            body.append((oid, st, items))
+        else:
+            body.append((oid, st, _visible_runs(st.data, actors)))
+    table = sorted(actors)
+    ix = {a: i for i, a in enumerate(table)}
+
+    def eid(x: Any) -> Any:
+        return None if x is None else [x[0], ix[x[1]]]
+
+    out_objs: list[Any] = []
+    for oid, st, content in body:
+        key = st.key
+        k = key if key is None or type(key) is str else eid(key)
+        if st.type == ObjType.MAP:
+            enc: Any = [
+                [key_, [[e[0], ix[e[1]], _enc_value(e[2])] for e in es]] for key_, es in content
+            ]
+        else:
+            enc = _encode_runs(content, ix, st.type == ObjType.TEXT)
+        out_objs.append([eid(oid), int(st.type), eid(st.parent), k, enc])
+    top = [
+        SNAPSHOT_VERSION,
+        table,
+        [[hsh, ix[a], s, st, n] for hsh, a, s, st, n in heads],
+        [[ix[a], c[0], c[1]] for a, c in sorted(clock.items(), key=lambda kv: ix[kv[0]])],
+        out_objs,
+    ]
+    return SNAPSHOT_MAGIC + msgpack.packb(top)
+
+
+def _visible_runs(seq: Sequence, actors: set[bytes]) -> list[tuple[bytes, int, Any, Any]]:
+    """Visible runs, merged where ids continue (independent of in-memory fragmentation)."""
+    out: list[Any] = []
+    for r in seq.runs():
+        if r.deleted:
+            continue
+        actors.add(r.actor)
+        if r.reg:
+            entries = r.content[0].entries
+            actors.update(e[1] for e in entries)
+            out.append([r.actor, r.ctr, None, entries])
+            continue
+        if out:
+            last = out[-1]
+            if last[3] is None and last[0] == r.actor and last[1] + len(last[2]) == r.ctr:
+                last[2] = last[2] + r.content
+                continue
+        out.append([r.actor, r.ctr, r.content, None])
+    return out
+
+
+def _encode_runs(runs: list[Any], ix: dict[bytes, int], is_text: bool) -> list[Any]:
+    actor_runs: list[list[int]] = []
+    deltas: list[int] = []
+    lengths: list[int] = []
+    values: Any = [] if not is_text else None
+    pieces: list[str] = []
+    regs: list[Any] = []
+    prev_end = 0
+    for i, (a, ctr, content, entries) in enumerate(runs):
+        ai = ix[a]
+        if actor_runs and actor_runs[-1][0] == ai:
+            actor_runs[-1][1] += 1
+        else:
+            actor_runs.append([ai, 1])
+        deltas.append(ctr - prev_end)
+        if entries is not None:
+            lengths.append(1)
+            prev_end = ctr + 1
+            regs.append([i, [[e[0], ix[e[1]], _enc_value(e[2])] for e in entries]])
+            if is_text:  # pragma: no cover - text has no registers
+                raise AssertionError("register in text")
+            values.append(None)
+            continue
+        n = len(content)
+        lengths.append(n)
+        prev_end = ctr + n
+        if is_text:
+            pieces.append(content)
+        else:
+            values.extend(_enc_value(v) for v in content)
+    return [actor_runs, deltas, lengths, "".join(pieces) if is_text else values, regs]
+
+
+# ------------------------------------------------------------------ decoding
+
+
+def _bad(msg: str) -> DecodeError:
+    return DecodeError(f"malformed snapshot: {msg}")
+
+
+def _dec_value(v: Any) -> Any:
+    t = type(v)
+    if v is None or t is bool or t is float or t is str or t is bytes:
+        return v
+    if t is int:
+        if not INT64_MIN <= v <= INT64_MAX:
+            raise _bad("int out of range")
+        return v
+    if t is msgpack.ExtType:
+        if v.code == _OBJ_EXT and len(v.data) == 1 and v.data[0] <= 2:
+            return ObjType(v.data[0])
+        if v.code == _COUNTER_EXT:
+            try:
+                n = msgpack.unpackb(v.data)
+            except Exception as exc:
+                raise _bad("counter") from exc
+            if type(n) is int and INT64_MIN <= n <= INT64_MAX:
+                return Counter(n)
+    raise _bad(f"bad value {v!r}")
+
+
+def decode_snapshot(data: bytes) -> tuple[OpSet, Base]:
+    """Parse a snapshot into a fresh state and its :class:`Base`.
+
+    Raises :class:`DecodeError` on anything malformed; never another exception.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise _bad("expected bytes")
+    data = bytes(data)
+    if not data.startswith(SNAPSHOT_MAGIC):
+        raise _bad("bad magic")
+    try:
+        top = msgpack.unpackb(data[len(SNAPSHOT_MAGIC) :], raw=False, use_list=True)
+    except Exception as exc:
+        raise _bad(f"not msgpack ({type(exc).__name__})") from exc
+    try:
+        return _decode(top, data)
+    except DecodeError:
+        raise
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError, AssertionError) as exc:
+        raise _bad(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _decode(top: Any, data: bytes) -> tuple[OpSet, Base]:
+    if type(top) is not list or len(top) != 5 or top[0] != SNAPSHOT_VERSION:
+        raise _bad("unknown layout or version")
+    _, table, heads_raw, clock_raw, objs_raw = top
+    if type(table) is not list or any(type(a) is not bytes or not 1 <= len(a) <= 64 for a in table):
+        raise _bad("actor table")
+    if any(table[i] >= table[i + 1] for i in range(len(table) - 1)):
+        raise _bad("actor table not sorted")
+
+    def actor(i: Any) -> bytes:
+        if type(i) is not int or not 0 <= i < len(table):
+            raise _bad("actor index")
+        return table[i]  # type: ignore[no-any-return]
+
+    def pos_int(x: Any) -> int:
+        if type(x) is not int or not 0 <= x <= INT64_MAX:
+            raise _bad("expected a non-negative int")
+        return x
+
+    def eid(x: Any) -> Any:
+        if x is None:
+            return None
+        if type(x) is not list or len(x) != 2:
+            raise _bad("id")
+        return (pos_int(x[0]), actor(x[1]))
+
+    heads: dict[bytes, tuple[bytes, int, int, int]] = {}
+    for hr in heads_raw:
+        hsh, a, s, st, n = hr
+        if type(hsh) is not bytes or len(hsh) != 32:
+            raise _bad("head hash")
+        heads[hsh] = (actor(a), pos_int(s), pos_int(st), pos_int(n))
+    clock: dict[bytes, int] = {}
+    max_op: dict[bytes, int] = {}
+    for a, s, m in clock_raw:
+        clock[actor(a)] = pos_int(s)
+        max_op[actor(a)] = pos_int(m)
+
+    opset = OpSet()
+    objs = opset.objs
+    seqs: list[tuple[Sequence, Any, bool]] = []
+    for oid_raw, typ, parent_raw, key_raw, content in objs_raw:
+        oid = eid(oid_raw)
+        if type(typ) is not int or not 0 <= typ <= 2:
+            raise _bad("object type")
+        otype = ObjType(typ)
+        if oid is None:
+            if otype != ObjType.MAP:
+                raise _bad("root is not a map")
+            st = objs[None]
+        else:
+            key = key_raw if key_raw is None or type(key_raw) is str else eid(key_raw)
+            st = ObjState(otype, eid(parent_raw), key)
+            if oid in objs:
+                raise _bad("duplicate object")
+            objs[oid] = st
+        if otype == ObjType.MAP:
+            mdata: dict[str, Any] = {}
+            for k, es in content:
+                if type(k) is not str or not es:
+                    raise _bad("map key")
+                mdata[k] = [(pos_int(c), actor(a), _dec_value(v)) for c, a, v in es]
+            st.data = mdata
+        else:
+            seqs.append((st.data, content, otype == ObjType.TEXT))
+    for seq, content, is_text in seqs:
+        _load_runs(seq, content, is_text, actor, pos_int)
+    base = Base(heads, clock, max_op, data)
+    return opset, base
+
+
+def _load_runs(
+    seq: Sequence,
+    content: Any,
+    is_text: bool,
+    actor: Callable[[Any], bytes],
+    pos_int: Callable[[Any], int],
+) -> None:
+    actor_runs, deltas, lengths, values, regs = content
+    if len(deltas) != len(lengths):
+        raise _bad("column lengths differ")
+    if sum(pos_int(c) for _, c in actor_runs) != len(lengths):
+        raise _bad("actor column length")
+    reg_at = {pos_int(i): es for i, es in regs}
+    if is_text:
+        if type(values) is not str or len(values) != sum(lengths):
+            raise _bad("text length")
+    elif type(values) is not list or len(values) != sum(lengths):
+        raise _bad("list length")
+    runs: list[tuple[int, bytes, Any, bool]] = []
+    k = 0
+    pos = 0
+    prev_end = 0
+    for a, count in actor_runs:
+        act = actor(a)
+        for _ in range(count):
+            n = lengths[k]
+            ctr = prev_end + deltas[k]
+            if type(n) is not int or n < 1 or type(ctr) is not int or ctr < 1:
+                raise _bad("run")
+            if is_text:
+                piece: Any = values[pos : pos + n]
+            else:
+                piece = [_dec_value(v) for v in values[pos : pos + n]]
+            es = reg_at.get(k)
+            if es is not None:
+                if n != 1 or is_text:
+                    raise _bad("register run")
+                entries = [(pos_int(c), actor(ea), _dec_value(v)) for c, ea, v in es]
+                if not entries:
+                    raise _bad("empty register")
+                piece = [Register(entries)]
+            runs.append((ctr, act, piece, False))
+            if es is not None:
+                runs[-1] = (ctr, act, piece, True)
+            pos += n
+            prev_end = ctr + n
+            k += 1
+    seq_load(seq, runs)
+
+
+def seq_load(seq: Sequence, runs: list[tuple[int, bytes, Any, bool]]) -> None:
+    """Load ``(ctr, actor, content, is_register)`` runs in order into an empty sequence."""
+    seq.load_runs(runs)
+
+
+def load_snapshot(data: bytes, actor: bytes | str | None = None) -> Any:
+    """A :class:`~crdt.doc.Doc` whose state is the snapshot; it accepts every change made
+    after the cut (changes concurrent with the cut raise ``StaleChangeError``)."""
+    from .doc import Doc
+
+    return Doc._from_snapshot(data, actor)
+
