@@ -43,7 +43,18 @@ def change_hash(raw: bytes) -> bytes:
 class UnverifiedChange:
     """A well-formed change whose history has not been checked yet."""
 
-    __slots__ = ("actor", "deps", "hash", "message", "n_ops", "ops", "raw", "seq", "start_op", "time")
+    __slots__ = (
+        "actor",
+        "deps",
+        "hash",
+        "message",
+        "n_ops",
+        "ops",
+        "raw",
+        "seq",
+        "start_op",
+        "time",
+    )
 
     def __init__(
         self,

@@ -32,6 +32,13 @@ def _view(doc: Doc, obj: ObjId, typ: ObjType) -> Any:
     return (Map, List, Text)[typ](doc, obj)
 
 
+def _new(tx: Transaction, obj: ObjId, key: str | int, typ: ObjType, insert: bool) -> ObjId:
+    if insert:
+        assert type(key) is int
+        return tx.insert_object(obj, key, typ)
+    return tx.make(obj, key, typ)
+
+
 def _assign(tx: Transaction, obj: ObjId, key: str | int, value: Any, insert: bool) -> None:
     """Write ``value`` at ``key`` (or insert it at index ``key``), recursing into
     plain dicts and lists, which become nested maps and lists."""
@@ -42,7 +49,7 @@ def _assign(tx: Transaction, obj: ObjId, key: str | int, value: Any, insert: boo
                 raise UsageError("map keys must be str")
             _assign(tx, oid, k, v, False)
     elif isinstance(value, list | tuple):
-        oid = tx.insert_object(obj, key, ObjType.LIST) if insert else tx.make(obj, key, ObjType.LIST)  # type: ignore[arg-type]
+        oid = _new(tx, obj, key, ObjType.LIST, insert)
         for i, v in enumerate(value):
             _assign(tx, oid, i, v, True)
     elif insert:
@@ -278,7 +285,7 @@ class Text(_Obj):
             return str(self) == other
         return super().__eq__(other)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
     def __iadd__(self, s: str) -> Text:
         self.insert(len(self), s)
@@ -298,4 +305,3 @@ class Text(_Obj):
         """Delete ``delete`` code points at ``pos`` and insert ``insert`` there."""
         with self._doc._auto() as tx:
             tx.splice(self._obj, pos, delete, insert)
-

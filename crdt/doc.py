@@ -16,14 +16,14 @@ True
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence as SeqABC
+from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Sequence as SeqABC
 from typing import TYPE_CHECKING, Any
 
 import msgpack
 
 from .change import Change, UnverifiedChange, decode_change, encode_change
 from .errors import (
-    CrdtError,
     DecodeError,
     DuplicateSeqError,
     HashMismatchError,
@@ -36,13 +36,13 @@ from .errors import (
 )
 from .history import History
 from .ids import ActorId, ObjId, OpId, coerce_actor
-from .op import DEL, INC, INS, INS_MAKE, MAKE, REM, SET, op_size
-from .opset import ObjState, OpSet
+from .op import INS, INS_MAKE, REM, op_size
+from .opset import OpSet
 from .patches import Patch, build_patches
 from .sequence import Sequence
 from .snapshot import Base, decode_snapshot
 from .transaction import Savepoint, Transaction
-from .values import Counter, ObjType
+from .values import ObjType
 
 if TYPE_CHECKING:
     from .containers import Map
@@ -454,14 +454,14 @@ class Doc:
                 if end > ctr:
                     raise InvalidChangeError(f"op {ctr}: removes elements not before it")
                 seq: Sequence = st.data
-                c = ec
-                while c < end:
-                    run = seq.find(c, ea)
+                e = ec
+                while e < end:
+                    run = seq.find(e, ea)
                     if run is None:
-                        raise InvalidChangeError(f"op {ctr}: unknown element {c}@{ea.hex()}")
-                    if ea != actor or c < start_op:
-                        refs.append((c, ea))
-                    c = run.ctr + run.n
+                        raise InvalidChangeError(f"op {ctr}: unknown element {e}@{ea.hex()}")
+                    if ea != actor or e < start_op:
+                        refs.append((e, ea))
+                    e = run.ctr + run.n
             else:
                 key = op[2]
                 if type(key) is str:
@@ -484,12 +484,12 @@ class Doc:
             ctr += size
         self._check_causality(u, dep_idx, known_seq, refs, preds)
         u.__class__ = Change  # verified: the same object, now trusted
-        c: Change = u  # type: ignore[assignment]
-        h.add(c, dep_idx)
-        if c.end_op > self._max_op:
-            self._max_op = c.end_op
+        assert isinstance(u, Change)
+        h.add(u, dep_idx)
+        if u.end_op > self._max_op:
+            self._max_op = u.end_op
         self._dirty = False
-        return c
+        return u
 
     def _check_causality(
         self,
@@ -582,7 +582,9 @@ class Doc:
         """Apply every change ``other`` has that this document lacks."""
         mine = self._history.index
         oh = other._history
-        return self.apply_changes([r for x, r in zip(oh.hashes, oh.raw, strict=True) if x not in mine])
+        return self.apply_changes(
+            [r for x, r in zip(oh.hashes, oh.raw, strict=True) if x not in mine]
+        )
 
     # ------------------------------------------------------------ save / load
 
@@ -593,11 +595,16 @@ class Doc:
         """
         h = self._history
         snap = self._base.snapshot if self._base is not None else None
-        return SAVE_MAGIC + msgpack.packb([SAVE_VERSION, h.heads, h.raw, snap])
+        packed: bytes = msgpack.packb([SAVE_VERSION, h.heads, h.raw, snap])
+        return SAVE_MAGIC + packed
 
     @classmethod
     def load(
-        cls, data: bytes, actor: bytes | str | None = None, *, clock: Callable[[], int] | None = None
+        cls,
+        data: bytes,
+        actor: bytes | str | None = None,
+        *,
+        clock: Callable[[], int] | None = None,
     ) -> Doc:
         """Load :meth:`save` output, verifying every change and the heads."""
         if not isinstance(data, bytes | bytearray | memoryview):
@@ -651,4 +658,3 @@ class Doc:
         for st in self._opset.objs.values():
             if isinstance(st.data, Sequence):
                 st.data._check()
-

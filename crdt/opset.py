@@ -15,7 +15,7 @@ from bisect import insort
 from typing import Any
 
 from .ids import ObjId, OpId
-from .op import DEL, INC, INS, INS_MAKE, MAKE, REM, SET, Op
+from .op import INC, INS, INS_MAKE, MAKE, REM, SET, Op
 from .patches import Patch, path_of, plain
 from .run import Register
 from .sequence import Sequence

@@ -38,7 +38,7 @@ class Register:
 class Run:
     """Consecutive elements ``(ctr..ctr+n-1, actor)``; see the module docstring."""
 
-    __slots__ = ("ctr", "actor", "n", "content", "deleted", "reg", "chunk")
+    __slots__ = ("actor", "chunk", "content", "ctr", "deleted", "n", "reg")
 
     def __init__(
         self, ctr: int, actor: bytes, content: Any, deleted: bool, chunk: Chunk | None

@@ -25,6 +25,7 @@ O(C); far away O(r / C + C); remote insert/delete by id O(log r + C + skipped ru
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -137,14 +138,16 @@ class Sequence:
         """Find visible element ``i``: ``(chunk, run index, offset in run)``; moves the cursor."""
         rc = self._rc
         if rc is not None:
-            run, c, ri, rs = rc
+            run, rchunk, ri, rs = rc
             if rs <= i < rs + run.n:
-                return c, ri, i - rs
-        c = self._cur
+                return rchunk, ri, i - rs
+        cur = self._cur
         s = self._cur_pos
-        if c is None:
+        if cur is None:
             c = self.head
             s = 0
+        else:
+            c = cur
         while i < s:
             c = c.prev  # type: ignore[assignment]
             s -= c.vis
@@ -310,7 +313,9 @@ class Sequence:
 
     # ------------------------------------------------------------ local edits
 
-    def local_insert(self, pos: int, ctr: int, actor: bytes, content: Any) -> tuple[int, bytes] | None:
+    def local_insert(
+        self, pos: int, ctr: int, actor: bytes, content: Any
+    ) -> tuple[int, bytes] | None:
         """Insert ``content`` (str or list, non-empty) at visible ``pos`` with first id
         ``(ctr, actor)``, which must be greater than every id in the sequence.
 
@@ -343,7 +348,9 @@ class Sequence:
         self._place(chunk, ri + 1, Run(ctr, actor, content, False, chunk))
         return ref
 
-    def local_delete(self, pos: int, n: int) -> list[tuple[int, bytes, int] | tuple[int, bytes, Register]]:
+    def local_delete(
+        self, pos: int, n: int
+    ) -> list[tuple[int, bytes, int] | tuple[int, bytes, Register]]:
         """Delete ``n`` visible elements from ``pos``.
 
         Returns what was deleted, in document order: ``(ctr, actor, count)`` for runs of
@@ -423,13 +430,15 @@ class Sequence:
         ic = self._ic
         self._cur = None
         self._rc = None
+        chunk: Chunk
         if ic is not None and ref is not None:
             # remote typing: ref is the last element of the run the previous remote insert
             # went into, the new ids continue it, and the next element is smaller
             rctr, ractor = ref
             if ractor == actor and ic.actor == actor and rctr == ctr - 1 == ic.ctr + ic.n - 1:
-                chunk = ic.chunk
-                assert chunk is not None
+                ichunk = ic.chunk
+                assert ichunk is not None
+                chunk = ichunk
                 runs = chunk.runs
                 last = runs[-1]
                 if last is ic:
@@ -457,7 +466,9 @@ class Sequence:
             run = self.find(rctr, ractor)
             if run is None:
                 raise AssertionError(f"unknown reference {ref}")
-            chunk = run.chunk  # type: ignore[assignment]
+            rchunk = run.chunk
+            assert rchunk is not None
+            chunk = rchunk
             ri = chunk.runs.index(run)
             off = rctr - run.ctr
             if off < run.n - 1:
@@ -485,8 +496,9 @@ class Sequence:
                     ri = 0
                     continue
             break
-        if ri == 0 and chunk.prev is not None:
-            chunk = chunk.prev
+        prev = chunk.prev
+        if ri == 0 and prev is not None:
+            chunk = prev
             ri = len(chunk.runs)
         new = self._place(chunk, ri, Run(ctr, actor, content, False, chunk))
         self._ic = new
@@ -520,7 +532,7 @@ class Sequence:
         invisible with their lengths (for patches).  O(log r + C) per run touched.
         """
         self._cur = None
-        out: list[tuple[Run, int]] = []
+        out: list[tuple[int, int]] = []
         end = ctr + n
         while ctr < end:
             run = self._isolate(ctr, actor, end - ctr)
@@ -631,5 +643,5 @@ class Sequence:
         assert n_index == len(seen) == sum(len(a.starts) for a in self._index.values())
         for a in self._index.values():
             ends = [(s, a.by_start[s].n) for s in a.starts]
-            for (s0, n0), (s1, _) in zip(ends, ends[1:], strict=False):
+            for (s0, n0), (s1, _) in itertools.pairwise(ends):
                 assert s0 + n0 <= s1, "overlapping runs"

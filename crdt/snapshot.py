@@ -101,7 +101,7 @@ def encode_snapshot(doc: Any) -> bytes:
     if base is not None:
         for a, s in base.clock.items():
             clock[a] = [s, base.max_op.get(a, 0)]
-    for a, (starts, nums) in h.by_actor.items():
+    for a, (_, nums) in h.by_actor.items():
         last = nums[-1]
         c = clock.setdefault(a, [0, 0])
         c[0] = h.seq_of(a)
@@ -121,16 +121,16 @@ def encode_snapshot(doc: Any) -> bytes:
     actors.update(x[1] for x in heads)
     objs = sorted(opset.objs.items(), key=lambda kv: (-1, b"") if kv[0] is None else kv[0])
     body: list[tuple[Any, ObjState, Any]] = []
-    for oid, st in objs:
+    for oid, ost in objs:
         if oid is not None:
             actors.add(oid[1])
-        if st.type == ObjType.MAP:
-            items = sorted(st.data.items())
+        if ost.type == ObjType.MAP:
+            items = sorted(ost.data.items())
             for _, es in items:
                 actors.update(e[1] for e in es)
-            body.append((oid, st, items))
+            body.append((oid, ost, items))
         else:
-            body.append((oid, st, _visible_runs(st.data, actors)))
+            body.append((oid, ost, _visible_runs(ost.data, actors)))
     table = sorted(actors)
     ix = {a: i for i, a in enumerate(table)}
 
@@ -138,24 +138,25 @@ def encode_snapshot(doc: Any) -> bytes:
         return None if x is None else [x[0], ix[x[1]]]
 
     out_objs: list[Any] = []
-    for oid, st, content in body:
-        key = st.key
+    for oid, ost, content in body:
+        key = ost.key
         k = key if key is None or type(key) is str else eid(key)
-        if st.type == ObjType.MAP:
+        if ost.type == ObjType.MAP:
             enc: Any = [
                 [key_, [[e[0], ix[e[1]], _enc_value(e[2])] for e in es]] for key_, es in content
             ]
         else:
-            enc = _encode_runs(content, ix, st.type == ObjType.TEXT)
-        out_objs.append([eid(oid), int(st.type), eid(st.parent), k, enc])
+            enc = _encode_runs(content, ix, ost.type == ObjType.TEXT)
+        out_objs.append([eid(oid), int(ost.type), eid(ost.parent), k, enc])
     top = [
         SNAPSHOT_VERSION,
         table,
-        [[hsh, ix[a], s, st, n] for hsh, a, s, st, n in heads],
+        [[hsh, ix[a], s, so, n] for hsh, a, s, so, n in heads],
         [[ix[a], c[0], c[1]] for a, c in sorted(clock.items(), key=lambda kv: ix[kv[0]])],
         out_objs,
     ]
-    return SNAPSHOT_MAGIC + msgpack.packb(top)
+    packed: bytes = msgpack.packb(top)
+    return SNAPSHOT_MAGIC + packed
 
 
 def _visible_runs(seq: Sequence, actors: set[bytes]) -> list[tuple[bytes, int, Any, Any]]:
@@ -394,4 +395,3 @@ def load_snapshot(data: bytes, actor: bytes | str | None = None) -> Any:
     from .doc import Doc
 
     return Doc._from_snapshot(data, actor)
-

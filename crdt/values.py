@@ -51,7 +51,7 @@ class Counter:
         return f"Counter({self.value})"
 
 
-Scalar: TypeAlias = "None | bool | int | float | str | bytes | Counter"
+Scalar: TypeAlias = "bool | int | float | str | bytes | Counter | None"
 """A value stored directly in a map key or list element."""
 
 
