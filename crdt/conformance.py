@@ -5,7 +5,8 @@ Each input line is one command; outputs are JSON lines.  Any error prints
 fixed at 0, so the same scenario gives the same change hashes in every run.
 
 Commands: new, make, put, delete, insert, splice, commit, sync, dump (see SPEC.md), plus
-``conflicts`` and ``changes`` for debugging.
+``conflicts`` and ``changes`` for debugging, and the storage commands ``open``, ``epoch``
+and ``close`` (:mod:`crdt.storage.driver`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class Driver:
         self.peers: dict[str, Doc] = {}
         self.out = out
         self.hooks: dict[str, Callable[[dict[str, Any]], None]] = {}  # extra commands
+        self.commit_listeners: list[Callable[[str, Doc, bytes], None]] = []
+        from .storage.driver import install
+
+        install(self)  # storage commands: open, epoch, close (and a persisting sync)
 
     def peer(self, name: Any) -> Doc:
         doc = self.peers.get(name)
@@ -140,6 +145,8 @@ class Driver:
 
     def on_commit(self, peer: str, doc: Doc, hsh: bytes) -> None:
         """Called after each commit; the storage layer acknowledges durable commits here."""
+        for cb in self.commit_listeners:
+            cb(peer, doc, hsh)
 
     def run(self, lines: Iterable[str]) -> None:
         for line in lines:

@@ -92,6 +92,8 @@ class Doc:
         self._observers: list[Callable[[list[Patch]], None]] = []
         self._dirty = False  # the state holds ops of a change that failed verification
         self._base: Base | None = None  # the snapshot this document was loaded from
+        self.rejected: list[tuple[UnverifiedChange, CrdtError]] = []
+        """Buffered changes found invalid once their deps arrived (kept for inspection)."""
 
     # ------------------------------------------------------------ reading
 
@@ -313,8 +315,9 @@ class Doc:
         if observed:
             self._opset.patches = []
         try:
+            batch = {u.hash for u in decoded}
             for u in decoded:
-                self._receive(u, applied)
+                self._receive(u, applied, batch)
             if len(self._pending) > MAX_PENDING:
                 raise MissingDependencyError(
                     f"{len(self._pending)} changes wait for missing dependencies "
@@ -337,7 +340,7 @@ class Doc:
                     cb(patches)
         return applied
 
-    def _receive(self, u: UnverifiedChange, applied: list[Change]) -> None:
+    def _receive(self, u: UnverifiedChange, applied: list[Change], batch: set[bytes]) -> None:
         index = self._history.index
         if u.hash in index or u.hash in self._pending:
             return
@@ -350,9 +353,15 @@ class Doc:
             return
         applied.append(self._apply_verified(u))
         if self._pending:
-            self._drain(applied)
+            self._drain(applied, batch)
 
-    def _drain(self, applied: list[Change]) -> None:
+    def _drain(self, applied: list[Change], batch: set[bytes]) -> None:
+        """Apply buffered changes whose deps are now all here.
+
+        A buffered change from an earlier call that turns out invalid is dropped into
+        :attr:`rejected` (it must not block the valid changes that completed it); one from
+        the current call fails the call as a whole.
+        """
         pending = self._pending
         index = self._history.index
         base_heads = self._base.heads if self._base is not None else {}
@@ -362,8 +371,16 @@ class Doc:
             for hsh, u in list(pending.items()):
                 if all(d in index or d in base_heads for d in u.deps):
                     del pending[hsh]
-                    applied.append(self._apply_verified(u))
                     progress = True
+                    try:
+                        applied.append(self._apply_verified(u))
+                    except InvalidChangeError as exc:
+                        if hsh in batch:
+                            raise
+                        if self._dirty:
+                            self._rebuild()
+                            self._dirty = False
+                        self.rejected.append((u, exc))
 
     def _apply_verified(self, u: UnverifiedChange) -> Change:
         """Verify ``u`` against the history and state, op by op, and apply it.
@@ -459,9 +476,13 @@ class Doc:
                     run = seq.find(e, ea)
                     if run is None:
                         raise InvalidChangeError(f"op {ctr}: unknown element {e}@{ea.hex()}")
-                    if ea != actor or e < start_op:
-                        refs.append((e, ea))
-                    e = run.ctr + run.n
+                    stop = run.ctr + run.n
+                    last = (stop if stop < end else end) - 1
+                    # an actor's changes form a chain: if the change holding the last
+                    # element of this stretch is in the causal past, so are the earlier ones
+                    if ea != actor or last < start_op:
+                        refs.append((last, ea))
+                    e = stop
             else:
                 key = op[2]
                 if type(key) is str:

@@ -160,6 +160,8 @@ def _dec_scalar(v: Any) -> Any:
             raise _bad("counter payload") from exc
         if type(n) is not int or not INT64_MIN <= n <= INT64_MAX:
             raise _bad("counter payload is not a 64-bit int")
+        if msgpack.packb(n) != v.data:
+            raise _bad("counter payload is not canonical")
         return Counter(n)
     raise _bad(f"not a scalar: {t.__name__}")
 

@@ -19,7 +19,7 @@ from .op import INC, INS, INS_MAKE, MAKE, REM, SET, Op
 from .patches import Patch, path_of, plain
 from .run import Register
 from .sequence import Sequence
-from .values import Counter, ObjType
+from .values import Counter, ObjType, wrap_int64
 
 Entry = tuple[int, bytes, Any]
 """A live value op: ``(ctr, actor, value)``; an object value is its :class:`ObjType`."""
@@ -50,7 +50,7 @@ def _without(entries: list[Entry], pred: tuple[OpId, ...]) -> list[Entry]:
 def _increment(entries: list[Entry], pred: tuple[OpId, ...], delta: int) -> list[Entry]:
     ps = set(pred)
     return [
-        (e[0], e[1], Counter(e[2].value + delta))
+        (e[0], e[1], Counter(wrap_int64(e[2].value + delta)))
         if (e[0], e[1]) in ps and type(e[2]) is Counter
         else e
         for e in entries
@@ -100,6 +100,7 @@ class OpSet:
             if type(key) is str:
                 data = st.data
                 entries = data.get(key)
+                old = entries[-1] if entries and patches is not None else None
                 if entries is None:
                     entries = []
                 elif pred:
@@ -122,15 +123,21 @@ class OpSet:
                     path = path_of(self, obj)
                     if path is not None:
                         if entries:
-                            v = plain(entries[-1][2])
-                            patches.append(Patch("put", path, key, v, conflict=len(entries) > 1))
-                        else:
+                            w = entries[-1]
+                            # a losing concurrent write leaves the view as it is
+                            if old is None or old[:2] != w[:2] or a == INC:
+                                v = plain(w[2])
+                                patches.append(
+                                    Patch("put", path, key, v, conflict=len(entries) > 1)
+                                )
+                        elif old is not None:
                             patches.append(Patch("delete", path, key))
             else:
                 seq: Sequence = st.data
                 run = seq.register_at(key[0], key[1])
                 reg: Register = run.content[0]
                 entries = reg.entries
+                old = entries[-1] if entries else None
                 if a == INC:
                     entries = _increment(entries, pred, op[3])
                 else:
@@ -142,7 +149,7 @@ class OpSet:
                 was_visible = not run.deleted
                 seq.set_register(run, entries)
                 if patches is not None:
-                    self._patch_elem(obj, seq, run, was_visible)
+                    self._patch_elem(obj, seq, run, was_visible, old, a == INC)
 
     # ------------------------------------------------------------ patches
 
@@ -156,7 +163,9 @@ class OpSet:
         else:
             self.patches.append(Patch("insert", path, idx, [plain(v) for v in content]))
 
-    def _patch_elem(self, obj: ObjId, seq: Sequence, run: Any, was_visible: bool) -> None:
+    def _patch_elem(
+        self, obj: ObjId, seq: Sequence, run: Any, was_visible: bool, old: Any, inc: bool
+    ) -> None:
         path = path_of(self, obj)
         if path is None or self.patches is None:
             return
@@ -166,6 +175,8 @@ class OpSet:
             if was_visible:
                 self.patches.append(Patch("delete", path, idx))
         elif was_visible:
+            if old is not None and old[:2] == entries[-1][:2] and not inc:
+                return  # a losing concurrent write leaves the view as it is
             self.patches.append(
                 Patch("put", path, idx, plain(entries[-1][2]), conflict=len(entries) > 1)
             )

@@ -324,6 +324,8 @@ class Sequence:
         """
         if not 0 <= pos <= self.vis:
             raise UsageError(f"insert position {pos} out of range for length {self.vis}")
+        if type(content) is list:
+            content = content.copy()  # runs grow in place; never share the caller's list
         if pos == 0:
             # A new id is the greatest, so it goes before everything, tombstones too.
             self._rc = self._ic = None
@@ -427,6 +429,8 @@ class Sequence:
         ``ref`` must exist (verified by the caller).  Returns the run now holding the first
         new element.  O(log r + C + skipped runs).
         """
+        if type(content) is list:
+            content = content.copy()  # runs grow in place; never share the op's list
         ic = self._ic
         self._cur = None
         self._rc = None
@@ -535,10 +539,14 @@ class Sequence:
         out: list[tuple[int, int]] = []
         end = ctr + n
         while ctr < end:
+            found = self.find(ctr, actor)
+            if found is None:
+                raise AssertionError(f"unknown element {ctr}@{actor.hex()}")
+            if found.deleted:  # already gone: do not split it
+                ctr = found.ctr + found.n
+                continue
             run = self._isolate(ctr, actor, end - ctr)
             ctr += run.n
-            if run.deleted:
-                continue
             chunk = run.chunk
             assert chunk is not None
             if run.reg:

@@ -18,7 +18,7 @@ from .op import DEL, INC, INS, INS_MAKE, MAKE, REM, SET, Op
 from .opset import ObjState
 from .run import Register
 from .sequence import Sequence
-from .values import Counter, ObjType, check_scalar, same_value
+from .values import INT64_MAX, INT64_MIN, Counter, ObjType, check_scalar, same_value
 
 if TYPE_CHECKING:
     from .change import Change
@@ -188,8 +188,8 @@ class Transaction:
     def increment(self, obj: ObjId, key: str | int, delta: int) -> None:
         """Add ``delta`` to the counter shown at a map key or list index."""
         st = self._obj(obj, ObjType.MAP, ObjType.LIST)
-        if type(delta) is not int:
-            raise UsageError("increment takes an int")
+        if type(delta) is not int or not INT64_MIN <= delta <= INT64_MAX:
+            raise UsageError("increment takes a 64-bit int")
         k, entries = self._key_entries(st, key)
         if not entries or type(entries[-1][2]) is not Counter:
             raise UsageError(f"no counter at {key!r}")

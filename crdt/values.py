@@ -67,6 +67,11 @@ def check_scalar(value: Any) -> Scalar:
     raise UsageError(f"not a CRDT scalar: {t.__name__}")
 
 
+def wrap_int64(v: int) -> int:
+    """Two's complement wrap-around into the signed 64-bit range (counter arithmetic)."""
+    return ((v - INT64_MIN) % 2**64) + INT64_MIN
+
+
 def same_value(a: Any, b: Any) -> bool:
     """Equal in type and value (``1``, ``1.0`` and ``True`` are three different values)."""
     return type(a) is type(b) and a == b
