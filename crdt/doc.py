@@ -24,6 +24,7 @@ import msgpack
 
 from .change import Change, UnverifiedChange, decode_change, encode_change
 from .errors import (
+    CrdtError,
     DecodeError,
     DuplicateSeqError,
     HashMismatchError,

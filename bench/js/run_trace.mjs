@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Replay one editing trace on one JS CRDT engine and print ONE JSON line.
 //
-//   node run_trace.mjs <automerge|yjs|loro> <trace.json.gz> <one|per-patch|concurrent> [--repeats N]
+//   node run_trace.mjs <automerge|yjs|loro> <trace.json.gz> <one|per-patch|concurrent> [--repeats N] [--profile]
+//
+// --profile (concurrent mode only) adds "b1_profile_ms": B1 time split into
+// fork/adopt/merge/edit/free (the extra clock reads slightly inflate b1_ms).
 //
 // B1   apply the trace as local edits (concurrent: replay with forks/merges)
 // B2   export the history made in B1 as the engine's own changes/updates and
@@ -9,12 +12,18 @@
 // B3   save bytes (snapshot) and load time (timed: load + reading the text)
 // Each repeat builds everything afresh; save_bytes/n_changes come from the last
 // repeat. Pass --expose-gc to node to collect garbage between repeats.
+// The JSON line is always printed (ok:false + error on failure); the exit code
+// is 0, or 2 for a bad command line.
 
 import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
+import { format } from "node:util";
+
+// stdout carries the one JSON line only: library chatter goes to stderr.
+console.log = console.info = console.debug = (...a) => process.stderr.write(format(...a) + "\n");
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PKG = { automerge: "@automerge/automerge", yjs: "yjs", loro: "loro-crdt" };
@@ -35,23 +44,30 @@ function traceName(file) {
   return parent === "ascii_only" ? `ascii_only/${base}` : base;
 }
 
+class UsageError extends Error {
+  constructor(message) { super(message); this.name = "UsageError"; }
+}
+
 function parseArgs(argv) {
   const pos = [];
   let repeats = 1;
+  let profile = false;
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === "--repeats") {
+    if (argv[i] === "--profile") {
+      profile = true;
+    } else if (argv[i] === "--repeats") {
       repeats = Number(argv[++i]);
-      if (!Number.isInteger(repeats) || repeats < 1) throw new Error("--repeats needs a positive integer");
+      if (!Number.isInteger(repeats) || repeats < 1) throw new UsageError("--repeats needs a positive integer");
     } else if (argv[i].startsWith("--repeats=")) {
       repeats = Number(argv[i].slice("--repeats=".length));
-      if (!Number.isInteger(repeats) || repeats < 1) throw new Error("--repeats needs a positive integer");
+      if (!Number.isInteger(repeats) || repeats < 1) throw new UsageError("--repeats needs a positive integer");
     } else pos.push(argv[i]);
   }
-  if (pos.length !== 3) throw new Error("usage: node run_trace.mjs <automerge|yjs|loro> <trace.json.gz> <one|per-patch|concurrent> [--repeats N]");
+  if (pos.length !== 3) throw new UsageError("usage: node run_trace.mjs <automerge|yjs|loro> <trace.json.gz> <one|per-patch|concurrent> [--repeats N] [--profile]");
   const [engine, file, mode] = pos;
-  if (!(engine in PKG)) throw new Error(`unknown engine ${engine}`);
-  if (!MODES.includes(mode)) throw new Error(`unknown mode ${mode}`);
-  return { engine, file, mode, repeats };
+  if (!(engine in PKG)) throw new UsageError(`unknown engine ${engine}`);
+  if (!MODES.includes(mode)) throw new UsageError(`unknown mode ${mode}`);
+  return { engine, file, mode, repeats, profile };
 }
 
 function loadTrace(file) {
@@ -149,6 +165,17 @@ async function makeYjs() {
     }
   };
   const newDoc = (agent) => { const d = new Y.Doc(); d.clientID = clientOf(agent); return d; };
+  // Yjs replaces a doc's clientID at random when a remote update brings items
+  // under that clientID (it assumes a clash). Merging a branch that holds the
+  // agent's own earlier items would trigger that and change the tie-breaking,
+  // so remote updates are applied under a clientID that no agent uses.
+  const NEUTRAL = 0x7ffffff0;
+  const applyRemote = (d, update) => {
+    const id = d.clientID;
+    d.clientID = NEUTRAL;
+    Y.applyUpdate(d, update);
+    d.clientID = id;
+  };
   return {
     name: "yjs",
     create(agent) { return newDoc(agent); },
@@ -157,9 +184,9 @@ async function makeYjs() {
       doc.transact(() => applyPatches(text, patches));
       return doc;
     },
-    fork(doc, agent) { const d = newDoc(agent); Y.applyUpdate(d, Y.encodeStateAsUpdate(doc)); return d; },
+    fork(doc, agent) { const d = newDoc(agent); applyRemote(d, Y.encodeStateAsUpdate(doc)); return d; },
     adopt(doc, agent) { doc.clientID = clientOf(agent); return doc; },
-    merge(doc, other) { Y.applyUpdate(doc, Y.encodeStateAsUpdate(other, Y.encodeStateVector(doc))); return doc; },
+    merge(doc, other) { applyRemote(doc, Y.encodeStateAsUpdate(other, Y.encodeStateVector(doc))); return doc; },
     text(doc) { return doc.getText("text").toString(); },
     exportHistory(doc, ctx) {
       if (ctx.mode === "per-patch") {
@@ -206,11 +233,17 @@ async function makeLoro() {
   return {
     name: "loro",
     create(agent) { const d = new LoroDoc(); d.setPeerId(peerOf(agent)); return d; },
-    edit(doc, patches) { applyPatches(doc.getText("text"), patches); doc.commit(); return doc; },
+    // Container handles pin the doc's memory until freed: free them at once.
+    edit(doc, patches) { const t = doc.getText("text"); applyPatches(t, patches); t.free(); doc.commit(); return doc; },
     fork(doc, agent) { const d = doc.fork(); d.setPeerId(peerOf(agent)); return d; },
     adopt(doc, agent) { doc.setPeerId(peerOf(agent)); return doc; },
-    merge(doc, other) { doc.import(other.export({ mode: "update", from: doc.oplogVersion() })); return doc; },
-    text(doc) { return doc.getText("text").toString(); },
+    merge(doc, other) {
+      const vv = doc.oplogVersion();
+      doc.import(other.export({ mode: "update", from: vv }));
+      vv.free();
+      return doc;
+    },
+    text(doc) { const t = doc.getText("text"); const s = t.toString(); t.free(); return s; },
     exportHistory(doc) { return { note: "Loro: export({mode:'update'}) -> import into new LoroDoc", data: doc.export({ mode: "update" }) }; },
     applyHistory(h) { const d = new LoroDoc(); d.import(h.data); return d; },
     save(doc) { return doc.export({ mode: "snapshot" }); },
@@ -238,13 +271,17 @@ function b1Sequential(E, trace, txns, mode) {
   return { doc, ms };
 }
 
-function b1Concurrent(E, trace) {
+function b1Concurrent(E, trace, profile) {
   const txns = trace.txns;
   const n = txns.length;
   const docs = new Array(n);
   const remaining = txns.map((t) => t.numChildren);
   let forks = 0, merges = 0;
-  const release = (p) => { if (--remaining[p] === 0 && docs[p]) { E.free(docs[p]); docs[p] = null; } };
+  const release = (p) => { if (--remaining[p] === 0 && docs[p]) { P("free", () => E.free(docs[p])); docs[p] = null; } };
+  const prof = { fork: 0, adopt: 0, merge: 0, edit: 0, free: 0 };
+  const P = profile
+    ? (k, f) => { const s = performance.now(); const r = f(); prof[k] += performance.now() - s; return r; }
+    : (_k, f) => f();
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
     const t = txns[i];
@@ -258,24 +295,23 @@ function b1Concurrent(E, trace) {
       for (const p of ps) if (remaining[p] === 1 && txns[p].agent === t.agent) { base = p; break; }
       if (base < 0) for (const p of ps) if (remaining[p] === 1) { base = p; break; }
       if (base >= 0) {
-        doc = E.adopt(docs[base], t.agent);
+        doc = P("adopt", () => E.adopt(docs[base], t.agent));
         docs[base] = null;
         remaining[base]--;
       } else {
         base = ps[0];
-        doc = E.fork(docs[base], t.agent);
+        doc = P("fork", () => E.fork(docs[base], t.agent));
         forks++;
         release(base);
       }
       for (const p of ps) {
         if (p === base) continue;
-        doc = E.merge(doc, docs[p]);
+        doc = P("merge", () => E.merge(doc, docs[p]));
         merges++;
         release(p);
       }
     }
-    doc = E.edit(doc, t.patches);
-    if (remaining[i] === 0 && t.numChildren !== 0) throw new Error("bad numChildren");
+    doc = P("edit", () => E.edit(doc, t.patches));
     docs[i] = doc;
   }
   // final document: merge of all leaves
@@ -286,7 +322,7 @@ function b1Concurrent(E, trace) {
   for (const l of leaves.slice(1)) { doc = E.merge(doc, docs[l]); merges++; E.free(docs[l]); docs[l] = null; }
   const ms = performance.now() - t0;
   for (let i = 0; i < n; i++) if (docs[i]) { E.free(docs[i]); docs[i] = null; }
-  return { doc, ms, forks, merges, leaves: leaves.length };
+  return { doc, ms, forks, merges, leaves: leaves.length, prof: profile ? prof : undefined };
 }
 
 // ---------------------------------------------------------------------------
@@ -330,9 +366,10 @@ async function main() {
       if (globalThis.gc) globalThis.gc();
       const ctx = { mode: args.mode, txns, startContent: trace.startContent, nTxns: trace.txns.length };
       // B1
-      const r = concurrent ? b1Concurrent(E, trace) : b1Sequential(E, trace, txns, args.mode);
+      const r = concurrent ? b1Concurrent(E, trace, args.profile) : b1Sequential(E, trace, txns, args.mode);
       out.b1_ms.push(r.ms);
       if (concurrent) Object.assign(out, { forks: r.forks, merges: r.merges, leaves: r.leaves });
+      if (r.prof) out.b1_profile_ms = Object.fromEntries(Object.entries(r.prof).map(([k, v]) => [k, Math.round(v)]));
       check("B1", rep, E.text(r.doc));
       // B2
       const hist = E.exportHistory(r.doc, ctx);
@@ -358,6 +395,7 @@ async function main() {
     out.ok = failures.length === 0;
     out.error = out.ok ? null : failures.join("; ");
   } catch (e) {
+    if (e instanceof UsageError) process.exitCode = 2;
     out.ok = false;
     out.error = `${e && e.name ? e.name : "Error"}: ${e && e.message ? e.message : String(e)}`;
   }

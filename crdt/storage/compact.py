@@ -45,12 +45,16 @@ import msgpack
 
 from ..change import FORMAT_VERSION
 
-_packb = msgpack.packb
+_packb = msgpack.Packer().pack
 _unpackb = msgpack.unpackb
 _blake2b = hashlib.blake2b
 
 _DEFAULTS: tuple[Any, ...] = (None, None, None, 0, [], 0, 0, None)
 _INS, _REM, _INS_MAKE = 3, 5, 4
+
+
+Decoded = tuple[bytes, bytes, bytes, int, list[bytes]]
+"""A decoded change: ``(raw, hash, actor, seq, deps)``."""
 
 
 class CodecError(ValueError):
@@ -239,8 +243,9 @@ class Scope:
 
     # ------------------------------------------------------------ reading
 
-    def decode(self, payload: Any) -> list[tuple[bytes, bytes] | None]:
-        """The payload array -> ``[(raw, hash) or None (undecodable after a gap), ...]``."""
+    def decode(self, payload: Any) -> list[Decoded | None]:
+        """The payload array -> ``[(raw, hash, actor, seq, deps) or None, ...]`` (None: a change
+        that cannot be decoded because a salvage dropped what it refers to)."""
         try:
             return self._decode(payload)
         except CodecError:
@@ -248,7 +253,7 @@ class Scope:
         except Exception as exc:  # malformed shapes: IndexError, TypeError, KeyError ...
             raise CodecError(f"{type(exc).__name__}: {exc}") from exc
 
-    def _decode(self, payload: Any) -> list[tuple[bytes, bytes] | None]:
+    def _decode(self, payload: Any) -> list[Decoded | None]:
         if type(payload) is not list or len(payload) < 4:
             raise CodecError("change record is not [n0, a0, t0, bases, ...]")
         n0, a0, t0, bases = payload[0], payload[1], payload[2], payload[3]
@@ -271,7 +276,7 @@ class Scope:
             if type(s) is not int:
                 raise CodecError("seq base is not an int")
             seqs[self._actor(bases[k])] = s
-        out: list[tuple[bytes, bytes] | None] = []
+        out: list[Decoded | None] = []
         for item in payload[4:]:
             out.append(self._decode_one(item, seqs))
         return out
@@ -289,11 +294,15 @@ class Scope:
 
     def _decode_one(
         self, item: Any, seqs: dict[bytes | None, int]
-    ) -> tuple[bytes, bytes] | None:
+    ) -> Decoded | None:
         if type(item) is bytes:
             hsh = _blake2b(item, digest_size=32).digest()
             self._note_raw(item, hsh)
-            return item, hsh
+            try:
+                top = _unpackb(item, raw=False, use_list=True)
+                return item, hsh, top[1], top[2], top[6]
+            except Exception as exc:
+                raise CodecError("verbatim change is not a change") from exc
         if type(item) is not list or not 2 <= len(item) <= 8:
             raise CodecError("compact change is not a 2..8 array")
         f = list(item) + list(_DEFAULTS[len(item) :])
@@ -336,4 +345,4 @@ class Scope:
         raw = _packb(top)
         hsh = _blake2b(raw, digest_size=32).digest()
         self._note(hsh, actor, seq, end, time)
-        return raw, hsh
+        return raw, hsh, actor, seq, deps  # type: ignore[return-value]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import CrdtError
+from ..errors import StaleChangeError as EngineStaleChangeError
 
 
 class StorageError(CrdtError):
@@ -62,7 +63,7 @@ class StoreLockedError(StorageError):
     """Another open :class:`~crdt.storage.Store` in this process holds the directory."""
 
 
-class StaleChangeError(StorageError):
+class StaleChangeError(StorageError, EngineStaleChangeError):
     """Changes that are neither in the current epoch's cut nor after it.
 
     They were stored as rejected-change records (see ``store.rejected``) and not applied.
