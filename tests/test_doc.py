@@ -1,0 +1,1095 @@
+"""The public document API, checked against plain Python models and hand-written facts."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crdt import (
+    Counter,
+    Doc,
+    List,
+    Map,
+    ObjectNotFoundError,
+    Text,
+    TransactionError,
+    UsageError,
+    decode_change,
+)
+from crdt.op import DEL, INS, REM
+
+FIXED = {"deadline": None, "derandomize": True, "report_multiple_bugs": False}
+
+
+def _doc(actor: str = "01") -> Doc:
+    return Doc(actor, clock=lambda: 0)
+
+
+def _last_change(doc: Doc):
+    return decode_change(doc.get_changes()[-1])
+
+
+def _state(doc: Doc):
+    return copy.deepcopy(doc.to_py()), list(doc.heads), doc.change_count()
+
+
+# ---------------------------------------------------------------- actors
+
+
+@pytest.mark.parametrize(
+    ("actor", "expected"),
+    [
+        ("aabb", b"\xaa\xbb"),
+        ("AABB", b"\xaa\xbb"),
+        (b"\x01", b"\x01"),
+        (bytearray(b"\x01\x02"), b"\x01\x02"),
+        ("ff" * 64, b"\xff" * 64),
+    ],
+)
+def test_actor_accepts_hex_and_bytes(actor, expected):
+    d = Doc(actor)
+    assert d.actor == expected and type(d.actor) is bytes
+
+
+def test_actor_none_is_random_16_bytes():
+    a, b = Doc(), Doc(None)
+    assert len(a.actor) == 16 and len(b.actor) == 16 and a.actor != b.actor
+
+
+@pytest.mark.parametrize("bad", ["xyz", "abc", "", b"", b"x" * 65, "00" * 65, 123, 1.5, ["aa"]])
+def test_bad_actor_is_usage_error(bad):
+    with pytest.raises(UsageError):
+        Doc(bad)
+
+
+# ---------------------------------------------------------------- root map
+
+
+def test_root_map_behaves_like_a_dict():
+    doc = _doc()
+    model: dict = {}
+    root = doc.root
+    for k, v in [("a", 1), ("b", "two"), ("c", None), ("d", 2.5), ("e", b"\x00"), ("a", True)]:
+        root[k] = v
+        model[k] = v
+    assert doc.to_py() == model
+    assert len(root) == len(model)
+    assert set(root) == set(model) and set(root.keys()) == set(model)
+    assert all(k in root and k in doc for k in model)
+    assert "zz" not in root
+    assert root["a"] is True and doc["b"] == "two"
+    assert root.get("missing", 42) == 42
+    del root["b"]
+    del model["b"]
+    assert doc.to_py() == model and "b" not in root and len(root) == len(model)
+    with pytest.raises(KeyError):
+        root["b"]
+    with pytest.raises(KeyError):
+        del root["b"]
+    assert dict(root.items()) == model
+
+
+def test_root_map_rejects_bad_keys_and_values_without_change():
+    doc = _doc()
+    doc["x"] = 1
+    before = _state(doc)
+    with pytest.raises(UsageError):
+        doc.root[1] = 2  # type: ignore[index]
+    with pytest.raises(UsageError):
+        doc["y"] = object()
+    with pytest.raises(UsageError):
+        doc["y"] = 2**63  # outside int64
+    with pytest.raises(UsageError):
+        doc["y"] = {"ok": 1, 2: "bad key"}  # nested bad key: whole assignment undone
+    assert _state(doc) == before
+
+
+def test_nested_assignment_creates_maps_and_lists():
+    doc = _doc()
+    value = {"a": [1, {"b": "c"}, [2, 3]], "d": {}, "e": [], "f": {"g": {"h": [None]}}}
+    doc["cfg"] = value
+    assert doc.to_py() == {"cfg": value}
+    cfg = doc["cfg"]
+    assert isinstance(cfg, Map) and isinstance(cfg["a"], List)
+    assert isinstance(cfg["a"][1], Map) and cfg["a"][1]["b"] == "c"
+    assert cfg["a"][2].to_py() == [2, 3]
+    cfg["a"][1]["b"] = "changed"
+    cfg["f"]["g"]["h"].append(4)
+    value["a"][1]["b"] = "changed"
+    value["f"]["g"]["h"].append(4)
+    assert doc.to_py() == {"cfg": value}
+    assert doc.fork("02").to_py() == {"cfg": value}  # peers see the same
+    # a tuple is a list too
+    doc["tup"] = (1, 2)
+    assert doc.to_py()["tup"] == [1, 2]
+    doc._check()
+
+
+def test_make_text_list_map():
+    doc = _doc()
+    t = doc.root.make_text("t", "hi")
+    lst = doc.root.make_list("l")
+    m = doc.root.make_map("m")
+    assert isinstance(t, Text) and isinstance(lst, List) and isinstance(m, Map)
+    assert doc.to_py() == {"t": "hi", "l": [], "m": {}}
+    assert doc.obj_at(["t"]) == t.id
+    with pytest.raises(ObjectNotFoundError):
+        doc.obj_at(["nope"])
+
+
+@settings(max_examples=40, **FIXED)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["set", "del", "get"]),
+            st.sampled_from(["a", "b", "c", "ключ", "🔑"]),
+            st.one_of(
+                st.integers(-(2**63), 2**63 - 1), st.text(max_size=4), st.booleans(), st.none()
+            ),
+        ),
+        max_size=30,
+    )
+)
+def test_map_matches_dict_model(ops):
+    doc = _doc()
+    model: dict = {}
+    for kind, k, v in ops:
+        if kind == "set":
+            doc[k] = v
+            model[k] = v
+        elif kind == "del":
+            if k in model:
+                del doc.root[k]
+                del model[k]
+            else:
+                with pytest.raises(KeyError):
+                    del doc.root[k]
+        else:
+            assert doc.root.get(k, "<none>") == model.get(k, "<none>")
+        assert doc.to_py() == model
+        assert len(doc.root) == len(model)
+    assert set(doc.root) == set(model)
+    assert Doc.load(doc.save()).to_py() == model
+
+
+# ---------------------------------------------------------------- lists
+
+
+def test_list_basic_operations():
+    doc = _doc()
+    doc["l"] = [1, 2, 3]
+    lst = doc["l"]
+    model = [1, 2, 3]
+    lst.append(4)
+    model.append(4)
+    lst.insert(0, 0)
+    model.insert(0, 0)
+    lst.insert(-1, "x")
+    model.insert(-1, "x")
+    lst.insert(100, "end")  # clamps like list.insert
+    model.insert(100, "end")
+    lst.insert(-100, "start")
+    model.insert(-100, "start")
+    lst.extend([7, 8])
+    model.extend([7, 8])
+    lst[2] = "set"
+    model[2] = "set"
+    lst[-1] = "last"
+    model[-1] = "last"
+    del lst[1]
+    del model[1]
+    del lst[-2]
+    del model[-2]
+    assert lst.to_py() == model and len(lst) == len(model)
+    assert list(lst) == model
+    assert lst[1:3] == model[1:3]
+    assert lst[::-1] == model[::-1]
+    assert lst[-2:] == model[-2:]
+    assert lst[::2] == model[::2]
+    assert lst[-1] == model[-1] and lst[0] == model[0]
+    lst.delete(1, 2)
+    del model[1:3]
+    assert doc.to_py()["l"] == model
+    doc._check()
+
+
+def test_list_index_errors_leave_doc_unchanged():
+    doc = _doc()
+    doc["l"] = ["a", "b", "c"]
+    lst = doc["l"]
+    before = _state(doc)
+    for bad in (3, -4, 100):
+        with pytest.raises(IndexError):
+            lst[bad]
+        with pytest.raises(IndexError):
+            lst[bad] = "x"
+        with pytest.raises(IndexError):
+            del lst[bad]
+    with pytest.raises(UsageError):
+        lst.delete(2, 5)
+    assert _state(doc) == before
+
+
+def test_list_nested_objects_and_setitem_with_object():
+    doc = _doc()
+    lst = doc.root.make_list("l")
+    lst.append({"k": [1]})
+    lst.append([1, 2])
+    lst.extend([{"a": 1}, 3])
+    lst[3] = {"replaced": True}
+    assert doc.to_py()["l"] == [{"k": [1]}, [1, 2], {"a": 1}, {"replaced": True}]
+    t = lst.insert_text(0, "abc")
+    t.insert(3, "d")
+    m = lst.insert_map(1)
+    m["z"] = 0
+    inner = lst.insert_list(0)
+    inner.append(None)
+    assert doc.to_py()["l"] == [
+        [None],
+        "abcd",
+        {"z": 0},
+        {"k": [1]},
+        [1, 2],
+        {"a": 1},
+        {"replaced": True},
+    ]
+    doc._check()
+
+
+list_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["insert", "append", "extend", "set", "del", "get", "slice"]),
+        st.integers(-12, 12),
+        st.integers(-12, 12),
+        st.integers(0, 99),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=60, **FIXED)
+@given(list_ops)
+def test_list_matches_list_model(ops):
+    doc = _doc()
+    lst = doc.root.make_list("l")
+    model: list = []
+    for kind, i, j, v in ops:
+        if kind == "insert":
+            lst.insert(i, v)
+            model.insert(i, v)
+        elif kind == "append":
+            lst.append(v)
+            model.append(v)
+        elif kind == "extend":
+            vals = [v, v + 1, str(v)][: abs(j) % 4]
+            lst.extend(vals)
+            model.extend(vals)
+        elif kind in ("set", "del", "get"):
+            ok = -len(model) <= i < len(model)
+            if not ok:
+                with pytest.raises(IndexError):
+                    if kind == "set":
+                        lst[i] = v
+                    elif kind == "del":
+                        del lst[i]
+                    else:
+                        lst[i]
+            elif kind == "set":
+                lst[i] = v
+                model[i] = v
+            elif kind == "del":
+                del lst[i]
+                del model[i]
+            else:
+                assert lst[i] == model[i]
+        else:
+            step = j if j != 0 else 1
+            assert lst[i:j] == model[i:j]
+            assert lst[i::step] == model[i::step]
+        assert len(lst) == len(model)
+    assert lst.to_py() == model == doc.to_py()["l"]
+    # what peers see (the encoded changes replayed) equals the local state
+    assert Doc.load(doc.save()).to_py()["l"] == model
+    doc._check()
+
+
+def test_list_appends_in_one_transaction_reach_peers():
+    """Several inserts in one transaction become one INS op; peers must see the same."""
+    doc = _doc("0a")
+    lst = doc.root.make_list("l")
+    with doc.transaction():
+        lst.append(1)
+        lst.append(2)
+        lst.append(3)
+    assert doc.to_py() == {"l": [1, 2, 3]}
+    ch = _last_change(doc)
+    assert [(op[0], op[3]) for op in ch.ops] == [(INS, [1, 2, 3])]
+    assert doc.fork("0b").to_py() == {"l": [1, 2, 3]}
+    assert Doc.load(doc.save()).to_py() == {"l": [1, 2, 3]}
+    doc2 = _doc("0a")
+    doc2["l"] = ["a", "b", "c"]  # a nested assignment makes the same kind of inserts
+    assert doc2.fork("0b").to_py() == doc2.to_py() == {"l": ["a", "b", "c"]}
+
+
+# ---------------------------------------------------------------- text
+
+
+def test_text_basic_and_unicode():
+    doc = _doc()
+    t = doc.root.make_text("t")
+    model = ""
+    t.insert(0, "héllo")
+    model = "héllo"
+    t += " 👋🏽 wörld"
+    model += " 👋🏽 wörld"
+    assert str(t) == model and len(t) == len(model) and t == model
+    # code points, not UTF-16 units or bytes: the emoji + skin tone are 2 code points
+    i = model.index("👋")
+    t.delete(i, 2)
+    model = model[:i] + model[i + 2 :]
+    t.splice(0, 1, "Ⓗ")
+    model = "Ⓗ" + model[1:]
+    t.insert(len(model), "🎉")
+    model += "🎉"
+    assert str(t) == model and doc.to_py()["t"] == model
+    assert t[0] == model[0] and t[-1] == "🎉" and t[1:4] == model[1:4]
+    t.splice(2, 3, "")
+    model = model[:2] + model[5:]
+    assert str(t) == model
+    doc._check()
+
+
+def test_text_range_errors_leave_doc_unchanged():
+    doc = _doc()
+    t = doc.root.make_text("t", "abc")
+    before = _state(doc)
+    with pytest.raises(UsageError):
+        t.insert(4, "x")
+    with pytest.raises(UsageError):
+        t.insert(-1, "x")
+    with pytest.raises(UsageError):
+        t.delete(2, 2)
+    with pytest.raises(UsageError):
+        t.splice(1, 5, "x")
+    with pytest.raises(UsageError):
+        t.insert(0, 5)  # type: ignore[arg-type]
+    assert _state(doc) == before
+
+
+ALPHABET = "ab é中👋🏽🎉\n"
+
+
+@settings(max_examples=60, **FIXED)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["insert", "delete", "splice", "iadd"]),
+            st.integers(0, 50),
+            st.integers(0, 5),
+            st.text(alphabet=ALPHABET, max_size=5),
+        ),
+        max_size=40,
+    )
+)
+def test_text_matches_str_model(ops):
+    doc = _doc()
+    t = doc.root.make_text("t")
+    model = ""
+    for kind, pos, n, s in ops:
+        pos = pos % (len(model) + 1)
+        n = min(n, len(model) - pos)
+        if kind == "insert":
+            t.insert(pos, s)
+            model = model[:pos] + s + model[pos:]
+        elif kind == "delete":
+            t.delete(pos, n)
+            model = model[:pos] + model[pos + n :]
+        elif kind == "splice":
+            t.splice(pos, n, s)
+            model = model[:pos] + s + model[pos + n :]
+        else:
+            t += s
+            model += s
+        assert str(t) == model and len(t) == len(model)
+    assert doc.to_py() == {"t": model}
+    assert Doc.load(doc.save()).to_py() == {"t": model}
+    doc._check()
+
+
+# ---------------------------------------------------------------- counters
+
+
+def test_counter_in_map_and_list():
+    doc = _doc()
+    doc["c"] = Counter(5)
+    doc.root.increment("c", 3)
+    doc.root.increment("c")
+    doc.root.increment("c", -10)
+    assert doc["c"] == Counter(-1)
+    lst = doc.root.make_list("l")
+    lst.append(Counter(1))
+    lst.append("not a counter")
+    lst.increment(0, 4)
+    lst.increment(-2, 1)
+    assert lst[0] == Counter(6)
+    before = _state(doc)
+    with pytest.raises(UsageError):
+        lst.increment(1, 1)
+    with pytest.raises(UsageError):
+        doc.root.increment("missing", 1)
+    doc["s"] = "x"
+    before = _state(doc)
+    with pytest.raises(UsageError):
+        doc.root.increment("s", 1)
+    assert _state(doc) == before
+
+
+def test_concurrent_increments_add_up():
+    a = _doc("0a")
+    a["c"] = Counter(10)
+    lst = a.root.make_list("l")
+    lst.append(Counter(0))
+    b = a.fork("0b")
+    a.root.increment("c", 2)
+    a.root.increment("c", 3)
+    b.root.increment("c", 7)
+    a["l"].increment(0, 1)
+    b["l"].increment(0, -4)
+    a.merge(b)
+    b.merge(a)
+    assert a["c"] == b["c"] == Counter(10 + 2 + 3 + 7)
+    assert a["l"][0] == b["l"][0] == Counter(1 - 4)
+    assert a.to_py() == b.to_py()
+
+
+# ---------------------------------------------------------------- conflicts
+
+
+def test_concurrent_puts_keep_both_greatest_id_wins():
+    a = _doc("01")
+    b = _doc("02")
+    a["k"] = "from a"
+    b["k"] = "from b"
+    a.merge(b)
+    b.merge(a)
+    # same counter (1): actor bytes decide, 02 > 01
+    assert a["k"] == b["k"] == "from b"
+    expected = {(1, b"\x01"): "from a", (1, b"\x02"): "from b"}
+    assert a.conflicts(["k"]) == b.conflicts(["k"]) == expected
+    assert a.root.conflicts("k") == ["from a", "from b"]
+
+
+def test_counter_beats_actor_and_actor_compares_bytewise():
+    # b"\x02" > b"\x01\xff" bytewise, although it is shorter and numerically smaller
+    a = _doc("02")
+    b = _doc("01ff")
+    a["k"] = "a"
+    b["k"] = "b"
+    a.merge(b)
+    assert a["k"] == "a"
+    c = _doc("03")
+    c["other"] = 0
+    c["k"] = "c"  # counter 2 beats counter 1 whatever the actor
+    d = _doc("ff")
+    d["k"] = "d"
+    c.merge(d)
+    d.merge(c)
+    assert c["k"] == d["k"] == "c"
+    assert c.conflicts(["k"]) == {(2, b"\x03"): "c", (1, b"\xff"): "d"}
+
+
+def test_conflicts_in_nested_map_and_list_element():
+    a = _doc("01")
+    a["m"] = {"x": 0}
+    a["l"] = [0, 1]
+    b = a.fork("02")
+    a["m"]["x"] = "a"
+    b["m"]["x"] = "b"
+    a["l"][1] = "a"
+    b["l"][1] = "b"
+    a.merge(b)
+    assert set(a.conflicts(["m", "x"]).values()) == {"a", "b"}
+    assert set(a.conflicts(["l", 1]).values()) == {"a", "b"}
+    assert a.to_py() == {"m": {"x": "b"}, "l": [0, "b"]}
+
+
+def test_delete_concurrent_with_put_loses():
+    a = _doc("01")
+    a["k"] = 1
+    a["l"] = ["x"]
+    b = a.fork("02")
+    del a.root["k"]
+    b["k"] = 2
+    del a["l"][0]
+    b["l"][0] = "y"
+    a.merge(b)
+    b.merge(a)
+    assert a.to_py() == b.to_py() == {"k": 2, "l": ["y"]}
+
+
+# ---------------------------------------------------------------- Automerge 3.5 "same value"
+
+
+@pytest.mark.parametrize("value", [1, "s", None, True, 2.5, b"b"])
+def test_putting_the_shown_value_makes_no_change(value):
+    doc = _doc()
+    doc["k"] = value
+    doc["l"] = [value]
+    before = _state(doc)
+    doc["k"] = value
+    doc["l"][0] = value
+    assert _state(doc) == before
+
+
+@pytest.mark.parametrize(("old", "new"), [(1, True), (1, 1.0), (0, False), ("1", 1), (b"a", "a")])
+def test_equal_but_different_type_is_a_change(old, new):
+    doc = _doc()
+    doc["k"] = old
+    n = doc.change_count()
+    doc["k"] = new
+    assert doc.change_count() == n + 1
+    assert type(doc["k"]) is type(new)
+
+
+def test_same_value_under_conflict_deletes_only_losers_then_concurrent_delete_wins():
+    a = _doc("01")
+    b = _doc("02")
+    a["k"] = "x"
+    b["k"] = "y"
+    a.merge(b)
+    b.merge(a)
+    assert a["k"] == "y" and len(a.conflicts(["k"])) == 2
+    loser, winner = (1, b"\x01"), (1, b"\x02")
+
+    n = a.change_count()
+    a["k"] = "y"  # the value the key already shows
+    assert a.change_count() == n + 1
+    ch = _last_change(a)
+    assert len(ch.ops) == 1
+    op = ch.ops[0]
+    assert op[0] == DEL and op[1] is None and op[2] == "k"
+    assert set(op[3]) == {loser}  # names only the losing op, not the winner
+    assert a.conflicts(["k"]) == {winner: "y"}
+
+    # concurrently, b deletes the key (naming both ops): after merging, the key is gone,
+    # because a's change did not write a new value op the delete could not see
+    del b.root["k"]
+    a.merge(b)
+    b.merge(a)
+    assert "k" not in a.to_py() and "k" not in b.to_py()
+    assert a.to_py() == b.to_py() == {}
+
+
+# ---------------------------------------------------------------- counters of ops
+
+
+def test_splice_inserts_take_counters_before_deletions():
+    doc = _doc("0a")
+    t = doc.root.make_text("t", "hello")  # make: 1, "hello": 2..6
+    t.splice(1, 2, "XYZ")
+    ch = _last_change(doc)
+    assert ch.start_op == 7
+    assert [op[0] for op in ch.ops] == [INS, REM]
+    ins, rem = ch.ops
+    assert ins[2] == (2, b"\x0a") and ins[3] == "XYZ"  # after 'h'; ids 7, 8, 9
+    assert rem[2] == (3, b"\x0a") and rem[3] == 2  # 'e','l' deleted with ids 10, 11
+    assert ch.n_ops == 5
+    assert str(t) == "hXYZlo"
+    # the next insert after 'X' names X's id (7): inserts took the first counters
+    t.insert(2, "!")
+    ch2 = _last_change(doc)
+    assert ch2.start_op == 12
+    assert ch2.ops == [(INS, ch.ops[0][1], (7, b"\x0a"), "!")]
+
+
+def test_typing_in_one_transaction_is_one_insert_op():
+    doc = _doc("0a")
+    t = doc.root.make_text("t")
+    with doc.transaction():
+        for i, ch in enumerate("hello"):
+            t.insert(i, ch)
+    c = _last_change(doc)
+    assert len(c.ops) == 1
+    assert c.ops[0][0] == INS and c.ops[0][2] is None and c.ops[0][3] == "hello"
+    assert c.n_ops == 5
+    # deleting consecutive chars one by one also merges into one remove op
+    with doc.transaction():
+        for _ in range(3):
+            t.delete(1, 1)
+    c = _last_change(doc)
+    assert [(op[0], op[2], op[3]) for op in c.ops] == [(REM, (3, b"\x0a"), 3)]
+    assert str(t) == "ho"
+
+
+# ---------------------------------------------------------------- transactions
+
+
+def test_transaction_commits_one_change():
+    doc = _doc()
+    n = doc.change_count()
+    with doc.transaction() as tx:
+        doc["a"] = 1
+        doc["b"] = [1, 2]
+        doc.root.make_text("t", "xy")
+        assert doc.change_count() == n  # nothing committed inside the block
+        assert tx is not None
+    assert doc.change_count() == n + 1
+    assert doc.to_py() == {"a": 1, "b": [1, 2], "t": "xy"}
+
+
+def test_nested_blocks_make_one_change():
+    doc = _doc()
+    with doc.transaction():
+        doc["a"] = 1
+        with doc.transaction():
+            doc["b"] = 2
+            with doc.transaction():
+                doc["c"] = 3
+    assert doc.change_count() == 1
+    assert len(_last_change(doc).ops) == 3
+
+
+def test_inner_exception_rolls_back_only_inner_edits():
+    doc = _doc("0a")
+    doc["t"] = "keep"
+    t = doc.root.make_text("txt", "abc")
+    other = doc.fork("0b")
+    n = doc.change_count()
+    with doc.transaction():
+        doc["a"] = 1
+        t.insert(3, "d")
+        try:
+            with doc.transaction():
+                doc["b"] = 2
+                t.insert(0, "ZZ")
+                del doc.root["t"]
+                raise ValueError("inner")
+        except ValueError:
+            pass
+        assert doc.to_py() == {"t": "keep", "txt": "abcd", "a": 1}
+        doc["c"] = 3
+        t.insert(4, "e")
+    assert doc.change_count() == n + 1
+    assert doc.to_py() == {"t": "keep", "txt": "abcde", "a": 1, "c": 3}
+    ch = _last_change(doc)
+    # the rolled-back ops left no hole in the counters: a peer accepts the change
+    assert ch.n_ops == sum(1 if op[0] != INS else len(op[3]) for op in ch.ops)
+    other.merge(doc)
+    assert other.to_py() == doc.to_py()
+    doc._check()
+
+
+def test_outer_exception_rolls_back_everything():
+    doc = _doc()
+    doc["x"] = {"y": [1]}
+    t = doc.root.make_text("t", "abc")
+    before = _state(doc)
+    with pytest.raises(RuntimeError):
+        with doc.transaction():
+            doc["x"]["y"].append(2)
+            t.splice(0, 2, "Q")
+            doc["z"] = 1
+            with doc.transaction():
+                doc["w"] = 2
+            raise RuntimeError("outer")
+    assert _state(doc) == before
+    # the document keeps working after the rollback
+    doc["z"] = 5
+    assert doc.to_py() == {**before[0], "z": 5}
+    doc._check()
+
+
+def test_begin_commit_and_closed_transaction():
+    doc = _doc()
+    tx = doc.begin("msg")
+    tx.put(None, "k", 1)
+    with pytest.raises(TransactionError):
+        doc.begin()
+    with pytest.raises(TransactionError):
+        doc.apply_changes([])
+    ch = doc.commit()
+    assert ch is not None and ch.message == "msg" and doc.change_count() == 1
+    assert decode_change(doc.get_changes()[-1]).message == "msg"
+    with pytest.raises(TransactionError):
+        tx.put(None, "k", 2)
+    with pytest.raises(TransactionError):
+        tx.commit()
+    assert doc.commit() is None  # nothing open
+    assert doc.to_py() == {"k": 1}
+
+
+def test_empty_transaction_makes_no_change():
+    doc = _doc()
+    doc["a"] = 1
+    before = _state(doc)
+    with doc.transaction():
+        pass
+    tx = doc.begin()
+    assert tx.commit() is None
+    with doc.transaction():
+        doc["a"] = 1  # same value: no op either
+    assert _state(doc) == before
+
+
+def test_rollback_explicit():
+    doc = _doc()
+    doc["a"] = 1
+    before = _state(doc)
+    tx = doc.begin()
+    tx.put(None, "a", 2)
+    tx.put(None, "b", 3)
+    assert doc.to_py() == {"a": 2, "b": 3}
+    tx.rollback()
+    assert _state(doc) == before
+
+
+# ---------------------------------------------------------------- history
+
+
+def _hashes(doc: Doc) -> list[bytes]:
+    return [decode_change(r).hash for r in doc.get_changes()]
+
+
+def test_heads_get_changes_fork_merge():
+    a = _doc("0a")
+    a["x"] = 1
+    a["y"] = 2
+    assert len(a.heads) == 1 and a.heads[0] == _hashes(a)[-1]
+    b = a.fork("0b")
+    assert b.actor == b"\x0b" and b.heads == a.heads and b.to_py() == a.to_py()
+    since = list(b.heads)
+    b["z"] = 3
+    a["x"] = 10
+    a.root.make_text("t", "hi")
+    # a's changes after the fork point: exactly the two made after it, in order
+    missing = a.get_changes(since)
+    assert [decode_change(r).hash for r in missing] == _hashes(a)[2:]
+    assert a.get_changes(a.heads) == []
+    # heads a does not know (b's new change) are ignored: everything is returned
+    assert a.get_changes(b.heads) == a.get_changes()
+    assert a.get_changes() == a.get_changes([b"\x00" * 32])
+    assert len(a.get_changes()) == 4
+    applied = b.apply_changes(missing)
+    assert [c.hash for c in applied] == [decode_change(r).hash for r in missing]
+    assert len(b.heads) == 2
+    a.merge(b)
+    assert a.heads == b.heads and a.to_py() == b.to_py() == {"x": 10, "y": 2, "z": 3, "t": "hi"}
+    assert sorted(a.heads) == a.heads
+    # merging again is a no-op
+    assert a.merge(b) == [] and b.merge(a) == []
+
+
+def test_get_changes_only_missing_in_causal_order():
+    a = _doc("0a")
+    a["base"] = 0
+    b = a.fork("0b")
+    c = a.fork("0c")
+    for i in range(3):
+        a[f"a{i}"] = i
+        b[f"b{i}"] = i
+    c["c"] = 1
+    c.merge(b)
+    since = list(c.heads)  # two heads: c's change and b's last
+    assert len(since) == 2
+    have_c = set(_hashes(c))
+    a.merge(b)
+    a.merge(c)
+    a["after"] = 1
+    a["after2"] = 2
+    missing = a.get_changes(since)
+    got = [decode_change(r) for r in missing]
+    assert {g.hash for g in got} == set(_hashes(a)) - have_c
+    assert len(got) == 5  # a0, a1, a2, after, after2
+    seen = set(have_c)
+    for g in got:  # every dep is known to c or comes earlier in the list
+        assert all(d in seen for d in g.deps)
+        seen.add(g.hash)
+    c.apply_changes(missing)
+    assert c.pending == 0
+    assert a.heads == c.heads and a.to_py() == c.to_py()
+
+
+def test_get_change_and_has_change():
+    doc = _doc()
+    doc["a"] = 1
+    h = doc.heads[0]
+    assert doc.has_change(h) and decode_change(doc.get_change(h)).hash == h
+    assert not doc.has_change(b"\x01" * 32)
+    with pytest.raises(UsageError):
+        doc.get_change(b"\x01" * 32)
+
+
+def test_save_load_round_trip():
+    a = _doc("0a")
+    a["cfg"] = {"l": [1, {"x": "y"}], "n": None}
+    t = a.root.make_text("t", "hello 👋")
+    a["c"] = Counter(3)
+    b = a.fork("0b")
+    t.splice(0, 1, "H")
+    b["t"].insert(0, ">")
+    b.root.increment("c", 2)
+    a.merge(b)
+    data = a.save()
+    loaded = Doc.load(data, "0c")
+    assert loaded.to_py() == a.to_py()
+    assert loaded.heads == a.heads
+    assert loaded.change_count() == a.change_count()
+    assert loaded.get_changes() == a.get_changes()
+    assert loaded.actor == b"\x0c"
+    loaded["new"] = 1
+    a.merge(loaded)
+    assert a.to_py()["new"] == 1
+    empty = Doc.load(_doc().save())
+    assert empty.to_py() == {} and empty.heads == []
+
+
+# ---------------------------------------------------------------- observers and patches
+
+
+def _replay(value, patches):
+    """Apply patches to a plain-python document copy."""
+    root = copy.deepcopy(value)
+    for p in patches:
+        parent, pkey, cur = None, None, root
+        for k in p.path:
+            parent, pkey, cur = cur, k, cur[k]
+        if isinstance(cur, str):
+            if p.action == "splice":
+                new = cur[: p.key] + p.value + cur[p.key :]
+            elif p.action == "delete":
+                new = cur[: p.key] + cur[p.key + p.length :]
+            else:
+                raise AssertionError(f"bad text patch {p}")
+            parent[pkey] = new
+        elif isinstance(cur, dict):
+            if p.action == "put":
+                cur[p.key] = copy.deepcopy(p.value)
+            elif p.action == "delete":
+                del cur[p.key]
+            else:
+                raise AssertionError(f"bad map patch {p}")
+        else:
+            assert isinstance(cur, list), p
+            if p.action == "put":
+                assert 0 <= p.key < len(cur), p
+                cur[p.key] = copy.deepcopy(p.value)
+            elif p.action == "insert":
+                assert 0 <= p.key <= len(cur), p
+                cur[p.key : p.key] = copy.deepcopy(p.value)
+            elif p.action == "delete":
+                assert 0 <= p.key and p.key + p.length <= len(cur), p
+                del cur[p.key : p.key + p.length]
+            else:
+                raise AssertionError(f"bad list patch {p}")
+    return root
+
+
+KEYS = ("a", "b", "k")
+
+
+def _base_doc() -> Doc:
+    doc = _doc("0a")
+    with doc.transaction():
+        doc["m"] = {"x": 1}
+        doc.root.make_text("t", "hello")
+        doc.root.make_list("l").extend([1, 2, 3])
+        doc["c"] = Counter(0)
+        doc["n"] = [{"k": "v"}]
+    return doc
+
+
+def _edit(doc: Doc, action) -> None:
+    """One valid random edit, interpreted against the doc's current state."""
+    kind, a, b, s = action
+    key = KEYS[a % len(KEYS)]
+    root = doc.root
+    if kind == 0:
+        root[key] = b if a % 2 else s
+    elif kind == 1:
+        if key in root:
+            del root[key]
+    elif kind == 2:
+        t = root["t"]
+        n = len(t)
+        pos = a % (n + 1)
+        t.splice(pos, b % (n - pos + 1), s)
+    elif kind == 3:
+        lst = root["l"]
+        lst.insert(a % (len(lst) + 1), b)
+    elif kind == 4:
+        lst = root["l"]
+        if len(lst):
+            lst.delete(a % len(lst), 1 + b % min(3, len(lst) - a % len(lst)))
+    elif kind == 5:
+        lst = root["l"]
+        if len(lst):
+            lst[a % len(lst)] = s if b % 2 else b
+    elif kind == 6:
+        m = root["m"]
+        mk = s[:1] or "y"
+        if b % 3 == 0 and mk in m:
+            del m[mk]
+        else:
+            m[mk] = b
+    elif kind == 7:
+        root.increment("c", b - 50)
+    elif kind == 8:
+        root[key] = {"x": [b, s], "y": {"z": s}} if a % 2 else [s, {"q": b}]
+    elif kind == 9:
+        v = root.get(key)
+        if isinstance(v, Map):
+            if "x" in v and isinstance(v["x"], List):
+                v["x"].append(b)
+            else:
+                v["w"] = s
+        elif isinstance(v, List):
+            v.insert(0, b)
+    elif kind == 10:
+        n = root["n"]
+        if b % 3 == 0 or not len(n):
+            n.insert(a % (len(n) + 1), {"k": s})
+        else:
+            el = n[a % len(n)]
+            if isinstance(el, Map):
+                el["k"] = s
+            else:
+                del n[a % len(n)]
+    elif kind == 11:
+        lst = root["l"]
+        if len(lst):
+            lst[a % len(lst)] = {"d": b}  # an object replacing an element
+    else:
+        lst = root["l"]
+        if len(lst):
+            v = lst[a % len(lst)]
+            if isinstance(v, Map):
+                v["e"] = s
+
+
+edit_strategy = st.tuples(
+    st.integers(0, 12),
+    st.integers(0, 1000),
+    st.integers(0, 100),
+    st.text(alphabet="xyé👋", max_size=3),
+)
+
+
+@settings(max_examples=80, **FIXED)
+@given(
+    remote=st.lists(st.lists(edit_strategy, min_size=1, max_size=5), min_size=1, max_size=4),
+    local=st.lists(edit_strategy, max_size=6),
+)
+def test_patches_replay_to_receiver_state(remote, local):
+    """Patches emitted for remote changes turn the receiver's old state into its new one."""
+    sender = _base_doc()
+    receiver = sender.fork("0b")
+    for action in local:  # concurrent local edits on the receiver
+        _edit(receiver, action)
+    received: list = []
+    sub = receiver.observe(received.extend)
+    for batch in remote:  # each batch one change on the sender
+        with sender.transaction():
+            for action in batch:
+                _edit(sender, action)
+    before = copy.deepcopy(receiver.to_py())
+    receiver.apply_changes(sender.get_changes(receiver.heads))
+    after = receiver.to_py()
+    assert _replay(before, received) == after
+    if before != after:
+        assert received
+    sub.close()
+    receiver._check()
+    sender.merge(receiver)
+    assert sender.to_py() == after
+    sender._check()
+
+
+@settings(max_examples=40, **FIXED)
+@given(st.lists(st.lists(edit_strategy, min_size=1, max_size=4), min_size=1, max_size=5))
+def test_patches_replay_change_by_change(batches):
+    """Deliver the sender's changes one apply at a time; replay after each."""
+    sender = _base_doc()
+    receiver = sender.fork("0b")
+    for batch in batches:
+        with sender.transaction():
+            for action in batch:
+                _edit(sender, action)
+    for raw in sender.get_changes(receiver.heads):
+        received: list = []
+        with receiver.observe(received.extend):
+            before = copy.deepcopy(receiver.to_py())
+            receiver.apply_changes([raw])
+        assert _replay(before, received) == receiver.to_py()
+    assert receiver.to_py() == sender.to_py()
+    receiver._check()
+
+
+def test_observe_simple_patches_and_close():
+    a = _base_doc()
+    b = a.fork("0b")
+    calls: list = []
+    sub = b.observe(calls.append)
+    b["local"] = 1  # local edits are not reported
+    assert calls == []
+    a["m"]["x"] = 2
+    a["t"].splice(1, 2, "EY")
+    a["l"].insert(1, "i")
+    del a["l"][0]
+    b.merge(a)
+    patches = [p for batch in calls for p in batch]
+    actions = [(p.action, p.path, p.key) for p in patches]
+    assert ("put", ("m",), "x") in actions
+    assert ("splice", ("t",), 1) in actions
+    assert ("delete", ("t",), 3) in actions  # deletions after the inserted "EY"
+    assert ("insert", ("l",), 1) in actions
+    assert ("delete", ("l",), 0) in actions
+    sub.close()
+    a["m"]["x"] = 3
+    b.merge(a)
+    assert sum(len(c) for c in calls) == len(patches)  # no callback after close
+    assert b["m"]["x"] == 3
+    sub.close()  # closing twice is harmless
+
+
+def test_patch_for_losing_concurrent_put_keeps_object():
+    """A remote put that loses to the receiver's object must not reset that object."""
+    a = _doc("0a")
+    a["k"] = 0
+    b = a.fork("0b")
+    b["k"] = {"x": 1}  # counter 2 @ 0b: wins
+    a["k"] = 5  # counter 2 @ 0a: loses
+    received: list = []
+    b.observe(received.extend)
+    before = copy.deepcopy(b.to_py())
+    b.merge(a)
+    assert b.to_py() == {"k": {"x": 1}}
+    assert set(b.conflicts(["k"]).values()) == {5, b.conflicts(["k"])[(2, b"\x0b")]}
+    assert _replay(before, received) == b.to_py()
+
+
+def test_doc_check_after_random_edits():
+    import random
+
+    rng = random.Random(5)
+    docs = [_base_doc()]
+    docs.append(docs[0].fork("0b"))
+    docs.append(docs[0].fork("0c"))
+    for step in range(300):
+        d = rng.choice(docs)
+        _edit(d, (rng.randrange(13), rng.randrange(1000), rng.randrange(100), rng.choice("xyé👋")))
+        if step % 20 == 0:
+            x, y = rng.sample(docs, 2)
+            x.merge(y)
+        if step % 50 == 0:
+            for d2 in docs:
+                d2._check()
+    for x in docs:
+        for y in docs:
+            x.merge(y)
+    for d in docs:
+        d._check()
+    assert docs[0].to_py() == docs[1].to_py() == docs[2].to_py()
+    assert docs[0].heads == docs[1].heads == docs[2].heads

@@ -1,0 +1,586 @@
+"""crdt.sequence.Sequence against independent models.
+
+- local edits: a plain ``str`` / ``list`` of ``(id, value)`` pairs;
+- remote inserts: a naive RGA tree (children of an element in descending op-id order,
+  document order = preorder walk), which is the definition the skip rule implements;
+- hand-written ordering facts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import crdt.sequence as seqmod
+from crdt.errors import UsageError
+from crdt.run import Register
+from crdt.sequence import MAX_RUNS, Sequence
+
+A = b"\x0a"
+B = b"\x0b"
+C = b"\x0c"
+
+
+def _n_chunks(s: Sequence) -> int:
+    n = 0
+    c = s.head
+    while c is not None:
+        n += 1
+        c = c.next
+    return n
+
+
+def _n_runs(s: Sequence) -> int:
+    return sum(1 for _ in s.runs())
+
+
+def _visible(s: Sequence):
+    return s.text() if s.is_text else s.values()
+
+
+def _all_elements(s: Sequence):
+    """Every element, tombstones included: [(ctr, actor, value, deleted)] in order."""
+    out = []
+    for r in s.runs():
+        for i in range(r.n):
+            v = r.content[0].winner() if r.reg and r.content[0].entries else r.content[i]
+            out.append((r.ctr + i, r.actor, v, r.deleted))
+    return out
+
+
+# ---------------------------------------------------------------- local edits vs a model
+
+
+class LocalModel:
+    """Visible elements as [(id, value)], plus the Sequence under test."""
+
+    def __init__(self, is_text: bool, actor: bytes = A) -> None:
+        self.seq = Sequence(is_text)
+        self.is_text = is_text
+        self.actor = actor
+        self.elems: list[tuple[tuple[int, bytes], object]] = []
+        self.next_ctr = 1
+        self.tombstones: set[tuple[int, bytes]] = set()
+
+    def content(self, values):
+        return "".join(values) if self.is_text else list(values)
+
+    def insert(self, pos: int, values) -> None:
+        ctr = self.next_ctr
+        content = self.content(values)
+        ref = self.seq.local_insert(pos, ctr, self.actor, content)
+        expected_ref = self.elems[pos - 1][0] if pos > 0 else None
+        assert ref == expected_ref
+        new = [((ctr + i, self.actor), v) for i, v in enumerate(values)]
+        self.elems[pos:pos] = new
+        self.next_ctr = ctr + len(values)
+
+    def delete(self, pos: int, n: int) -> None:
+        gone = self.elems[pos : pos + n]
+        out = self.seq.local_delete(pos, n)
+        # the returned ranges name exactly the deleted ids, in document order
+        named = []
+        for ctr, actor, what in out:
+            assert type(what) is int and what > 0
+            named.extend((ctr + i, actor) for i in range(what))
+        assert named == [e[0] for e in gone]
+        # consecutive ranges are merged when they continue each other
+        for (c0, a0, n0), (c1, a1, _) in itertools.pairwise(out):
+            assert not (a0 == a1 and c0 + n0 == c1)
+        del self.elems[pos : pos + n]
+        self.tombstones.update(e[0] for e in gone)
+
+    def check(self) -> None:
+        s = self.seq
+        s._check()
+        values = [v for _, v in self.elems]
+        assert len(s) == len(values)
+        assert _visible(s) == self.content(values)
+        # tombstones stay in the sequence, in the id index
+        for ctr, actor in self.tombstones:
+            run = s.find(ctr, actor)
+            assert run is not None and run.deleted
+
+    def check_positions(self, positions) -> None:
+        s = self.seq
+        for i in positions:
+            (ctr, actor), v = self.elems[i]
+            run, off = s.element_at(i)
+            assert (run.ctr + off, run.actor) == (ctr, actor)
+            assert run.content[off] == v
+            assert s.id_at(i) == (ctr, actor)
+            assert s.value_at(i) == v
+            assert s.index_of(run, off) == i
+            found = s.find(ctr, actor)
+            assert found is run and s.has_element(ctr, actor)
+
+
+ops_strategy = st.lists(
+    st.tuples(
+        st.sampled_from(["ins", "ins", "ins", "del", "type"]),
+        st.integers(min_value=0, max_value=10**6),
+        st.integers(min_value=1, max_value=5),
+    ),
+    max_size=120,
+)
+
+ALPHABET = "ab\u00e9\U0001f600\u4e2dz"
+
+
+def _run_local(model: LocalModel, ops, rng_seed: int) -> None:
+    rng = random.Random(rng_seed)
+    for kind, x, k in ops:
+        n = len(model.elems)
+        if kind == "del" and n:
+            pos = x % n
+            model.delete(pos, min(k, n - pos))
+        elif kind == "type" and n:
+            # type k chars one at a time at a position: the run must extend in place
+            pos = x % (n + 1)
+            for i in range(k):
+                model.insert(pos + i, [rng.choice(ALPHABET)])
+        else:
+            pos = x % (n + 1)
+            vals = [rng.choice(ALPHABET) if model.is_text else rng.randrange(100) for _ in range(k)]
+            model.insert(pos, vals)
+        model.check()
+    if model.elems:
+        model.check_positions(sorted({0, len(model.elems) - 1, len(model.elems) // 2}))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(ops=ops_strategy, seed=st.integers(0, 2**16))
+def test_local_text_edits_match_str_model(ops, seed):
+    _run_local(LocalModel(True), ops, seed)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(ops=ops_strategy, seed=st.integers(0, 2**16))
+def test_local_list_edits_match_list_model(ops, seed):
+    _run_local(LocalModel(False), ops, seed)
+
+
+@pytest.mark.parametrize("is_text", [True, False])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_local_stress_splits_chunks(is_text, seed):
+    """Enough scattered edits for well over 4 * MAX_RUNS runs, checking as we go."""
+    rng = random.Random(seed)
+    m = LocalModel(is_text)
+    max_chunks = 0
+    max_runs = 0
+    for step in range(1500):
+        n = len(m.elems)
+        if n and rng.random() < 0.3:
+            pos = rng.randrange(n)
+            m.delete(pos, min(rng.randint(1, 3), n - pos))
+        else:
+            pos = rng.randrange(n + 1)
+            vals = [rng.choice(ALPHABET) if is_text else rng.randrange(9) for _ in range(2)]
+            m.insert(pos, vals)
+        if step % 25 == 0:
+            m.check()
+            max_chunks = max(max_chunks, _n_chunks(m.seq))
+            max_runs = max(max_runs, _n_runs(m.seq))
+    m.check()
+    assert max_runs > 4 * MAX_RUNS
+    assert max_chunks > 4
+    m.check_positions(range(0, len(m.elems), 7))
+    # delete everything from the front: only tombstones remain, still consistent
+    m.delete(0, len(m.elems))
+    m.check()
+    assert len(m.seq) == 0 and _visible(m.seq) == m.content([])
+
+
+def test_local_range_errors():
+    s = Sequence(True)
+    s.local_insert(0, 1, A, "abc")
+    with pytest.raises(UsageError):
+        s.local_insert(4, 10, A, "x")
+    with pytest.raises(UsageError):
+        s.local_insert(-1, 10, A, "x")
+    with pytest.raises(UsageError):
+        s.local_delete(2, 2)
+    with pytest.raises(UsageError):
+        s.local_delete(-1, 1)
+    for bad in (3, -1, 100):
+        with pytest.raises(UsageError):
+            s.element_at(bad)
+    assert s.local_delete(1, 0) == []
+    assert s.text() == "abc"
+    s._check()
+
+
+def test_typing_extends_one_run():
+    s = Sequence(True)
+    for i, ch in enumerate("hello"):
+        s.local_insert(i, i + 1, A, ch)
+    assert [(r.ctr, r.content) for r in s.runs()] == [(1, "hello")]
+    s._check()
+
+
+# ---------------------------------------------------------------- naive RGA model
+
+
+class NaiveRGA:
+    """Tree RGA: an insert's first element hangs under its reference, each next element
+    under the previous one; siblings in descending id order; order = preorder walk."""
+
+    def __init__(self) -> None:
+        self.children: dict[object, list[tuple[int, bytes]]] = {None: []}
+        self.value: dict[tuple[int, bytes], object] = {}
+        self.deleted: set[tuple[int, bytes]] = set()
+
+    def insert(self, ref, ctr, actor, content) -> None:
+        parent = ref
+        for i, v in enumerate(content):
+            eid = (ctr + i, actor)
+            self.children[parent].append(eid)
+            self.children[eid] = []
+            self.value[eid] = v
+            parent = eid
+
+    def delete(self, ctr, actor, n) -> None:
+        for i in range(n):
+            self.deleted.add((ctr + i, actor))
+
+    def order(self):
+        out = []
+        stack = list(sorted(self.children[None]))  # ascending: pop gives the greatest
+        while stack:
+            e = stack.pop()
+            out.append(e)
+            stack.extend(sorted(self.children[e]))
+        return out
+
+    def elements(self):
+        return [(e[0], e[1], self.value[e], e in self.deleted) for e in self.order()]
+
+
+def _gen_history(rng: random.Random, n_ops: int, n_actors: int, is_text: bool):
+    """Ops made by simulated replicas that sync now and then.
+
+    Returns [(op, deps)] where op is ("ins", ref, ctr, actor, content) or
+    ("del", ctr, actor, n) and deps is the set of op indexes the maker knew.
+    """
+    actors = [bytes([0x10 + i]) for i in range(n_actors)]
+    known: list[set[int]] = [set() for _ in actors]
+    ops: list[tuple] = []
+    elems_of: list[list[tuple[int, bytes]]] = []  # per op: the element ids it inserted
+
+    def max_ctr(k: set[int]) -> int:
+        m = 0
+        for i in k:
+            op = ops[i]
+            if op[0] == "ins":
+                m = max(m, op[2] + len(op[4]) - 1)
+            else:
+                m = max(m, op[4])  # a delete consumes counters too (its own "end")
+        return m
+
+    deps_of: list[set[int]] = []
+    for _ in range(n_ops):
+        r = rng.random()
+        ai = rng.randrange(n_actors)
+        k = known[ai]
+        if r < 0.15 and n_actors > 1:
+            other = known[rng.randrange(n_actors)]
+            k |= other
+            continue
+        ctr = max_ctr(k) + 1
+        visible_ins = [i for i in k if ops[i][0] == "ins"]
+        if r < 0.3 and visible_ins:
+            i = rng.choice(visible_ins)
+            els = elems_of[i]
+            start = rng.randrange(len(els))
+            n = rng.randint(1, len(els) - start)
+            eid = els[start]
+            # a delete's "end" counter: it takes n counters like n single deletes
+            op = ("del", eid[0], eid[1], n, ctr + n - 1)
+            elems = []
+        else:
+            candidates = [e for i in visible_ins for e in elems_of[i]]
+            ref = rng.choice(candidates) if candidates and rng.random() < 0.85 else None
+            length = rng.randint(1, 4)
+            if is_text:
+                content = "".join(rng.choice("abcdefgh") for _ in range(length))
+            else:
+                content = [rng.randrange(1000) for _ in range(length)]
+            op = ("ins", ref, ctr, actors[ai], content)
+            elems = [(ctr + j, actors[ai]) for j in range(length)]
+        deps_of.append(set(k))
+        ops.append(op)
+        elems_of.append(elems)
+        k.add(len(ops) - 1)
+    return ops, deps_of
+
+
+def _causal_order(rng: random.Random, deps_of) -> list[int]:
+    """A random topological order of the ops (each after all of its deps)."""
+    n = len(deps_of)
+    done: set[int] = set()
+    order: list[int] = []
+    remaining = set(range(n))
+    while remaining:
+        ready = [i for i in remaining if deps_of[i] <= done]
+        i = rng.choice(ready)
+        order.append(i)
+        done.add(i)
+        remaining.discard(i)
+    return order
+
+
+def _apply(seq: Sequence, op) -> None:
+    if op[0] == "ins":
+        _, ref, ctr, actor, content = op
+        seq.integrate_insert(ref, ctr, actor, content)
+    else:
+        _, ctr, actor, n, _end = op
+        seq.remote_delete(ctr, actor, n)
+
+
+def _invariant_failure(seq: Sequence) -> str | None:
+    try:
+        seq._check()
+    except AssertionError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _model_elements(ops):
+    m = NaiveRGA()
+    for op in ops:  # creation order is a causal order
+        if op[0] == "ins":
+            m.insert(*op[1:])
+    for op in ops:
+        if op[0] == "del":
+            m.delete(op[1], op[2], op[3])
+    return m.elements()
+
+
+def _remote_convergence(seed: int, n_ops: int, n_actors: int, is_text: bool) -> None:
+    rng = random.Random(seed)
+    ops, deps_of = _gen_history(rng, n_ops, n_actors, is_text)
+    expected = _model_elements(ops)
+    for _ in range(2):
+        order = _causal_order(rng, deps_of)
+        s = Sequence(is_text)
+        broken = None  # first structural invariant failure, reported after the content
+        for j, i in enumerate(order):
+            _apply(s, ops[i])
+            if broken is None and j % 5 == 0:
+                broken = _invariant_failure(s)
+        assert _all_elements(s) == expected
+        vis = [v for (_, _, v, d) in expected if not d]
+        assert _visible(s) == ("".join(vis) if is_text else vis)
+        assert broken is None, broken
+        s._check()
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**32),
+    n_ops=st.integers(1, 60),
+    n_actors=st.integers(1, 4),
+    is_text=st.booleans(),
+)
+def test_remote_inserts_converge_to_naive_rga(seed, n_ops, n_actors, is_text):
+    _remote_convergence(seed, n_ops, n_actors, is_text)
+
+
+@pytest.mark.parametrize("max_runs", [2, 3, 4])
+@pytest.mark.parametrize("seed", [11, 12])
+def test_remote_inserts_converge_with_tiny_chunks(max_runs, seed):
+    """The same property with chunks of a few runs, so the skip walk crosses chunk
+    boundaries all the time."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(seqmod, "MAX_RUNS", max_runs)
+        _remote_convergence(seed, 150, 3, seed % 2 == 0)
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_remote_inserts_converge_many_runs(seed):
+    """Large enough for several default-sized chunks."""
+    rng = random.Random(seed)
+    ops, deps_of = _gen_history(rng, 700, 3, True)
+    expected = _model_elements(ops)
+    s = Sequence(True)
+    for i in _causal_order(rng, deps_of):
+        _apply(s, ops[i])
+    assert _all_elements(s) == expected
+    s._check()
+    assert _n_runs(s) > 4 * MAX_RUNS
+    assert _n_chunks(s) > 1
+
+
+# ---------------------------------------------------------------- RGA facts by hand
+
+
+def test_concurrent_inserts_after_same_element_descending_id_order():
+    inserts = [((2, A), "x"), ((2, B), "y"), ((3, C), "z"), ((5, A), "w")]
+    for perm in itertools.permutations(inserts):
+        s = Sequence(True)
+        s.integrate_insert(None, 1, A, "a")
+        for (ctr, actor), ch in perm:
+            s.integrate_insert((1, A), ctr, actor, ch)
+        s._check()
+        # ids descending: (5,A) > (3,C) > (2,B) > (2,A)
+        assert s.text() == "awzyx"
+
+
+def test_insert_at_head_goes_before_smaller_ids():
+    s = Sequence(True)
+    s.integrate_insert(None, 1, A, "a")
+    s.integrate_insert(None, 2, A, "b")  # greater id at the head: first
+    assert s.text() == "ba"
+    s.integrate_insert(None, 1, B, "c")  # (1,B) < (2,A) but > (1,A)
+    assert s.text() == "bca"
+    s._check()
+
+
+def test_head_inserts_with_equal_counter_order_by_actor_bytes():
+    for order in ([A, B], [B, A]):
+        s = Sequence(False)
+        for actor in order:
+            s.integrate_insert(None, 1, actor, [actor])
+        assert s.values() == [B, A]
+
+
+def test_skip_rule_skips_whole_subtrees():
+    d = b"\x09"  # smaller than A
+    # "ab" typed by A: ids (1,A) (2,A), so 'b' hangs under 'a'.
+    ops = [
+        ((1, A), 2, C, "X"),  # child of 'a', (2,C) > (2,A): before 'b'
+        ((2, A), 3, A, "c"),  # child of 'b'
+        ((2, A), 3, B, "Y"),  # child of 'b', (3,B) > (3,A): before 'c'
+        ((1, A), 2, d, "Z"),  # child of 'a', (2,d) < (2,A): after b's whole subtree
+    ]
+    for perm in itertools.permutations(ops):
+        s = Sequence(True)
+        s.integrate_insert(None, 1, A, "ab")
+        for ref, ctr, actor, ch in perm:
+            s.integrate_insert(ref, ctr, actor, ch)
+        s._check()
+        assert s.text() == "aXbYcZ"
+
+
+def test_insert_after_middle_of_run_splits_it():
+    s = Sequence(True)
+    s.integrate_insert(None, 1, A, "abcd")  # ids 1..4
+    s.integrate_insert((2, A), 5, B, "X")  # after 'b'; (5,B) > (3,A) so before 'c'
+    assert s.text() == "abXcd"
+    s.integrate_insert((3, A), 1, C, "Y")  # a smaller id than 'd' (4,A): goes after it
+    # 'c' has child 'd' (4,A) > (1,C): Y lands after d
+    assert s.text() == "abXcdY"
+    s._check()
+
+
+# ---------------------------------------------------------------- remote delete
+
+
+def test_remote_delete_idempotent_and_reports_indexes():
+    s = Sequence(True)
+    s.integrate_insert(None, 1, A, "hello")
+    s.integrate_insert((5, A), 6, B, " world")
+    before = s.text()
+    out = s.remote_delete(2, A, 3, indexes=True)  # "ell"
+    # replaying the reported (index, length) deletions on the old text gives the new text
+    model = before
+    for idx, n in out:
+        model = model[:idx] + model[idx + n :]
+    assert model == s.text() == "ho world"
+    snapshot = _all_elements(s)
+    again = s.remote_delete(2, A, 3, indexes=True)
+    assert again == []
+    assert _all_elements(s) == snapshot
+    s._check()
+    # overlapping delete: half already gone
+    out = s.remote_delete(1, A, 5, indexes=True)
+    model = "ho world"
+    for idx, n in out:
+        model = model[:idx] + model[idx + n :]
+    assert model == s.text() == " world"
+    s._check()
+
+
+def test_remote_delete_across_runs_reports_each_part():
+    s = Sequence(False)
+    s.integrate_insert(None, 1, A, [1, 2, 3, 4, 5, 6])
+    s.integrate_insert((3, A), 7, B, ["x", "y"])  # splits A's run: 1 2 3 x y 4 5 6
+    assert s.values() == [1, 2, 3, "x", "y", 4, 5, 6]
+    before = s.values()
+    out = s.remote_delete(2, A, 4, indexes=True)  # 2 3 4 5
+    model = list(before)
+    for idx, n in out:
+        del model[idx : idx + n]
+    assert model == s.values() == [1, "x", "y", 6]
+    s._check()
+
+
+# ---------------------------------------------------------------- registers
+
+
+def test_register_visibility():
+    s = Sequence(False)
+    s.integrate_insert(None, 1, A, ["a", "b", "c"])
+    run = s.register_at(2, A)
+    s._check()
+    assert run.reg and run.n == 1 and s.values() == ["a", "b", "c"]
+    assert isinstance(run.content[0], Register)
+    assert run.content[0].entries == [(2, A, "b")]
+    assert _n_runs(s) == 3
+
+    s.set_register(run, [(2, A, "b"), (4, B, "B!")])
+    assert s.values() == ["a", "B!", "c"] and len(s) == 3
+    assert s.value_at(1) == "B!"
+    s._check()
+
+    s.set_register(run, [])
+    assert s.values() == ["a", "c"] and len(s) == 2 and run.deleted
+    s._check()
+
+    s.set_register(run, [(6, C, "again")])
+    assert s.values() == ["a", "again", "c"] and not run.deleted
+    assert s.index_of(run) == 1
+    s._check()
+
+    # a register never merges with its neighbours, even when ids continue
+    s.local_insert(3, 10, A, ["d"])
+    s.local_insert(4, 11, A, ["e"])
+    s._check()
+    assert s.values() == ["a", "again", "c", "d", "e"]
+
+    # deleting a register element reports its live entries, one by one
+    out = s.local_delete(1, 1)
+    assert len(out) == 1
+    ctr, actor, what = out[0]
+    assert (ctr, actor) == (2, A) and isinstance(what, Register)
+    assert what.entries == [(6, C, "again")]
+    assert s.values() == ["a", "c", "d", "e"]
+    s._check()
+
+
+def test_register_at_tombstone_stays_invisible():
+    s = Sequence(False)
+    s.integrate_insert(None, 1, A, [1, 2, 3])
+    s.remote_delete(2, A, 1)
+    run = s.register_at(2, A)
+    assert run.deleted and run.content[0].entries == []
+    assert s.values() == [1, 3]
+    s._check()
+    s.set_register(run, [(7, B, 22)])
+    assert s.values() == [1, 22, 3]
+    s._check()
+
+
+def test_remote_delete_of_register_keeps_later_set():
+    s = Sequence(False)
+    s.integrate_insert(None, 1, A, ["x"])
+    run = s.register_at(1, A)
+    s.set_register(run, [(1, A, "x"), (2, B, "y")])
+    s.remote_delete(1, A, 1)  # removes the insert op only: the set survives
+    assert s.values() == ["y"]
+    s._check()
