@@ -4,7 +4,8 @@ Counters follow Automerge 3.5 exactly (SPEC.md "Counters"): each op takes the ne
 an insert of n elements takes n; a splice's inserted elements take their counters before its
 deletions; writing the value a key already shows is no op at all, or, under a conflict, one
 delete naming only the losing ops.  Consecutive inserts that continue each other (typing) and
-consecutive removes of consecutive ids merge into one run-length op as they are made.
+consecutive removes of adjacent ids (deleting forwards or backspacing) merge into one
+run-length op as they are made.
 """
 
 from __future__ import annotations
@@ -260,15 +261,18 @@ class Transaction:
             cnt: int = what  # type: ignore[assignment]
             if ops:
                 last = ops[-1]
-                if (
-                    last[0] == REM
-                    and last[1] == obj
-                    and last[2][1] == eactor
-                    and last[2][0] + last[3] == ectr
-                ):
-                    ops[-1] = (REM, obj, last[2], last[3] + cnt)
-                    self.ctr += cnt
-                    continue
+                if last[0] == REM and last[1] == obj and last[2][1] == eactor:
+                    lc = last[2][0]
+                    if lc + last[3] == ectr:  # forward delete: ids continue upwards
+                        ops[-1] = (REM, obj, last[2], last[3] + cnt)
+                        self.ctr += cnt
+                        continue
+                    if ectr + cnt == lc:  # backspacing: ids continue downwards
+                        # one REM over the whole range consumes the same counters; the ids
+                        # of delete ops are never referenced, so the order is unobservable
+                        ops[-1] = (REM, obj, (ectr, eactor), last[3] + cnt)
+                        self.ctr += cnt
+                        continue
             ops.append((REM, obj, (ectr, eactor), cnt))
             self.ctr += cnt
 
