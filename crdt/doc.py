@@ -263,6 +263,9 @@ class Doc:
             for i in heads:
                 heads_idx: tuple[int, ...] = (i,)
                 deps: tuple[bytes, ...] = (hashes[i],)
+        elif not heads and self._base is not None:
+            heads_idx = ()  # the first change after a snapshot cut depends on the cut
+            deps = tuple(sorted(self._base.heads))
         else:
             heads_idx = tuple(sorted(heads, key=hashes.__getitem__))
             deps = tuple([hashes[i] for i in heads_idx])

@@ -389,9 +389,11 @@ def seq_load(seq: Sequence, runs: list[tuple[int, bytes, Any, bool]]) -> None:
     seq.load_runs(runs)
 
 
-def load_snapshot(data: bytes, actor: bytes | str | None = None) -> Any:
+def load_snapshot(
+    data: bytes, actor: bytes | str | None = None, *, clock: Callable[[], int] | None = None
+) -> Any:
     """A :class:`~crdt.doc.Doc` whose state is the snapshot; it accepts every change made
     after the cut (changes concurrent with the cut raise ``StaleChangeError``)."""
     from .doc import Doc
 
-    return Doc._from_snapshot(data, actor)
+    return Doc._from_snapshot(data, actor, clock)

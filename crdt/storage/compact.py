@@ -50,6 +50,7 @@ _unpackb = msgpack.unpackb
 _blake2b = hashlib.blake2b
 
 _DEFAULTS: tuple[Any, ...] = (None, None, None, 0, [], 0, 0, None)
+_TAIL_DEFAULTS: tuple[Any, ...] = _DEFAULTS[2:]
 _INS, _REM, _INS_MAKE = 3, 5, 4
 
 
@@ -166,15 +167,19 @@ class Scope:
         self.actors.append(actor)
         return actor
 
-    def encode(self, changes: Sequence[tuple[bytes, bytes]]) -> list[Any]:
-        """``[(raw, hash), ...]`` -> the payload array ``[n0, a0, t0, bases, item, ...]``."""
+    def encode(self, changes: Sequence[tuple[bytes, bytes]], trusted: bool = False) -> list[Any]:
+        """``[(raw, hash), ...]`` -> the payload array ``[n0, a0, t0, bases, item, ...]``.
+
+        ``trusted``: the raws are known canonical (they come from decoded or locally made
+        changes, which :func:`crdt.change.decode_change` / ``encode_change`` guarantee).
+        """
         tops: list[Any] = []
         bases: list[Any] = []
         seen: set[bytes] = set()
         for raw, _h in changes:
             try:
                 top = _unpackb(raw, raw=False, use_list=True)
-                ok = type(top) is list and len(top) == 9 and _packb(top) == raw
+                ok = type(top) is list and len(top) == 9 and (trusted or _packb(top) == raw)
             except Exception:
                 ok = False
             tops.append(top if ok else None)
@@ -208,22 +213,26 @@ class Scope:
                 if e > expect:
                     expect = e
         deps_enc: Any = None if (n and dl == [1]) else dl
-        item = [
-            aref,
-            encode_ops(ops, start),
+        item = [aref, encode_ops(ops, start)]
+        tail = (
             deps_enc,
             time - self.time,
             x,
             seq - self.seqs.get(actor, 0) - 1,
             start - expect - 1,
             msg,
-        ]
-        while len(item) > 2 and item[-1] == _DEFAULTS[len(item) - 1]:
-            item.pop()
+        )
+        if tail != _TAIL_DEFAULTS:
+            k = 6
+            while tail[k - 1] == _DEFAULTS[k + 1]:
+                k -= 1
+            item.extend(tail[:k])
         self._note(hsh, actor, seq, start + _n_ops(ops) - 1, time)
         return item
 
-    def _note(self, hsh: bytes | None, actor: bytes | None, seq: int | None, end: int, t: int) -> None:
+    def _note(
+        self, hsh: bytes | None, actor: bytes | None, seq: int | None, end: int, t: int
+    ) -> None:
         if hsh is not None:
             self.index[hsh] = len(self.hashes)
         self.hashes.append(hsh)
@@ -292,9 +301,7 @@ class Scope:
         self.actors.append(ref)
         return ref
 
-    def _decode_one(
-        self, item: Any, seqs: dict[bytes | None, int]
-    ) -> Decoded | None:
+    def _decode_one(self, item: Any, seqs: dict[bytes | None, int]) -> Decoded | None:
         if type(item) is bytes:
             hsh = _blake2b(item, digest_size=32).digest()
             self._note_raw(item, hsh)

@@ -78,7 +78,7 @@ class StaleChangeError(StorageError, EngineStaleChangeError):
         self.applied = applied
 
 
-class CrashInjected(BaseException):  # noqa: N818 - it is not an error, it is a simulated crash
+class CrashInjected(BaseException):
     """Raised by a :class:`~crdt.storage.fsutil.FailPoints` at a named step (tests only).
 
     A BaseException so that no ``except Exception`` in the store swallows it: the store

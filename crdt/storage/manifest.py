@@ -18,6 +18,7 @@ and its rename is the commit point of :meth:`Store.create_epoch` and :meth:`Stor
 from __future__ import annotations
 
 import hashlib
+import itertools
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,7 +122,9 @@ def decode_manifest(data: bytes, path: str) -> list[EpochInfo]:
     if magic != MAN_MAGIC:
         raise BadMagicError(path, 0, "not a manifest (bad magic)")
     if len(data) != _HDR.size + ln + 8:
-        raise TruncatedError(path, len(data), f"manifest length {len(data)} != {_HDR.size + ln + 8}")
+        raise TruncatedError(
+            path, len(data), f"manifest length {len(data)} != {_HDR.size + ln + 8}"
+        )
     (want,) = struct.unpack_from("<Q", data, _HDR.size + ln)
     if xxhash.xxh3_64_intdigest(data[: _HDR.size + ln]) != want:
         raise ChecksumError(path, _HDR.size + ln, "manifest checksum mismatch")
@@ -136,7 +139,7 @@ def decode_manifest(data: bytes, path: str) -> list[EpochInfo]:
     epochs = [EpochInfo.from_obj(e, path, _HDR.size) for e in top["epochs"]]
     if not epochs:
         raise CorruptStoreError(path, _HDR.size, "manifest names no epoch")
-    for a, b in zip(epochs, epochs[1:], strict=False):
+    for a, b in itertools.pairwise(epochs):
         if b.number != a.number + 1 or b.prev != a.id or b.first_segment <= a.first_segment:
             raise CorruptStoreError(path, _HDR.size, "manifest epochs do not chain")
     return epochs

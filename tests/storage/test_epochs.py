@@ -1,0 +1,231 @@
+"""Epochs, snapshots, compaction, crash injection, stale changes, durability modes."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from crdt import decode_change
+
+from crdt import Doc
+from crdt.storage import CrashInjected, FailPoints, StaleChangeError, Store
+from crdt.storage.errors import StoreLockedError
+
+from .util import random_changes, state
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _fill(path: str, n_epochs: int, seed: int = 1, **kw: object) -> tuple[object, list[bytes]]:
+    rng = random.Random(seed)
+    with Store.open(path, "never", **kw) as st:  # type: ignore[arg-type]
+        pd = st.open_doc(actor="aa")
+        for _ in range(n_epochs):
+            random_changes(pd, rng, 15)
+            st.create_epoch(pd)
+        random_changes(pd, rng, 5)
+        return state(pd.doc)
+
+
+def test_epoch_load_replays_after_snapshot(tmp_path: Path) -> None:
+    p = str(tmp_path / "s")
+    want = _fill(p, 3)
+    with Store.open(p) as st:
+        assert st.epoch.number == 3 and st.epoch.root is not None
+        assert state(st.read_doc()) == want
+        assert len(st.epochs) == 4
+
+
+def test_compact_keeps_n_epochs(tmp_path: Path) -> None:
+    p = str(tmp_path / "s")
+    want = _fill(p, 4, keep_epochs=2)
+    with Store.open(p, keep_epochs=2) as st:
+        rep = st.compact()
+        assert rep.epochs_dropped == [0, 1, 2] and rep.segments_removed == 3
+        assert rep.snapshots_removed == 2
+    assert state(Store.load(p)) == want
+    assert len(os.listdir(os.path.join(p, "snapshots"))) == 2
+
+
+def _steps(fn_name: str, tmp_path: Path) -> list[str]:
+    p = str(tmp_path / "probe")
+    _fill(p, 2)
+    fp = FailPoints()
+    with Store.open(p, keep_epochs=1, failpoints=fp) as st:
+        pd = st.open_doc()
+        fp.seen.clear()
+        if fn_name == "create_epoch":
+            st.create_epoch(pd)
+        else:
+            st.compact()
+        steps = list(fp.seen)
+    assert steps
+    return steps
+
+
+@pytest.mark.parametrize("op", ["create_epoch", "compact"])
+def test_crash_at_every_step(op: str, tmp_path: Path) -> None:
+    steps = _steps(op, tmp_path)
+    for i, step in enumerate(dict.fromkeys(steps)):
+        p = str(tmp_path / f"{op}{i}")
+        want = _fill(p, 2)
+        fp = FailPoints([step])
+        st = Store.open(p, keep_epochs=1, failpoints=fp)
+        pd = st.open_doc()
+        before = st.epoch.number
+        with pytest.raises(CrashInjected):
+            if op == "create_epoch":
+                st.create_epoch(pd)
+            else:
+                st.compact()
+        st.abandon()
+        with Store.open(p) as st2:
+            assert st2.epoch.number in (before, before + 1), step
+            if op == "compact":
+                assert st2.epoch.number == before
+            assert state(st2.read_doc()) == want, step
+        # still fully usable: append, new epoch, compact, reload
+        with Store.open(p, keep_epochs=1) as st3:
+            pd3 = st3.open_doc()
+            random_changes(pd3, random.Random(i), 3)
+            st3.create_epoch(pd3)
+            st3.compact()
+            want2 = state(pd3.doc)
+        assert state(Store.load(p)) == want2, step
+
+
+def test_crash_in_append_loses_only_unacked(tmp_path: Path) -> None:
+    p = str(tmp_path / "s")
+    want = _fill(p, 1)
+    for step in ("append.write", "append.fsync"):
+        st = Store.open(p, "always", failpoints=FailPoints([step]))
+        pd = st.open_doc()
+        with pytest.raises(CrashInjected):
+            random_changes(pd, random.Random(5), 1)
+        st.abandon()
+        got = state(Store.load(p))
+        assert got == want or step == "append.fsync"
+
+
+def test_stale_changes_are_rejected_and_kept(tmp_path: Path) -> None:
+    p = str(tmp_path / "s")
+    a = Doc(actor="aa")
+    a["x"] = 1
+    b = a.fork(actor="bb")
+    a["y"] = 2
+    b["z"] = 3  # concurrent with a's "y": made on a state before the cut
+    with Store.open(p) as st:
+        pd = st.attach(a)
+        st.create_epoch(pd)
+        with pytest.raises(StaleChangeError) as ei:
+            pd.apply_changes(b.get_changes())
+        assert [r.hash for r in ei.value.rejected] == b.heads
+        assert len(st.rejected) == 1 and "x" in pd.doc.to_py() and "z" not in pd.doc.to_py()
+        # a change made after the cut is accepted
+        c = a.fork(actor="cc")
+        c["w"] = 4
+        applied = pd.apply_changes([c.get_change(c.heads[0])], on_stale="record")
+        assert len(applied) == 1 and pd.doc["w"] == 4
+        # a change on top of the rejected one is stale too
+        b.merge(a)
+        b["v"] = 5
+        with pytest.raises(StaleChangeError):
+            pd.apply_changes([b.get_change(b.heads[0])])
+        assert len(st.rejected) == 2
+        want = state(pd.doc)
+    with Store.open(p) as st:
+        assert state(st.read_doc()) == want
+        assert len(st.rejected) == 2 and all(r.reason.startswith("stale") for r in st.rejected)
+
+
+def test_batch_mode_group_commit(tmp_path: Path) -> None:
+    p = str(tmp_path / "s")
+    st = Store.open(p, "batch", batch_changes=1000, batch_ms=20)
+    pd = st.open_doc(actor="aa")
+    random_changes(pd, random.Random(1), 10)
+    assert st.durable_seq == 0  # queued, not yet durable
+    deadline = time.monotonic() + 2
+    while st.durable_seq < 10 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert st.durable_seq == 10  # the timer flushed it
+    random_changes(pd, random.Random(2), 5)
+    st.flush()
+    assert st.durable_seq == 15
+    want = state(pd.doc)
+    st.close()
+    assert state(Store.load(p)) == want
+
+
+def test_lock_and_persist_direct_edits(tmp_path: Path) -> None:
+    p = str(tmp_path / "s")
+    with Store.open(p) as st:
+        with pytest.raises(StoreLockedError):
+            Store.open(p)
+        pd = st.open_doc(actor="aa")
+        pd.doc["k"] = "v"  # auto-committed, not through the wrapper
+        assert pd.persist() == 1
+    assert Store.load(p).to_py() == {"k": "v"}
+
+
+def _driver(lines: list[dict[str, object]]) -> list[dict[str, object]]:
+    r = subprocess.run(
+        [sys.executable, "-m", "crdt.conformance"],
+        input="\n".join(json.dumps(x) for x in lines) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    return [json.loads(x) for x in r.stdout.splitlines()]
+
+
+def test_conformance_open_and_epoch(tmp_path: Path) -> None:
+    d = str(tmp_path / "store")
+    out = _driver(
+        [
+            {"cmd": "open", "peer": "A", "dir": d, "actor": "aa"},
+            {"cmd": "make", "peer": "A", "path": ["t"], "type": "text"},
+            {"cmd": "commit", "peer": "A"},
+            {"cmd": "splice", "peer": "A", "path": ["t"], "pos": 0, "text": "hi"},
+            {"cmd": "commit", "peer": "A"},
+            {"cmd": "epoch", "peer": "A"},
+            {"cmd": "new", "peer": "B", "actor": "bb"},
+            {"cmd": "sync", "from": "A", "to": "B"},
+            {"cmd": "put", "peer": "B", "path": ["k"], "value": 1},
+            {"cmd": "commit", "peer": "B"},
+            {"cmd": "sync", "from": "B", "to": "A"},
+            {"cmd": "splice", "peer": "A", "path": ["t"], "pos": 2, "text": "!"},
+            {"cmd": "commit", "peer": "A"},
+            {"cmd": "dump", "peer": "A"},
+        ]
+    )
+    acks = [o["ack"] for o in out if "ack" in o]
+    assert len(acks) == 3
+    assert not any("error" in o for o in out), out
+    dump = out[-1]
+    assert dump["value"] == {"t": "hi!", "k": 1} and dump["heads"] == [acks[-1]]
+    assert any(o.get("epoch") == 1 for o in out)
+    again = _driver([{"cmd": "open", "peer": "C", "dir": d}, {"cmd": "dump", "peer": "C"}])
+    assert again[-1]["value"] == dump["value"] and again[-1]["heads"] == dump["heads"]
+
+
+def test_local_commit_on_fresh_snapshot_doc(tmp_path: Path) -> None:
+    p = str(tmp_path / "s")
+    _fill(p, 1)
+    with Store.open(p) as st:
+        st.create_epoch(st.open_doc())  # an epoch with nothing after it
+    with Store.open(p) as st:
+        pd = st.open_doc(actor="bb")
+        with pd.transaction() as tx:
+            tx.put(None, "new", 1)
+        assert st.heads == pd.doc.heads
+        assert set(st.epoch.heads) <= set(
+            decode_change(pd.doc.get_changes()[0]).deps
+        )
