@@ -101,7 +101,8 @@ class Driver:
             obj = doc.obj_at(cmd["path"])
             if doc.obj_type(obj) != ObjType.TEXT:
                 raise UsageError("splice needs a text object")
-            self.tx(doc).splice(obj, int(cmd.get("pos", 0)), int(cmd.get("del", 0)), cmd.get("text", ""))
+            pos, dl = int(cmd.get("pos", 0)), int(cmd.get("del", 0))
+            self.tx(doc).splice(obj, pos, dl, cmd.get("text", ""))
         elif c == "commit":
             doc = self.peer(cmd["peer"])
             if doc._tx is not None:

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from crdt import decode_change
-
-from crdt import Doc
+from crdt import Doc, decode_change
 from crdt.storage import CrashInjected, FailPoints, StaleChangeError, Store
 from crdt.storage.errors import StoreLockedError
 
