@@ -1,6 +1,6 @@
 """Storage benchmark: ``python -m bench.storage_bench [--quick]``.
 
-Measures (docs/spec-storage.md "Performance"):
+Measures (targets in issue 3; method in docs/benchmarks.md):
 
 1. append rate in fsync="batch" (small changes; target >= 50,000/s), "never" for reference;
 2. fsync="always" commit rate vs the disk's raw write+fdatasync rate for records of the

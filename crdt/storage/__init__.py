@@ -1,4 +1,4 @@
-"""Durable storage for documents: append-only logs, snapshots, epochs (docs/spec-storage.md).
+"""Durable storage for documents: append-only logs, snapshots, epochs (SPEC.md section 13).
 
 >>> from crdt.storage import Store  # doctest: +SKIP
 >>> store = Store.open("mydoc", fsync="always")  # doctest: +SKIP

@@ -1,6 +1,6 @@
 """The compact change record: engine changes re-encoded for the log, hashes left out.
 
-See docs/spec-storage.md "Compact change encoding".  A change's canonical bytes are the
+See SPEC.md 13.5 "Compact change encoding".  A change's canonical bytes are the
 msgpack array ``[1, actor, seq, start_op, time, message, deps, table, ops]``
 (:mod:`crdt.change`).  In the log each change is an array ``[a, ops, deps, dt, x, ds, do,
 msg]`` (trailing fields equal to their default are left out) where

@@ -1,4 +1,4 @@
-"""Record framing of log segments (docs/spec-storage.md "Record framing").
+"""Record framing of log segments (SPEC.md 13.3 "Record framing").
 
 One record is::
 

@@ -1,6 +1,6 @@
 """Log records: building and parsing the payload of each record type, and segment appends.
 
-Record types (docs/spec-storage.md "Record types"):
+Record types (SPEC.md 13.4 "Record types"):
 
 =====  ============  ==========================================================
 type   name          payload

@@ -1,4 +1,4 @@
-"""The manifest: which epochs the store holds (docs/spec-storage.md "Manifest").
+"""The manifest: which epochs the store holds (SPEC.md 13.6 "Manifest").
 
 File ``MANIFEST``::
 

@@ -1,6 +1,6 @@
 """Opening a segment: the torn-write rule, and the explicit salvage of a corrupt store.
 
-Rule (docs/spec-storage.md "Recovery"): records are scanned from the header on.  At the
+Rule (SPEC.md 13.9 "Recovery"): records are scanned from the header on.  At the
 first record that is not a valid frame (incomplete, unknown type, oversized length or
 checksum mismatch) at offset ``o``:
 

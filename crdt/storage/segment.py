@@ -1,4 +1,4 @@
-"""Log segment files: a fixed header, then records (docs/spec-storage.md "Segments").
+"""Log segment files: a fixed header, then records (SPEC.md 13.2 "Segments").
 
 Header (40 bytes)::
 

@@ -1,6 +1,6 @@
 """The durable store of one document: log segments, snapshots and a manifest.
 
-Layout of a store directory (docs/spec-storage.md)::
+Layout of a store directory (SPEC.md section 13)::
 
     MANIFEST                    epochs (the last is current); replaced atomically
     LOCK                        flock'ed by the open Store
@@ -155,7 +155,7 @@ class Store:
     ) -> Store:
         """Open the store at ``path``, creating it if the directory has no store.
 
-        Recovery runs first (see docs/spec-storage.md "Recovery"); raises
+        Recovery runs first (see SPEC.md 13.9 "Recovery"); raises
         :class:`CorruptStoreError` for damage that is not a torn write.
         """
         st = cls(path, fsync, batch_changes, batch_ms, keep_epochs, max_segment_bytes, failpoints)
@@ -510,7 +510,7 @@ class Store:
 
     def create_epoch(self, doc: Doc | PersistentDoc, migration: Any = None) -> EpochInfo:
         """Snapshot ``doc`` (which must hold exactly what the store holds) and start a new
-        epoch at its heads.  Crash-safe: see docs/spec-storage.md "Crash safety"."""
+        epoch at its heads.  Crash-safe: see SPEC.md 13.11 "Crash safety"."""
         from ..snapshot import encode_snapshot, snapshot_root
 
         d = doc.doc if isinstance(doc, PersistentDoc) else doc
@@ -699,7 +699,7 @@ class PersistentDoc:
     ) -> list[Change]:
         """Apply remote changes that are after the epoch's cut, and persist them.
 
-        Each change is (docs/spec-storage.md "Stale changes"): already known or in the cut
+        Each change is (SPEC.md 13.8 "Stale changes"): already known or in the cut
         (skipped), after the cut (applied), stale (logged as rejected, listed in
         ``store.rejected``, not applied) or waiting for missing dependencies (kept here).
         If any was stale and ``on_stale == "raise"``, :class:`StaleChangeError` is raised
