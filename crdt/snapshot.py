@@ -5,8 +5,8 @@ changes still need: the ids of live sequence elements (run-length encoded), the 
 with their counters, and per actor the last seq and greatest counter.  It holds no history
 and no tombstones deleted before the cut: a change made after the cut can only name an
 element that was visible to its author, so no honest change can name them (SPEC.md
-section 12, and section 11 item 2).  Two peers that snapshot the same heads get the same bytes, so the root
-``BLAKE2b-256(bytes)`` names the state.
+section 12, and section 11 item 2).  Two peers that snapshot the same heads get the same
+bytes, so the root ``BLAKE2b-256(bytes)`` names the state.
 
 Layout (msgpack, after the 8-byte magic)::
 
