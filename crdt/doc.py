@@ -60,13 +60,14 @@ MAX_PENDING = 100_000
 class Subscription:
     """Returned by :meth:`Doc.observe`; call :meth:`close` (or use ``with``) to stop."""
 
-    def __init__(self, doc: Doc, cb: Callable[[list[Patch]], None]) -> None:
+    def __init__(self, doc: Doc, cb: Callable[..., None], registry: list[Any]) -> None:
         self._doc = doc
         self._cb = cb
+        self._registry = registry  # the list the callback was added to
 
     def close(self) -> None:
         with contextlib.suppress(ValueError):
-            self._doc._observers.remove(self._cb)
+            self._registry.remove(self._cb)
 
     def __enter__(self) -> Subscription:
         return self
@@ -94,6 +95,7 @@ class Doc:
         self._tx_depth = 0
         self._pending: dict[bytes, UnverifiedChange] = {}  # hash -> change waiting for deps
         self._observers: list[Callable[[list[Patch]], None]] = []
+        self._change_listeners: list[Callable[[list[Change], str], None]] = []
         self._dirty = False  # the state holds ops of a change that failed verification
         self._base: Base | None = None  # the snapshot this document was loaded from
         self.rejected: list[tuple[UnverifiedChange, CrdtError]] = []
@@ -276,6 +278,8 @@ class Doc:
         c = Change(actor, seq, start_op, t, tx.message, deps, tx.ops, raw, hsh, tx.ctr - start_op)
         h.add(c, heads_idx)
         self._max_op = tx.ctr - 1
+        for listener in list(self._change_listeners):
+            listener([c], "local")
         return c
 
     def _rebuild(self, tx: Transaction | None = None) -> None:
@@ -351,6 +355,9 @@ class Doc:
                 self._dirty = False
             self._opset.patches = None
             raise
+        if applied:
+            for listener in list(self._change_listeners):
+                listener(applied, "remote")
         if observed:
             events = self._opset.patches or []
             self._opset.patches = None
@@ -697,7 +704,16 @@ class Doc:
         """Call ``callback(patches)`` after each :meth:`apply_changes` that changed the
         document; returns a :class:`Subscription`."""
         self._observers.append(callback)
-        return Subscription(self, callback)
+        return Subscription(self, callback, self._observers)
+
+    def on_change(self, callback: Callable[[list[Change], str], None]) -> Subscription:
+        """Call ``callback(changes, origin)`` whenever history grows: ``origin`` is
+        ``"local"`` after a commit and ``"remote"`` after :meth:`apply_changes` applied
+        some changes.  Storage uses this to log every change however it was made.  An
+        exception from the callback propagates to the committing caller (the change stays
+        in memory; it was not acknowledged)."""
+        self._change_listeners.append(callback)
+        return Subscription(self, callback, self._change_listeners)
 
     def _check(self) -> None:
         """Assert the structural invariants of every sequence (stress tests call this)."""

@@ -643,16 +643,22 @@ class Store:
 class PersistentDoc:
     """A :class:`~crdt.doc.Doc` whose every change goes to a :class:`Store`.
 
-    Local edits: ``with pd.transaction() as tx: ...`` or ``pd.commit(tx)`` persist the new
-    change (durably, in ``fsync="always"`` mode) before returning.  Edits made on ``pd.doc``
-    directly (auto-committed container edits) are persisted by :meth:`persist`.
-    Remote changes: :meth:`apply_changes` classifies them against the epoch's cut first.
+    Local edits, however they are made (``with pd.transaction() as tx: ...``,
+    ``pd.commit(tx)``, or container edits on ``pd.doc`` that auto-commit), reach the log
+    through :meth:`crdt.doc.Doc.on_change` before the commit returns (durably, in
+    ``fsync="always"`` mode).  Remote changes: :meth:`apply_changes` classifies them
+    against the epoch's cut first.
     """
 
     def __init__(self, store: Store, doc: Doc) -> None:
         self.store = store
         self.doc = doc
         self._waiting: dict[bytes, UnverifiedChange] = {}
+        self._sub = doc.on_change(self._on_change)
+
+    def _on_change(self, changes: list[Change], origin: str) -> None:
+        if origin == "local":
+            self.store.append(changes)
 
     @contextlib.contextmanager
     def transaction(
@@ -676,13 +682,11 @@ class PersistentDoc:
         tx = tx if tx is not None else self.doc._tx
         if tx is None:
             return None
-        c = tx.commit()
-        if c is not None:
-            self.store.append([c])
-        return c
+        return tx.commit()  # the on_change hook appends it
 
     def persist(self) -> int:
-        """Append changes the document has and the store lacks (e.g. auto-committed edits)."""
+        """Append changes the document has and the store lacks (e.g. made before the
+        document was attached).  O(history)."""
         st = self.store
         heads = [h for h in st.heads if self.doc.has_change(h)]
         raws = self.doc.get_changes(heads) if heads else self.doc.get_changes()

@@ -167,9 +167,15 @@ def test_lock_and_persist_direct_edits(tmp_path: Path) -> None:
         with pytest.raises(StoreLockedError):
             Store.open(p)
         pd = st.open_doc(actor="aa")
-        pd.doc["k"] = "v"  # auto-committed, not through the wrapper
-        assert pd.persist() == 1
-    assert Store.load(p).to_py() == {"k": "v"}
+        pd.doc["k"] = "v"  # auto-committed, not through the wrapper: logged by on_change
+        assert pd.persist() == 0  # nothing left to catch up
+    with Store.open(p) as st:
+        doc = st.read_doc("bb")
+        assert doc.to_py() == {"k": "v"}
+        doc["early"] = 1  # made before attaching: attach() catches it up
+        st.attach(doc)
+        doc["late"] = 2
+    assert Store.load(p).to_py() == {"k": "v", "early": 1, "late": 2}
 
 
 def _driver(lines: list[dict[str, object]]) -> list[dict[str, object]]:
