@@ -97,6 +97,7 @@ class Doc:
         self._observers: list[Callable[[list[Patch]], None]] = []
         self._change_listeners: list[Callable[[list[Change], str], None]] = []
         self._dirty = False  # the state holds ops of a change that failed verification
+        self._clock_for_next: dict[bytes, int] | None = None  # clock of the change being applied
         self._base: Base | None = None  # the snapshot this document was loaded from
         self.rejected: list[tuple[UnverifiedChange, CrdtError]] = []
         """Buffered changes found invalid once their deps arrived (kept for inspection)."""
@@ -534,11 +535,14 @@ class Doc:
         at_heads = len(dep_idx) == len(heads) and (
             (len(dep_idx) == 1 and dep_idx[0] in heads) or all(i in heads for i in dep_idx)
         )
+        self._clock_for_next = None
         if preds or not at_heads:
             self._check_causality(u, dep_idx, known_seq, refs, preds)
         u.__class__ = Change  # verified: the same object, now trusted
         assert isinstance(u, Change)
-        h.add(u, dep_idx)
+        i = h.add(u, dep_idx)
+        if self._clock_for_next is not None:
+            h.remember(i, self._clock_for_next)
         if u.end_op > self._max_op:
             self._max_op = u.end_op
         self._dirty = False
@@ -569,12 +573,11 @@ class Doc:
             refs = [r for r in refs if h.change_of(r[0], r[1]) is not None]
             preds = [p for p in preds if h.change_of(p[0], p[1]) is not None]
         own = h.by_actor.get(actor)
-        floors = [r[0] for r in refs] + [p[0] for p in preds]
-        if own is not None:
-            floors.append(h.start[own[1][-1]])
-        if not floors:
-            return
-        clock = h.clock(dep_idx, min(floors) - 1)
+        clock = h.clock(dep_idx)
+        # this change's own clock, kept so that later walks stop here
+        mine = dict(clock)
+        mine[actor] = known_seq + 1
+        self._clock_for_next = mine
         if own is not None and clock.get(actor, 0) < known_seq:
             raise InvalidChangeError("the author's previous change is not in the causal past")
         for fc, fa in refs + preds:

@@ -4,11 +4,11 @@ Changes are numbered in the order they were applied (always a causal order), and
 per-change fact is kept in a parallel list indexed by that number, which is far smaller
 than one object per change.  ``heads`` are the changes nothing depends on.
 
-Causality queries use two facts the validity rules guarantee: an actor's changes form a
-chain (each has the previous one in its causal past), and every op of a change has a
-counter greater than every op in its causal past (Lamport).  So "is change X in the
-causal past of these deps" only needs to walk the changes whose ``start_op`` is greater
-than X's ops: everything older cannot lie between them.
+Causality queries ("is op X in the causal past of these deps") compare vector clocks: an
+actor's changes form a chain (each has the previous one in its causal past), so X is in the
+past iff the clock of the deps has at least X's seq for X's actor.  A change made on the
+current heads needs no clock (its past is everything); for the others the clock is computed
+by walking back to the nearest change whose clock is cached, and then cached itself.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class History:
     """Parallel per-change lists plus indexes; see the module docstring."""
 
     __slots__ = (
+        "_clocks",
         "_heads",
         "actor",
         "base",
@@ -51,6 +52,7 @@ class History:
         # actor -> (start_ops of its changes in seq order, their change numbers)
         self._heads: set[int] = set()  # change numbers nothing depends on
         self.base: Base | None = None  # the snapshot cut this history starts after
+        self._clocks: dict[int, dict[bytes, int]] = {}  # change number -> its clock (sparse)
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -128,6 +130,7 @@ class History:
             if not ba[0]:
                 del self.by_actor[a]
             self._heads.discard(i)
+            self._clocks.pop(i, None)
         self._heads = self._recompute_heads()
 
     def _recompute_heads(self) -> set[int]:
@@ -152,15 +155,17 @@ class History:
         i = nums[k]
         return i if ctr < self.start[i] + self.n_ops[i] else None
 
-    def clock(self, dep_idx: Iterable[int], floor: int) -> dict[bytes, int]:
-        """Per actor, the greatest seq among the ancestors-or-self of ``dep_idx`` that can
-        be reached through changes with ``start_op > floor`` (SPEC "causal past").
+    def clock(self, dep_idx: Iterable[int]) -> dict[bytes, int]:
+        """Per actor, the greatest seq in the causal past of ``dep_idx`` (inclusive).
 
-        Any change holding a counter >= ``floor`` that is in the causal past is counted.
+        Walks back from ``dep_idx`` and stops at changes whose clock is cached
+        (:meth:`remember`); callers cache the clock of every change that needed one, so in
+        a concurrent history each walk only covers the changes since the last such change.
         """
-        start, actor, deps = self.start, self.actor, self.deps
+        actor, deps = self.actor, self.deps
         by_actor = self.by_actor
         base = self.base
+        cache = self._clocks
         clock: dict[bytes, int] = {}
         seen: set[int] = set()
         stack = list(dep_idx)
@@ -169,15 +174,24 @@ class History:
             if i in seen:
                 continue
             seen.add(i)
+            cached = cache.get(i)
+            if cached is not None:
+                for a, s in cached.items():
+                    if s > clock.get(a, 0):
+                        clock[a] = s
+                continue
             a = actor[i]
             # seq of change i = its position in the actor's list + 1
             nums = by_actor[a][1]
             s = bisect_right(nums, i) + (base.clock.get(a, 0) if base is not None else 0)
             if s > clock.get(a, 0):
                 clock[a] = s
-            if start[i] > floor:
-                stack.extend(deps[i])
+            stack.extend(deps[i])
         return clock
+
+    def remember(self, i: int, clock: dict[bytes, int]) -> None:
+        """Cache the clock (inclusive) of change number ``i``."""
+        self._clocks[i] = clock
 
     def seq_number(self, i: int) -> int:
         """The seq of change number ``i``."""

@@ -95,14 +95,19 @@ class Transaction:
         self.doc._tx = None
         self.doc._rebuild()
 
-    def savepoint(self) -> tuple[int, int]:
-        return len(self.ops), self.ctr
+    def savepoint(self) -> tuple[int, int, Op | None]:
+        """Where the transaction is now.  The last op is kept too: later edits may extend it
+        in place (run-length merging), and a rollback must restore it as it was."""
+        ops = self.ops
+        return len(ops), self.ctr, ops[-1] if ops else None
 
-    def rollback_to(self, sp: tuple[int, int]) -> None:
+    def rollback_to(self, sp: tuple[int, int, Op | None]) -> None:
         """Undo the ops made since savepoint ``sp`` (rebuilds the state; O(history))."""
         self._check_open()
-        n, ctr = sp
+        n, ctr, last = sp
         del self.ops[n:]
+        if last is not None:
+            self.ops[n - 1] = last
         self.ctr = ctr
         self.doc._rebuild(self)
 

@@ -1,0 +1,256 @@
+"""Shared test helpers.  Functions are only ever appended, each with a distinct name.
+
+Random editing and syncing of replicas (used by test_convergence.py and test_fuzz.py)
+---------------------------------------------------------------------------------------
+The edit and sync functions take a *picker*: an object with ``choice(seq)``,
+``integer(lo, hi)``, ``chance(p)``, ``text(max_len)``, ``scalar()``, ``shuffle(lst)``.
+:class:`RandomPicker` draws from ``random.Random`` (the seeded fuzzer), and
+``test_convergence.DataPicker`` from hypothesis' ``st.data()`` (so failures shrink).
+Targets are always taken from the replica's current state, so every edit is valid.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import msgpack
+
+from crdt import Counter, Doc, List, Map, Text
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+# few keys, so concurrent writers collide on them
+EDIT_KEYS = ("a", "b", "c", "k", "ключ", "🔑")
+# code points that stress UTF-8 and code-point counting: astral, combining, ZWJ, CJK
+EDIT_ALPHABET = "abcxyz \n\té\u00df\u4e2d\u6587\U0001f600\U0001f44d\u0301\u200d\U00010348"
+
+
+class RandomPicker:
+    """A picker backed by ``random.Random`` (reproducible from a seed)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def choice(self, seq: Any) -> Any:
+        return self.rng.choice(list(seq))
+
+    def integer(self, lo: int, hi: int) -> int:
+        return self.rng.randint(lo, hi)
+
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    def text(self, max_len: int) -> str:
+        n = self.rng.randint(0, max_len)
+        return "".join(self.rng.choice(EDIT_ALPHABET) for _ in range(n))
+
+    def shuffle(self, lst: list[Any]) -> list[Any]:
+        out = list(lst)
+        self.rng.shuffle(out)
+        return out
+
+    def scalar(self) -> Any:
+        r = self.rng
+        kind = r.randrange(8)
+        if kind == 0:
+            return r.choice([0, 1, -1, INT64_MIN, INT64_MAX, r.randint(-1000, 1000)])
+        if kind == 1:
+            return r.choice([0.5, -0.0, 1e300, -2.25, r.uniform(-1e6, 1e6), float("inf")])
+        if kind == 2:
+            return r.random() < 0.5
+        if kind == 3:
+            return None
+        if kind == 4:
+            return self.text(4)
+        if kind == 5:
+            return r.randbytes(r.randint(0, 4))
+        if kind == 6:
+            return Counter(r.randint(-100, 100))
+        return r.randint(-(2**40), 2**40)
+
+
+def edit_objects(doc: Doc) -> list[tuple[str, Any]]:
+    """Every live object of ``doc`` as ``(kind, view)``, kind in map/list/text, root first."""
+    out: list[tuple[str, Any]] = []
+    stack: list[Any] = [doc.root]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, Map):
+            out.append(("map", v))
+            stack.extend(v[k] for k in v)
+        elif isinstance(v, List):
+            out.append(("list", v))
+            stack.extend(v[i] for i in range(len(v)))
+        elif isinstance(v, Text):
+            out.append(("text", v))
+    return out
+
+
+def edit_counters(objs: list[tuple[str, Any]]) -> list[tuple[Any, Any]]:
+    """``(container view, key or index)`` of every visible :class:`Counter`."""
+    out: list[tuple[Any, Any]] = []
+    for kind, v in objs:
+        if kind == "map":
+            out.extend((v, k) for k in v if isinstance(v[k], Counter))
+        elif kind == "list":
+            out.extend((v, i) for i in range(len(v)) if isinstance(v[i], Counter))
+    return out
+
+
+def edit_random(doc: Doc, pick: Any) -> str:
+    """Make one random valid edit on ``doc`` through the container views; returns a
+    description.  Uses the open transaction if any (the caller decides)."""
+    objs = edit_objects(doc)
+    counters = edit_counters(objs)
+    kinds = ["map_put", "map_put", "map_make", "list_insert", "text_splice", "text_splice"]
+    kinds += ["map_delete"] * any(k == "map" and len(v) for k, v in objs)
+    kinds += ["list_set", "list_delete"] * any(k == "list" and len(v) for k, v in objs)
+    kinds += ["increment"] * bool(counters)
+    what = pick.choice(kinds)
+    if what == "increment":
+        cont, key = pick.choice(counters)
+        delta = pick.integer(-50, 50)
+        cont.increment(key, delta)
+        return f"increment {key!r} by {delta}"
+    if what in ("map_put", "map_make", "map_delete"):
+        m = pick.choice([v for k, v in objs if k == "map" and (what != "map_delete" or len(v))])
+        if what == "map_delete":
+            key = pick.choice(list(m))
+            del m[key]
+            return f"del map[{key!r}]"
+        key = pick.choice(EDIT_KEYS)
+        if what == "map_put":
+            val = pick.scalar()
+            m[key] = val
+            return f"map[{key!r}] = {val!r}"
+        sub = pick.choice(["map", "list", "text", "literal"])
+        if sub == "map":
+            m.make_map(key)
+        elif sub == "list":
+            m.make_list(key)
+        elif sub == "text":
+            m.make_text(key, pick.text(4))
+        else:
+            m[key] = {"x": pick.scalar(), "l": [pick.scalar(), pick.scalar()]}
+        return f"make {sub} at map[{key!r}]"
+    if what in ("list_insert", "list_set", "list_delete"):
+        lists = [v for k, v in objs if k == "list" and (what == "list_insert" or len(v))]
+        if not lists:  # no list yet: make one
+            m = pick.choice([v for k, v in objs if k == "map"])
+            key = pick.choice(EDIT_KEYS)
+            m.make_list(key)
+            return f"make list at map[{key!r}]"
+        lst = pick.choice(lists)
+        n = len(lst)
+        if what == "list_insert":
+            i = pick.integer(0, n)
+            sub = pick.choice(["scalar", "scalar", "scalar", "map", "list", "text"])
+            if sub == "scalar":
+                val = pick.scalar()
+                lst.insert(i, val)
+                return f"list.insert({i}, {val!r})"
+            if sub == "map":
+                lst.insert_map(i)
+            elif sub == "list":
+                lst.insert_list(i)
+            else:
+                lst.insert_text(i, pick.text(3))
+            return f"list insert {sub} at {i}"
+        i = pick.integer(0, n - 1)
+        if what == "list_set":
+            val = pick.scalar()
+            lst[i] = val
+            return f"list[{i}] = {val!r}"
+        cnt = pick.integer(1, min(3, n - i))
+        lst.delete(i, cnt)
+        return f"list.delete({i}, {cnt})"
+    # text_splice
+    texts = [v for k, v in objs if k == "text"]
+    if not texts:
+        m = pick.choice([v for k, v in objs if k == "map"])
+        key = pick.choice(EDIT_KEYS)
+        m.make_text(key, pick.text(6))
+        return f"make text at map[{key!r}]"
+    t = pick.choice(texts)
+    n = len(t)
+    pos = pick.integer(0, n)
+    dl = pick.integer(0, min(4, n - pos))
+    ins = pick.text(6)
+    t.splice(pos, dl, ins)
+    return f"text.splice({pos}, {dl}, {ins!r})"
+
+
+def change_hash_of(raw: bytes) -> bytes:
+    """A change's identity, computed here independently: BLAKE2b-256 of its bytes."""
+    import hashlib
+
+    return hashlib.blake2b(raw, digest_size=32).digest()
+
+
+def change_header(raw: bytes) -> tuple[bytes, int, int]:
+    """``(actor, seq, start_op)`` read straight from a change's msgpack bytes."""
+    top = msgpack.unpackb(raw, raw=False)
+    return top[1], top[2], top[3]
+
+
+def sync_lossy(src: Doc, dst: Doc, pick: Any, *, lossy: bool) -> None:
+    """Deliver ``src``'s changes to ``dst`` as bytes: a full or a since-heads batch,
+    shuffled, with duplicates, split into several ``apply_changes`` calls, and (if
+    ``lossy``) with some changes dropped.  ``dst`` must have no open transaction."""
+    changes = src.get_changes(dst.heads) if pick.chance(0.5) else src.get_changes()
+    msgs = list(changes)
+    if msgs and pick.chance(0.3):
+        msgs += [pick.choice(changes) for _ in range(pick.integer(1, 3))]  # duplicates
+    if pick.chance(0.7):
+        msgs = pick.shuffle(msgs)
+    if lossy and msgs:
+        msgs = [m for m in msgs if not pick.chance(0.3)]
+    cuts = sorted(pick.integer(0, len(msgs)) for _ in range(pick.integer(0, 2)))
+    start = 0
+    for cut in [*cuts, len(msgs)]:
+        dst.apply_changes(msgs[start:cut])
+        start = cut
+
+
+def sync_until_quiescent(docs: list[Doc], max_rounds: int = 10) -> None:
+    """Reliable all-pairs sync until no replica learns anything; asserts it converged."""
+    for _ in range(max_rounds):
+        before = [tuple(d.heads) for d in docs]
+        for src in docs:
+            for dst in docs:
+                if src is not dst:
+                    dst.apply_changes(src.get_changes(dst.heads))
+        if [tuple(d.heads) for d in docs] == before:
+            break
+    heads = {tuple(d.heads) for d in docs}
+    assert len(heads) == 1, f"replicas did not converge on heads: {heads}"
+    assert all(d.pending == 0 for d in docs), [d.pending for d in docs]
+
+
+def assert_converged(docs: list[Doc], pick: Any) -> None:
+    """After a full sync: equal values and heads on every replica, and a fresh document
+    that receives every change one by one in a random order (out of order: buffered)
+    reaches the same value and heads; so does a save/load round trip."""
+    for d in docs:
+        d._check()
+    values = [d.to_py() for d in docs]
+    for i, v in enumerate(values[1:], 1):
+        assert v == values[0], f"replica {i} differs from replica 0:\n{v!r}\n!=\n{values[0]!r}"
+    heads = docs[0].heads
+    changes = docs[0].get_changes()
+    # every change any replica holds is in replica 0's history (hashes computed here)
+    known = {change_hash_of(c) for c in changes}
+    for d in docs[1:]:
+        assert {change_hash_of(c) for c in d.get_changes()} == known
+    fresh = Doc(b"\xfe" * 16)
+    for raw in pick.shuffle(changes):
+        fresh.apply_changes([raw])
+    assert fresh.pending == 0
+    fresh._check()
+    assert fresh.heads == heads
+    assert fresh.to_py() == values[0]
+    loaded = Doc.load(docs[-1].save())
+    assert loaded.heads == heads
+    assert loaded.to_py() == values[0]
