@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from .change import Change, UnverifiedChange, decode_change, encode_change
+from .codec import unpack_framed
 from .errors import (
     CrdtError,
     DecodeError,
@@ -663,15 +664,7 @@ class Doc:
         clock: Callable[[], int] | None = None,
     ) -> Doc:
         """Load :meth:`save` output, verifying every change and the heads."""
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise DecodeError("saved document must be bytes")
-        data = bytes(data)
-        if not data.startswith(SAVE_MAGIC):
-            raise DecodeError("not a saved document (bad magic)")
-        try:
-            top = msgpack.unpackb(data[len(SAVE_MAGIC) :], raw=False, use_list=True)
-        except Exception as exc:
-            raise DecodeError(f"saved document is not msgpack: {type(exc).__name__}") from exc
+        top = unpack_framed(data, SAVE_MAGIC, "saved document")
         if type(top) is not list or len(top) != 4 or top[0] != SAVE_VERSION:
             raise DecodeError("unknown saved document layout or version")
         _, heads, changes, snap = top

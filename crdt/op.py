@@ -59,7 +59,8 @@ def op_size(op: Op) -> int:
 # ------------------------------------------------------------------ encoding
 
 
-def _enc_scalar(v: Any) -> Any:
+def encode_scalar(v: Any) -> Any:
+    """A scalar in its wire form (a :class:`Counter` becomes ext type 1)."""
     if type(v) is Counter:
         return msgpack.ExtType(COUNTER_EXT, msgpack.packb(v.value))
     return v
@@ -78,7 +79,7 @@ def encode_ops(ops: list[Op], actor_idx: dict[bytes, int]) -> list[Any]:
             r = None if ref is None else [ref[0], actor_idx[ref[1]]]
             c = op[3]
             if type(c) is not str:
-                c = [_enc_scalar(v) for v in c]
+                c = [encode_scalar(v) for v in c]
             app([a, o, r, c])
         elif a == REM:
             e = op[2]
@@ -92,7 +93,7 @@ def encode_ops(ops: list[Op], actor_idx: dict[bytes, int]) -> list[Any]:
             k = key if type(key) is str else [key[0], actor_idx[key[1]]]
             pred = [[p[0], actor_idx[p[1]]] for p in op[-1]]
             if a == SET:
-                app([a, o, k, _enc_scalar(op[3]), pred])
+                app([a, o, k, encode_scalar(op[3]), pred])
             elif a == DEL:
                 app([a, o, k, pred])
             elif a == MAKE:
@@ -130,6 +131,10 @@ def _bad(msg: str) -> DecodeError:
     return DecodeError(f"malformed op: {msg}")
 
 
+def _bad_value(msg: str) -> DecodeError:
+    return DecodeError(f"malformed value: {msg}")
+
+
 def _dec_id(x: Any, actors: list[bytes]) -> tuple[int, bytes]:
     if type(x) is not list or len(x) != 2:
         raise _bad("op id is not [counter, actor]")
@@ -145,25 +150,26 @@ def _dec_obj(x: Any, actors: list[bytes]) -> tuple[int, bytes] | None:
     return None if x is None else _dec_id(x, actors)
 
 
-def _dec_scalar(v: Any) -> Any:
+def decode_scalar(v: Any) -> Any:
+    """A wire value back to a scalar; :class:`DecodeError` if it is not one."""
     t = type(v)
     if v is None or t is bool or t is float or t is str or t is bytes:
         return v
     if t is int:
         if not INT64_MIN <= v <= INT64_MAX:
-            raise _bad("int outside the signed 64-bit range")
+            raise _bad_value("int outside the signed 64-bit range")
         return v
     if t is msgpack.ExtType and v.code == COUNTER_EXT:
         try:
             n = msgpack.unpackb(v.data)
         except Exception as exc:
-            raise _bad("counter payload") from exc
+            raise _bad_value("counter payload") from exc
         if type(n) is not int or not INT64_MIN <= n <= INT64_MAX:
-            raise _bad("counter payload is not a 64-bit int")
+            raise _bad_value("counter payload is not a 64-bit int")
         if msgpack.packb(n) != v.data:
-            raise _bad("counter payload is not canonical")
+            raise _bad_value("counter payload is not canonical")
         return Counter(n)
-    raise _bad(f"not a scalar: {t.__name__}")
+    raise _bad_value(f"not a scalar: {t.__name__}")
 
 
 def _dec_pred(x: Any, actors: list[bytes]) -> tuple[tuple[int, bytes], ...]:
@@ -198,7 +204,7 @@ def decode_ops(raw: Any, actors: list[bytes]) -> list[Op]:
             elif type(c) is list:
                 if not c:
                     raise _bad("empty insert")
-                c = [_dec_scalar(v) for v in c]
+                c = [decode_scalar(v) for v in c]
             else:
                 raise _bad("insert content is neither str nor list")
             ref = r[2]
@@ -241,7 +247,7 @@ def decode_ops(raw: Any, actors: list[bytes]) -> list[Op]:
             obj = _dec_obj(r[1], actors)
             pred = _dec_pred(r[-1], actors)
             if a == SET:
-                app((SET, obj, key, _dec_scalar(r[3]), pred))
+                app((SET, obj, key, decode_scalar(r[3]), pred))
             elif a == DEL:
                 app((DEL, obj, key, pred))
             elif a == MAKE:

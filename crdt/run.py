@@ -68,8 +68,12 @@ class Run:
 
     def append(self, other: Run) -> None:
         """Absorb ``other`` (which must satisfy :meth:`can_append`)."""
-        self.content = self.content + other.content
-        self.n += other.n
+        self.extend(other.content)
+
+    def extend(self, content: Any) -> None:
+        """Add elements with the next ids at the end (the run owns its content)."""
+        self.content += content
+        self.n += len(content)
 
     def split(self, off: int) -> Run:
         """Keep elements ``[0, off)`` here and return a new run with ``[off, n)``.

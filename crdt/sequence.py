@@ -339,9 +339,8 @@ class Sequence:
         ref = (run.ctr + off, run.actor)
         if off == run.n - 1:
             if run.actor == actor and run.ctr + run.n == ctr and not run.reg:
+                run.extend(content)
                 n = len(content)
-                run.content += content
-                run.n += n
                 chunk.vis += n
                 self.vis += n
                 return ref
@@ -455,9 +454,8 @@ class Sequence:
                     and not ic.reg
                     and (nx is None or nx.ctr < ctr or (nx.ctr == ctr and nx.actor < actor))
                 ):
+                    ic.extend(content)
                     n = len(content)
-                    ic.content += content
-                    ic.n += n
                     chunk.vis += n
                     self.vis += n
                     return ic

@@ -32,11 +32,13 @@ from typing import Any
 
 import msgpack
 
+from .codec import unpack_framed
 from .errors import DecodeError
+from .op import decode_scalar, encode_scalar
 from .opset import ObjState, OpSet
 from .run import Register
 from .sequence import Sequence
-from .values import INT64_MAX, INT64_MIN, Counter, ObjType
+from .values import INT64_MAX, ObjType
 
 SNAPSHOT_MAGIC = b"\x85ECHOSNP"
 SNAPSHOT_VERSION = 1
@@ -72,12 +74,9 @@ def snapshot_root(data: bytes) -> bytes:
 
 
 def _enc_value(v: Any) -> Any:
-    t = type(v)
-    if t is ObjType:
+    if type(v) is ObjType:
         return msgpack.ExtType(_OBJ_EXT, bytes([int(v)]))
-    if t is Counter:
-        return msgpack.ExtType(_COUNTER_EXT, msgpack.packb(v.value))
-    return v
+    return encode_scalar(v)
 
 
 def encode_snapshot(doc: Any) -> bytes:
@@ -221,24 +220,11 @@ def _bad(msg: str) -> DecodeError:
 
 
 def _dec_value(v: Any) -> Any:
-    t = type(v)
-    if v is None or t is bool or t is float or t is str or t is bytes:
-        return v
-    if t is int:
-        if not INT64_MIN <= v <= INT64_MAX:
-            raise _bad("int out of range")
-        return v
-    if t is msgpack.ExtType:
-        if v.code == _OBJ_EXT and len(v.data) == 1 and v.data[0] <= 2:
+    if type(v) is msgpack.ExtType and v.code == _OBJ_EXT:
+        if len(v.data) == 1 and v.data[0] <= 2:
             return ObjType(v.data[0])
-        if v.code == _COUNTER_EXT:
-            try:
-                n = msgpack.unpackb(v.data)
-            except Exception as exc:
-                raise _bad("counter") from exc
-            if type(n) is int and INT64_MIN <= n <= INT64_MAX:
-                return Counter(n)
-    raise _bad(f"bad value {v!r}")
+        raise _bad("object value")
+    return decode_scalar(v)
 
 
 def decode_snapshot(data: bytes) -> tuple[OpSet, Base]:
@@ -246,15 +232,8 @@ def decode_snapshot(data: bytes) -> tuple[OpSet, Base]:
 
     Raises :class:`DecodeError` on anything malformed; never another exception.
     """
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise _bad("expected bytes")
+    top = unpack_framed(data, SNAPSHOT_MAGIC, "snapshot")
     data = bytes(data)
-    if not data.startswith(SNAPSHOT_MAGIC):
-        raise _bad("bad magic")
-    try:
-        top = msgpack.unpackb(data[len(SNAPSHOT_MAGIC) :], raw=False, use_list=True)
-    except Exception as exc:
-        raise _bad(f"not msgpack ({type(exc).__name__})") from exc
     try:
         return _decode(top, data)
     except DecodeError:

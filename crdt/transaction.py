@@ -209,14 +209,7 @@ class Transaction:
     def insert(self, obj: ObjId, index: int, values: list[Any] | str) -> None:
         """Insert scalars into a list, or a string into a text, at ``index``."""
         st = self._obj(obj, ObjType.LIST, ObjType.TEXT)
-        if st.type == ObjType.TEXT:
-            if type(values) is not str:
-                raise UsageError("text takes str")
-            content: Any = values
-        else:
-            if isinstance(values, str):
-                raise UsageError("list insert takes a list of values")
-            content = [check_scalar(v) for v in values]
+        content = _content(st, values)
         if content:
             self._insert(st.data, obj, index, content)
 
@@ -297,16 +290,20 @@ class Transaction:
         if index < 0 or index + delete > seq.vis:
             raise UsageError(f"splice {index}+{delete} out of range for length {seq.vis}")
         if text:
-            if st.type == ObjType.TEXT:
-                if type(text) is not str:
-                    raise UsageError("text takes str")
-                content: Any = text
-            else:
-                if isinstance(text, str):
-                    raise UsageError("list splice takes a list of values")
-                content = [check_scalar(v) for v in text]
+            content = _content(st, text)
             self._insert(seq, obj, index, content)
             if delete:
                 self._remove(seq, obj, index + len(content), delete)
         elif delete:
             self._remove(seq, obj, index, delete)
+
+
+def _content(st: ObjState, values: Any) -> Any:
+    """Check what is inserted into a text (a str) or a list (scalars); returns the content."""
+    if st.type == ObjType.TEXT:
+        if type(values) is not str:
+            raise UsageError("text takes str")
+        return values
+    if isinstance(values, str):
+        raise UsageError("a list takes a list of values")
+    return [check_scalar(v) for v in values]

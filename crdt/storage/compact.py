@@ -38,7 +38,7 @@ the original ones.  Hashes are recomputed (BLAKE2b-256), never stored.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgpack
@@ -100,44 +100,40 @@ def _unobj(o: Any) -> Any:
     return [o[0], o[1]]
 
 
-def encode_ops(ops: list[Any], start: int) -> list[Any]:
+def _map_ops(
+    ops: list[Any],
+    start: int,
+    objf: Callable[[Any], Any],
+    idf: Callable[[Any, int], Any],
+) -> list[Any]:
+    """Rewrite every object id with ``objf`` and every other op id with ``idf``."""
     out: list[Any] = []
     app = out.append
     for op in ops:
         a = op[0]
         if a == _INS or a == _INS_MAKE:
             r = op[2]
-            app([a, _obj(op[1]), None if r is None else _rel(r, start), op[3]])
+            app([a, objf(op[1]), None if r is None else idf(r, start), op[3]])
         elif a == _REM:
-            app([a, _obj(op[1]), _rel(op[2], start), op[3]])
+            app([a, objf(op[1]), idf(op[2], start), op[3]])
         else:
             k = op[2]
             o = list(op)
-            o[1] = _obj(op[1])
-            o[2] = k if type(k) is str else _rel(k, start)
-            o[-1] = [_rel(p, start) for p in op[-1]]
+            o[1] = objf(op[1])
+            o[2] = k if type(k) is str else idf(k, start)
+            o[-1] = [idf(p, start) for p in op[-1]]
             app(o)
     return out
+
+
+def encode_ops(ops: list[Any], start: int) -> list[Any]:
+    """Op ids relative to the change's ``start`` (see SPEC.md 13.5)."""
+    return _map_ops(ops, start, _obj, _rel)
 
 
 def decode_ops(ops: list[Any], start: int) -> list[Any]:
-    out: list[Any] = []
-    app = out.append
-    for op in ops:
-        a = op[0]
-        if a == _INS or a == _INS_MAKE:
-            r = op[2]
-            app([a, _unobj(op[1]), None if r is None else _unrel(r, start), op[3]])
-        elif a == _REM:
-            app([a, _unobj(op[1]), _unrel(op[2], start), op[3]])
-        else:
-            k = op[2]
-            o = list(op)
-            o[1] = _unobj(op[1])
-            o[2] = k if type(k) is str else _unrel(k, start)
-            o[-1] = [_unrel(p, start) for p in op[-1]]
-            app(o)
-    return out
+    """The inverse of :func:`encode_ops`."""
+    return _map_ops(ops, start, _unobj, _unrel)
 
 
 class Scope:
