@@ -292,7 +292,7 @@ class Doc:
         """
         h = self._history
         opset = OpSet() if self._base is None else decode_snapshot(self._base.snapshot)[0]
-        for raw in h.raw:
+        for raw in h.raws():
             c = decode_change(raw)
             ctr = c.start_op
             for op in c.ops:
@@ -609,17 +609,17 @@ class Doc:
         h = self._history
         known = [h.index[x] for x in since_heads if x in h.index]
         if not known:
-            return list(h.raw)
+            return h.raws()
         if set(known) == h.heads_idx():
             return []
         past = h.ancestors(known)
-        return [r for i, r in enumerate(h.raw) if i not in past]
+        return [h.raw_at(i) for i in range(len(h)) if i not in past]
 
     def get_change(self, hsh: bytes) -> bytes:
         i = self._history.index.get(hsh)
         if i is None:
             raise UsageError(f"unknown change {hsh.hex()}")
-        return self._history.raw[i]
+        return self._history.raw_at(i)
 
     def has_change(self, hsh: bytes) -> bool:
         return hsh in self._history.index
@@ -632,7 +632,7 @@ class Doc:
         if self._base is not None:
             return Doc.load(self.save(), actor, clock=self._clock)
         d = Doc(actor, clock=self._clock)
-        d.apply_changes(self._history.raw)
+        d.apply_changes(self._history.raws())
         return d
 
     def merge(self, other: Doc) -> list[Change]:
@@ -640,7 +640,7 @@ class Doc:
         mine = self._history.index
         oh = other._history
         return self.apply_changes(
-            [r for x, r in zip(oh.hashes, oh.raw, strict=True) if x not in mine]
+            [oh.raw_at(i) for i, x in enumerate(oh.hashes) if x not in mine]
         )
 
     # ------------------------------------------------------------ save / load
@@ -652,7 +652,7 @@ class Doc:
         """
         h = self._history
         snap = self._base.snapshot if self._base is not None else None
-        packed: bytes = msgpack.packb([SAVE_VERSION, h.heads, h.raw, snap])
+        packed: bytes = msgpack.packb([SAVE_VERSION, h.heads, h.raws(), snap])
         return SAVE_MAGIC + packed
 
     @classmethod

@@ -13,6 +13,7 @@ by walking back to the nearest change whose clock is cached, and then cached its
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -23,32 +24,121 @@ if TYPE_CHECKING:
     from .snapshot import Base
 
 
+NO_DEP = -1
+MANY_DEPS = -2
+FULL = 0xFFFF  # _RawStore: the change is kept whole
+
+
+def _uint_len(v: int) -> int:
+    """Bytes of the canonical msgpack encoding of a non-negative int."""
+    if v < 128:
+        return 1
+    if v < 256:
+        return 2
+    if v < 65536:
+        return 3
+    return 5 if v < 4294967296 else 9
+
+
+class _RawStore:
+    """The encoded changes, without the two fields History already holds.
+
+    A change's bytes are ``99 01 <actor> <seq start_op time message> <deps> <table ops>``;
+    the author (16+ bytes) and the dep hashes (34 bytes each) are most of a small change, and
+    History keeps both anyway.  So each change is stored as the middle and the tail only,
+    and :meth:`get` splices the author and deps back in, byte for byte.  With one change per
+    keystroke this holds the paper trace's history in ~6 MB instead of ~28 MB.
+    """
+
+    __slots__ = ("buf", "mid", "off")
+
+    def __init__(self) -> None:
+        self.buf = bytearray()  # stored pieces, back to back
+        self.off = array("q", [0])  # change number -> start of its piece in buf (+ end)
+        self.mid = array("H")  # change number -> length of its middle part, or FULL
+
+    def __len__(self) -> int:
+        return len(self.mid)
+
+    def append(self, c: Change, ndeps: int, representable: bool) -> None:
+        raw = c.raw
+        buf = self.buf
+        if representable:
+            a_end = 4 + len(c.actor)
+            msg = c.message
+            mid = _uint_len(c.seq) + _uint_len(c.start_op) + _uint_len(c.time)
+            if msg is None:
+                mid += 1
+            else:
+                n = len(msg.encode())
+                mid += n + (1 if n < 32 else 2 if n < 256 else 3 if n < 65536 else 5)
+            if mid < FULL:
+                p = a_end + mid
+                buf += raw[a_end:p]
+                buf += raw[p + (1 if ndeps < 16 else 3) + 34 * ndeps :]
+                self.mid.append(mid)
+                self.off.append(len(buf))
+                return
+        buf += raw
+        self.mid.append(FULL)
+        self.off.append(len(buf))
+
+    def pop(self) -> None:
+        self.mid.pop()
+        self.off.pop()
+        del self.buf[self.off[-1] :]
+
+    def get(self, i: int, actor: bytes, deps: list[bytes]) -> bytes:
+        s, e = self.off[i], self.off[i + 1]
+        m = self.mid[i]
+        buf = self.buf
+        if m == FULL:
+            return bytes(buf[s:e])
+        n = len(deps)
+        head = bytes([0x90 | n]) if n < 16 else b"\xdc" + n.to_bytes(2, "big")
+        return b"".join(
+            (
+                b"\x99\x01\xc4",
+                bytes([len(actor)]),
+                actor,
+                buf[s : s + m],
+                head,
+                *[b"\xc4\x20" + d for d in deps],
+                buf[s + m : e],
+            )
+        )
+
+
 class History:
     """Parallel per-change lists plus indexes; see the module docstring."""
 
     __slots__ = (
         "_clocks",
+        "_dep1",
+        "_deps_many",
         "_heads",
+        "_raw",
         "actor",
         "base",
         "by_actor",
-        "deps",
         "hashes",
         "index",
         "n_ops",
-        "raw",
         "start",
     )
 
     def __init__(self) -> None:
         self.hashes: list[bytes] = []  # change number -> hash
-        self.raw: list[bytes] = []  # change number -> encoded bytes
+        self._raw = _RawStore()  # change number -> encoded bytes (see raw_at)
         self.actor: list[bytes] = []  # change number -> author
-        self.start: list[int] = []  # change number -> start_op
-        self.n_ops: list[int] = []  # change number -> counters consumed
-        self.deps: list[tuple[int, ...]] = []  # change number -> numbers of its deps
+        # Per-change numbers live in typed arrays (8 bytes each), not lists of int objects:
+        # with one change per keystroke that is the difference between ~40 MB and ~10 MB.
+        self.start = array("q")  # change number -> start_op
+        self.n_ops = array("q")  # change number -> counters consumed
+        self._dep1 = array("q")  # change number -> its only dep, NO_DEP, or MANY_DEPS
+        self._deps_many: dict[int, tuple[int, ...]] = {}  # change number -> its deps (>1)
         self.index: dict[bytes, int] = {}  # hash -> change number
-        self.by_actor: dict[bytes, tuple[list[int], list[int]]] = {}
+        self.by_actor: dict[bytes, tuple[array[int], array[int]]] = {}
         # actor -> (start_ops of its changes in seq order, their change numbers)
         self._heads: set[int] = set()  # change numbers nothing depends on
         self.base: Base | None = None  # the snapshot cut this history starts after
@@ -56,6 +146,22 @@ class History:
 
     def __len__(self) -> int:
         return len(self.hashes)
+
+    def raw_at(self, i: int) -> bytes:
+        """The encoded bytes of change number ``i``.  O(size)."""
+        hs = self.hashes
+        return self._raw.get(i, self.actor[i], [hs[d] for d in self.deps(i)])
+
+    def raws(self) -> list[bytes]:
+        """Every change's bytes, in the order applied.  O(history)."""
+        return [self.raw_at(i) for i in range(len(self.hashes))]
+
+    def deps(self, i: int) -> tuple[int, ...]:
+        """The change numbers change ``i`` depends on."""
+        d = self._dep1[i]
+        if d >= 0:
+            return (d,)
+        return () if d == NO_DEP else self._deps_many[i]
 
     def __contains__(self, h: bytes) -> bool:
         return h in self.index
@@ -92,16 +198,23 @@ class History:
         i = len(hashes)
         h = c.hash
         hashes.append(h)
-        self.raw.append(c.raw)
         a = c.actor
+        # deps that are not changes of this history (a snapshot cut) keep the bytes whole
+        self._raw.append(c, len(dep_idx), len(dep_idx) == len(c.deps))
         self.actor.append(a)
         self.start.append(c.start_op)
         self.n_ops.append(c.n_ops)
-        self.deps.append(dep_idx)
+        if len(dep_idx) == 1:
+            self._dep1.append(dep_idx[0])
+        elif not dep_idx:
+            self._dep1.append(NO_DEP)
+        else:
+            self._dep1.append(MANY_DEPS)
+            self._deps_many[i] = dep_idx
         self.index[h] = i
         ba = self.by_actor.get(a)
         if ba is None:
-            ba = self.by_actor[a] = ([], [])
+            ba = self.by_actor[a] = (array("q"), array("q"))
         ba[0].append(c.start_op)
         ba[1].append(i)
         heads = self._heads
@@ -118,11 +231,12 @@ class History:
         while len(self.hashes) > n:
             i = len(self.hashes) - 1
             h = self.hashes.pop()
-            self.raw.pop()
+            self._raw.pop()
             a = self.actor.pop()
             self.start.pop()
             self.n_ops.pop()
-            self.deps.pop()
+            self._dep1.pop()
+            self._deps_many.pop(i, None)
             del self.index[h]
             ba = self.by_actor[a]
             ba[0].pop()
@@ -136,8 +250,8 @@ class History:
     def _recompute_heads(self) -> set[int]:
         n = len(self.hashes)
         has_child = bytearray(n)
-        for ds in self.deps:
-            for d in ds:
+        for i in range(n):
+            for d in self.deps(i):
                 has_child[d] = 1
         return {i for i in range(n) if not has_child[i]}
 
@@ -186,7 +300,7 @@ class History:
             s = bisect_right(nums, i) + (base.clock.get(a, 0) if base is not None else 0)
             if s > clock.get(a, 0):
                 clock[a] = s
-            stack.extend(deps[i])
+            stack.extend(deps(i))
         return clock
 
     def remember(self, i: int, clock: dict[bytes, int]) -> None:
@@ -208,5 +322,5 @@ class History:
             i = stack.pop()
             if i not in seen:
                 seen.add(i)
-                stack.extend(deps[i])
+                stack.extend(deps(i))
         return seen
