@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Sequence as SeqABC
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ import msgpack
 
 from .change import Change, UnverifiedChange, decode_change, encode_change
 from .codec import unpack_framed
+from .compact import Scope
 from .errors import (
     CrdtError,
     DecodeError,
@@ -51,7 +53,9 @@ if TYPE_CHECKING:
     from .containers import Map
 
 SAVE_MAGIC = b"\x85ECHODOC"
-SAVE_VERSION = 1
+SAVE_VERSION = 2
+MAX_SAVE_BYTES = 1 << 31
+"""A saved history that inflates beyond this is refused (a bound against zip bombs)."""
 GC_PAUSE_BATCH = 1000
 """Batches of more changes than this run with the cyclic garbage collector paused."""
 MAX_PENDING = 100_000
@@ -646,13 +650,19 @@ class Doc:
     # ------------------------------------------------------------ save / load
 
     def save(self) -> bytes:
-        """The full history in one byte string (see SPEC.md "Saved documents").
+        """The full history in one compact byte string (SPEC.md section 8).
 
-        A document loaded from a snapshot saves that snapshot plus every later change.
+        Changes are stored as compact records (deps as back-references, hashes left out and
+        recomputed on load; SPEC.md 13.5).  A document loaded from a snapshot saves that
+        snapshot plus every later change.  O(history).
         """
         h = self._history
-        snap = self._base.snapshot if self._base is not None else None
-        packed: bytes = msgpack.packb([SAVE_VERSION, h.heads, h.raws(), snap])
+        base = self._base
+        scope = Scope(dict(base.clock) if base is not None else None)
+        payload = scope.encode(list(zip(h.raws(), h.hashes, strict=True)), trusted=True)
+        body = zlib.compress(msgpack.packb(payload), 6)
+        snap = base.snapshot if base is not None else None
+        packed: bytes = msgpack.packb([SAVE_VERSION, h.heads, snap, body])
         return SAVE_MAGIC + packed
 
     @classmethod
@@ -663,19 +673,31 @@ class Doc:
         *,
         clock: Callable[[], int] | None = None,
     ) -> Doc:
-        """Load :meth:`save` output, verifying every change and the heads."""
+        """Load :meth:`save` output, verifying every change (as :meth:`apply_changes` does)
+        and the heads."""
         top = unpack_framed(data, SAVE_MAGIC, "saved document")
         if type(top) is not list or len(top) != 4 or top[0] != SAVE_VERSION:
             raise DecodeError("unknown saved document layout or version")
-        _, heads, changes, snap = top
-        if type(heads) is not list or type(changes) is not list:
+        _, heads, snap, body = top
+        if type(heads) is not list or type(body) is not bytes:
             raise DecodeError("saved document fields have wrong types")
-        if any(type(c) is not bytes for c in changes):
-            raise DecodeError("saved change is not bytes")
+        try:
+            z = zlib.decompressobj()
+            raw_payload = z.decompress(body, MAX_SAVE_BYTES)
+            if z.unconsumed_tail or not z.eof:
+                raise DecodeError("saved history is truncated or larger than MAX_SAVE_BYTES")
+            payload = msgpack.unpackb(raw_payload, raw=False, use_list=True)
+        except (zlib.error, ValueError, msgpack.ExtraData) as exc:
+            raise DecodeError(f"saved history does not decode ({type(exc).__name__})") from exc
         if snap is not None and type(snap) is not bytes:
             raise DecodeError("saved snapshot is not bytes")
         doc = cls(actor, clock=clock) if snap is None else cls._from_snapshot(snap, actor, clock)
-        doc.apply_changes(changes)
+        base = doc._base
+        scope = Scope(dict(base.clock) if base is not None else None)
+        items = scope.decode(payload)  # deps on a snapshot cut's heads are kept as hashes
+        if any(it is None for it in items):
+            raise DecodeError("saved document refers to changes it does not hold")
+        doc.apply_changes([it[0] for it in items if it is not None])
         if doc._pending:
             raise MissingDependencyError("saved document has changes with missing dependencies")
         if doc.heads != heads:

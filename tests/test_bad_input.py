@@ -7,6 +7,7 @@ known from the test itself; invalid ones are the same with one rule broken.
 from __future__ import annotations
 
 import copy
+import zlib
 
 import msgpack
 import pytest
@@ -24,7 +25,7 @@ from crdt import (
     decode_change,
 )
 from crdt.change import encode_change
-from crdt.doc import SAVE_MAGIC
+from crdt.doc import SAVE_MAGIC, SAVE_VERSION
 from crdt.op import DEL, INC, INS, INS_MAKE, MAKE, REM, SET
 from crdt.values import Counter, ObjType
 
@@ -221,13 +222,11 @@ def _save_bytes() -> bytes:
 
 
 def _save_with(heads, changes) -> bytes:
-    """A save() of an empty document (whatever its layout) with heads and changes
-    replaced: the heads and changes are its items 1 and 2."""
-    top = msgpack.unpackb(Doc("ff").save()[len(SAVE_MAGIC) :])
-    assert top[1] == [] and top[2] == []
-    top[1] = heads
-    top[2] = changes
-    return SAVE_MAGIC + msgpack.packb(top)
+    """A saved document (SPEC.md section 8) with the given heads and changes, each change
+    stored verbatim in the compact history (a bytes item is a change kept whole)."""
+    payload = [0, 0, 0, [], *changes] if isinstance(changes, list) else changes
+    body = zlib.compress(msgpack.packb(payload))
+    return SAVE_MAGIC + msgpack.packb([SAVE_VERSION, heads, None, body])
 
 
 def test_load_truncated_every_offset():

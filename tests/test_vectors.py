@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import io
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -252,31 +253,43 @@ def test_changes_apply_to_the_expected_document() -> None:
 # ----------------------------------------------------------------- saved.json
 
 
-def test_saved_document_layout_and_load() -> None:
-    data = bytes.fromhex(SAVED["hex"])
+def _saved_parts(data: bytes) -> tuple[list[Any], list[Any]]:
+    """Split a saved document by SPEC.md section 8, without the engine's decoder."""
     magic = b"\x85ECHODOC"
     assert data.startswith(magic)
     top = msgpack.unpackb(data[len(magic) :], raw=False)
-    by_name = {v["name"]: v for v in CHANGES}
-    assert len(top) == 4 and top[0] == 1
-    assert top[3] is None, "no snapshot: the history starts at the empty document"
+    assert len(top) == 4 and top[0] == 2
+    payload = msgpack.unpackb(zlib.decompress(top[3]), raw=False)
+    return top, payload
+
+
+def test_saved_document_layout_and_load() -> None:
+    data = bytes.fromhex(SAVED["hex"])
+    top, payload = _saved_parts(data)
+    assert top[2] is None, "no snapshot: the history starts at the empty document"
     assert [h.hex() for h in top[1]] == SAVED["heads"]
-    assert [c.hex() for c in top[2]] == [by_name[n]["hex"] for n in SAVED["changes"]]
+    # compact history: [n0, a0, t0, bases, one item per change]
+    n0, a0, _t0, _bases, *items = payload
+    assert (n0, a0) == (0, 0) and len(items) == len(SAVED["changes"])
     doc = Doc.load(data)
     assert [h.hex() for h in doc.heads] == SAVED["heads"]
     assert doc.to_py() == _final_document()
+    by_name = {v["name"]: v for v in CHANGES}
+    assert doc.get_changes() == [bytes.fromhex(by_name[n]["hex"]) for n in SAVED["changes"]]
     assert doc.save() == data
 
 
 def test_saved_document_with_wrong_heads_is_refused() -> None:
     data = bytes.fromhex(SAVED["hex"])
     magic = b"\x85ECHODOC"
-    top = msgpack.unpackb(data[len(magic) :], raw=False)
+    top, _ = _saved_parts(data)
     top[1] = [bytes(32)]
     with pytest.raises(crdt.HashMismatchError):
         Doc.load(magic + msgpack.packb(top))
     top[1] = []
-    top[2] = top[2][1:]  # the first change is missing
+    # a history whose first change is missing: its back-reference points before the start
+    first = Doc.load(data).get_changes()[1:]
+    top[3] = zlib.compress(msgpack.packb([0, 0, 0, [], *first]))
     with pytest.raises(crdt.MissingDependencyError):
         Doc.load(magic + msgpack.packb(top))
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import msgpack
 
-from .compact import Scope
+from ..compact import Scope
 from .framing import REC_CHANGES, REC_CHANGES_Z, REC_REJECTED, encode_record
 from .fsutil import fdatasync
 

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..change import Change, UnverifiedChange, decode_change
+from ..compact import CodecError, Scope
 from ..errors import CrdtError, UsageError
-from .compact import CodecError, Scope
 from .errors import (
     CorruptStoreError,
     SnapshotMismatchError,

@@ -8,7 +8,7 @@ import msgpack
 import pytest
 
 from crdt import Doc
-from crdt.storage.compact import Scope
+from crdt.compact import Scope
 from crdt.storage.errors import (
     BadMagicError,
     ChecksumError,

@@ -1,4 +1,5 @@
-"""The compact change record: engine changes re-encoded for the log, hashes left out.
+"""The compact change record: changes re-encoded for the log and saved documents, hashes
+left out.
 
 See SPEC.md 13.5 "Compact change encoding".  A change's canonical bytes are the
 msgpack array ``[1, actor, seq, start_op, time, message, deps, table, ops]``
@@ -43,7 +44,8 @@ from typing import Any
 
 import msgpack
 
-from ..change import FORMAT_VERSION
+from .change import FORMAT_VERSION
+from .errors import DecodeError
 
 _packb = msgpack.Packer().pack
 _unpackb = msgpack.unpackb
@@ -58,8 +60,8 @@ Decoded = tuple[bytes, bytes, bytes, int, list[bytes]]
 """A decoded change: ``(raw, hash, actor, seq, deps)``."""
 
 
-class CodecError(ValueError):
-    """A compact record that does not decode (the caller turns it into CorruptStoreError)."""
+class CodecError(DecodeError, ValueError):
+    """A compact record that does not decode (the store turns it into CorruptStoreError)."""
 
 
 def _n_ops(ops: list[Any]) -> int:
