@@ -632,11 +632,16 @@ class Doc:
         return len(self._history)
 
     def fork(self, actor: bytes | str | None = None) -> Doc:
-        """A new document with the same history and a new actor."""
-        if self._base is not None:
-            return Doc.load(self.save(), actor, clock=self._clock)
+        """A new document with the same history, state and buffered changes, and a new
+        actor.  Copies the state directly (O(history + state)), no replay."""
+        if self._tx is not None:
+            raise TransactionError("commit or roll back the open transaction before forking")
         d = Doc(actor, clock=self._clock)
-        d.apply_changes(self._history.raws())
+        d._history = self._history.copy()
+        d._opset = self._opset.copy()
+        d._max_op = self._max_op
+        d._base = self._base
+        d._pending = dict(self._pending)
         return d
 
     def merge(self, other: Doc) -> list[Change]:

@@ -147,6 +147,26 @@ class History:
     def __len__(self) -> int:
         return len(self.hashes)
 
+    def copy(self) -> History:
+        """An independent copy (C-level copies of the arrays and dicts).  O(changes)."""
+        new = History()
+        new.hashes = self.hashes.copy()
+        raw = new._raw
+        raw.buf = bytearray(self._raw.buf)
+        raw.off = array("q", self._raw.off)
+        raw.mid = array("H", self._raw.mid)
+        new.actor = self.actor.copy()
+        new.start = array("q", self.start)
+        new.n_ops = array("q", self.n_ops)
+        new._dep1 = array("q", self._dep1)
+        new._deps_many = dict(self._deps_many)
+        new.index = dict(self.index)
+        new.by_actor = {a: (array("q", s), array("q", n)) for a, (s, n) in self.by_actor.items()}
+        new._heads = set(self._heads)
+        new.base = self.base
+        new._clocks = dict(self._clocks)
+        return new
+
     def raw_at(self, i: int) -> bytes:
         """The encoded bytes of change number ``i``.  O(size)."""
         hs = self.hashes

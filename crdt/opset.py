@@ -68,6 +68,20 @@ class OpSet:
 
     # ------------------------------------------------------------ reading
 
+    def copy(self) -> OpSet:
+        """An independent copy of every object.  O(objects + runs + map entries)."""
+        new = OpSet()
+        objs = new.objs
+        for oid, st in self.objs.items():
+            ns = ObjState.__new__(ObjState)
+            ns.type, ns.parent, ns.key = st.type, st.parent, st.key
+            if st.type == ObjType.MAP:
+                ns.data = {k: list(es) for k, es in st.data.items()}
+            else:
+                ns.data = st.data.copy()
+            objs[oid] = ns
+        return new
+
     # ------------------------------------------------------------ applying
 
     def apply(self, op: Op, ctr: int, actor: bytes) -> None:

@@ -608,6 +608,35 @@ class Sequence:
                 run.reg = True
             self._place(c, len(c.runs), run)
 
+    def copy(self) -> Sequence:
+        """An independent copy (runs are copied, contents shared where immutable).  O(r)."""
+        new = Sequence(self.is_text)
+        prev: Chunk | None = None
+        c: Chunk | None = self.head
+        is_text = self.is_text
+        while c is not None:
+            nc = Chunk([])
+            runs = nc.runs
+            for r in c.runs:
+                content = r.content
+                if r.reg:
+                    content = [Register(list(content[0].entries))]
+                elif not is_text:
+                    content = content.copy()
+                nr = Run(r.ctr, r.actor, content, r.deleted, nc)
+                nr.reg = r.reg
+                runs.append(nr)
+            nc.vis = c.vis
+            if prev is None:
+                new.head = nc
+            else:
+                prev.next = nc
+                nc.prev = prev
+            prev = nc
+            c = c.next
+        new.vis = self.vis
+        return new
+
     # ------------------------------------------------------------ invariants
 
     def _check(self) -> None:
