@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 NO_DEP = -1
 MANY_DEPS = -2
 FULL = 0xFFFF  # _RawStore: the change is kept whole
+CLOCK_EVERY = 64  # cache the clock of every 64th change made on the heads (a power of 2)
 
 
 def _uint_len(v: int) -> int:
@@ -118,6 +119,7 @@ class History:
         "_deps_many",
         "_heads",
         "_raw",
+        "_vv",
         "actor",
         "base",
         "by_actor",
@@ -143,6 +145,7 @@ class History:
         self._heads: set[int] = set()  # change numbers nothing depends on
         self.base: Base | None = None  # the snapshot cut this history starts after
         self._clocks: dict[int, dict[bytes, int]] = {}  # change number -> its clock (sparse)
+        self._vv: dict[bytes, int] = {}  # actor -> its last seq in this history (doc clock)
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -165,6 +168,7 @@ class History:
         new._heads = set(self._heads)
         new.base = self.base
         new._clocks = dict(self._clocks)
+        new._vv = dict(self._vv)
         return new
 
     def raw_at(self, i: int) -> bytes:
@@ -240,10 +244,18 @@ class History:
         heads = self._heads
         if len(dep_idx) == 1 and dep_idx[0] in heads and len(heads) == 1:
             heads.clear()
+            at_heads = True
         else:
+            at_heads = len(dep_idx) == len(heads) and all(d in heads for d in dep_idx)
             for d in dep_idx:
                 heads.discard(d)
         heads.add(i)
+        vv = self._vv
+        vv[a] = len(ba[1]) + (self.base.clock.get(a, 0) if self.base is not None else 0)
+        if at_heads and not i & (CLOCK_EVERY - 1):
+            # a change made on the heads has everything in its past: its clock is the
+            # document's; caching one in CLOCK_EVERY bounds every later walk
+            self._clocks[i] = dict(vv)
         return i
 
     def truncate(self, n: int) -> None:
@@ -266,6 +278,11 @@ class History:
             self._heads.discard(i)
             self._clocks.pop(i, None)
         self._heads = self._recompute_heads()
+        base = self.base
+        self._vv = {
+            a: len(nums) + (base.clock.get(a, 0) if base else 0)
+            for a, (_, nums) in self.by_actor.items()
+        }
 
     def _recompute_heads(self) -> set[int]:
         n = len(self.hashes)
