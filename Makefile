@@ -44,6 +44,7 @@ test: lint typecheck unit
 
 bench: $(BENCH_STAMP) js
 	$(VPY) -m bench
+	$(VPY) -m bench.storage_bench
 
 bench-quick: $(BENCH_STAMP) js
 	$(VPY) -m bench --quick
