@@ -22,6 +22,7 @@ from .errors import (
     InvalidChangeError,
     MissingDependencyError,
     ObjectNotFoundError,
+    StaleChangeError,
     TransactionError,
     UsageError,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "ObjectNotFoundError",
     "OpId",
     "Patch",
+    "StaleChangeError",
     "Subscription",
     "Text",
     "Transaction",

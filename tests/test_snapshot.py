@@ -1,0 +1,169 @@
+"""Snapshots (SPEC.md section 12): deterministic bytes, the same document after later
+changes, stale changes refused, bad bytes refused."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crdt import CrdtError, Doc, StaleChangeError
+from crdt.errors import DecodeError
+from crdt.snapshot import encode_snapshot, load_snapshot, snapshot_root
+from crdt.values import Counter
+
+
+def _edit(doc: Doc, rng: random.Random, n: int) -> None:
+    """Random edits of every kind on the objects ``t`` (text), ``l`` (list), ``m`` (map)."""
+    for _ in range(n):
+        k = rng.randrange(9)
+        t = doc.root["t"]
+        lst = doc.root["l"]
+        m = doc.root["m"]
+        if k == 0:
+            t.insert(rng.randint(0, len(t)), rng.choice(["a", "bc", "d\u00e9", "\U0001f600"]))
+        elif k == 1 and len(t):
+            p = rng.randrange(len(t))
+            t.delete(p, rng.randint(1, min(3, len(t) - p)))
+        elif k == 2:
+            lst.insert(rng.randint(0, len(lst)), rng.choice([1, 2.5, "s", None, True, b"x"]))
+        elif k == 3 and len(lst):
+            lst[rng.randrange(len(lst))] = rng.randrange(100)  # a register element
+        elif k == 4 and len(lst):
+            del lst[rng.randrange(len(lst))]
+        elif k == 5:
+            m[rng.choice("xyz")] = rng.randrange(5)
+        elif k == 6 and len(m):
+            del m[rng.choice(sorted(m))]
+        elif k == 7:
+            m["c"] = Counter(1) if "c" not in m else Counter(0)
+        elif k == 8 and "c" in m and isinstance(m["c"], Counter):
+            m.increment("c", rng.randint(-3, 3))
+
+
+def _pair(seed: int) -> tuple[Doc, Doc]:
+    rng = random.Random(seed)
+    a = Doc(b"\xaa" * 16)
+    a.root.make_text("t")
+    a.root.make_list("l")
+    a.root.make_map("m")
+    b = a.fork(b"\xbb" * 16)
+    for _ in range(4):
+        _edit(a, rng, rng.randint(1, 12))
+        _edit(b, rng, rng.randint(1, 12))
+        if rng.random() < 0.6:
+            a.merge(b)
+        if rng.random() < 0.6:
+            b.merge(a)
+    a.merge(b)
+    b.merge(a)
+    return a, b
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32))
+def test_same_heads_same_bytes(seed: int) -> None:
+    """Peers that reached the same heads by different routes write identical snapshots."""
+    a, b = _pair(seed)
+    assert a.heads == b.heads
+    sa, sb = encode_snapshot(a), encode_snapshot(b)
+    assert sa == sb and snapshot_root(sa) == snapshot_root(sb)
+    # a replica that applied every change in another order, from scratch
+    c = Doc(b"\xcc" * 16)
+    changes = a.get_changes()
+    random.Random(seed).shuffle(changes)
+    c.apply_changes(changes)
+    assert encode_snapshot(c) == sa
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32))
+def test_snapshot_plus_later_changes_equals_full_history(seed: int) -> None:
+    """load(snapshot at H) + apply(changes after H) == the document that never took one."""
+    rng = random.Random(seed)
+    a, b = _pair(seed)
+    cut = a.heads
+    snap = encode_snapshot(a)
+    loaded = load_snapshot(snap, b"\xdd" * 16)
+    assert loaded.to_py() == a.to_py() and loaded.heads == cut
+    for _ in range(3):  # concurrent work on both sides after the cut
+        _edit(a, rng, rng.randint(1, 10))
+        _edit(b, rng, rng.randint(1, 10))
+        a.merge(b)
+    loaded.apply_changes(a.get_changes(cut))
+    assert loaded.to_py() == a.to_py() and loaded.heads == a.heads
+    loaded._check()
+    # and the other way: edits on the loaded replica reach a full-history one
+    _edit(loaded, rng, 5)
+    a.apply_changes(loaded.get_changes(a.heads))
+    assert a.to_py() == loaded.to_py()
+    assert Doc.load(loaded.save()).to_py() == loaded.to_py()
+
+
+def test_tombstones_before_the_cut_are_dropped() -> None:
+    d = Doc(b"\x01")
+    t = d.root.make_text("t")
+    t.insert(0, "x" * 1000)
+    t.delete(0, 999)
+    small = encode_snapshot(d)
+    assert len(small) < 200  # the 999 deleted elements are not in it
+    assert load_snapshot(small).to_py() == {"t": "x"}
+
+
+def test_stale_change_is_refused_and_state_kept() -> None:
+    a = Doc(b"\x01")
+    a["k"] = 1
+    b = a.fork(b"\x02")
+    a["k"] = 2
+    c = a.fork(b"\x03")  # knows a's head only
+    b["j"] = 2
+    a.merge(b)  # the cut has two heads: a's and b's
+    assert len(a.heads) == 2
+    loaded = load_snapshot(encode_snapshot(a), b"\x04")
+    c["late"] = 3  # deps: a's head only, so not the whole cut in its past
+    before = (loaded.to_py(), loaded.heads)
+    with pytest.raises(StaleChangeError):
+        loaded.apply_changes(c.get_changes()[-1:])
+    assert (loaded.to_py(), loaded.heads) == before
+    # a change whose deps lie before the cut is unknown here: it waits, it is not applied
+    old = Doc(b"\x05")
+    old.apply_changes(a.get_changes()[:1])
+    old["x"] = 1
+    loaded.apply_changes(old.get_changes()[-1:])
+    assert loaded.pending == 1 and (loaded.to_py(), loaded.heads) == before
+
+
+def test_snapshot_with_open_transaction_is_refused() -> None:
+    d = Doc()
+    d.begin()
+    with pytest.raises(CrdtError):
+        encode_snapshot(d)
+
+
+def _sample() -> bytes:
+    a, _ = _pair(7)
+    return encode_snapshot(a)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_bad_bytes_raise_decode_error(data: st.DataObject) -> None:
+    raw = bytearray(_sample())
+    how = data.draw(st.sampled_from(["truncate", "flip", "random"]))
+    if how == "truncate":
+        raw = raw[: data.draw(st.integers(0, len(raw) - 1))]
+    elif how == "flip":
+        for _ in range(data.draw(st.integers(1, 4))):
+            i = data.draw(st.integers(0, len(raw) - 1))
+            raw[i] ^= 1 << data.draw(st.integers(0, 7))
+    else:
+        raw = bytearray(data.draw(st.binary(max_size=300)))
+    try:
+        doc = load_snapshot(bytes(raw))
+    except DecodeError:
+        return
+    # a flip that still decodes must give a structurally valid document
+    doc._check()
+    doc.to_py()
