@@ -6,8 +6,8 @@ pyproject's ``testpaths`` is ``tests/`` and its addopts pass ``--benchmark-disab
 these do not run in ``make test`` (intended); with ``--benchmark-disable`` each body still
 runs once, as a smoke test.
 
-Not here on purpose: snapshot encode/decode and log append.  They belong to the storage
-issue, which is not built yet; add their benchmarks with it rather than stubs now.
+The storage side (snapshot encode/decode, log append) is here too; the storage benchmark
+(``python -m bench.storage_bench``) measures append rates and log sizes at scale.
 """
 
 from __future__ import annotations
@@ -172,3 +172,37 @@ def test_doc_load(benchmark: Any, mid_doc: Doc) -> None:
     data = mid_doc.save()
     d = benchmark(Doc.load, data)
     assert str(d.root["text"]) == str(mid_doc.root["text"])
+
+
+def test_snapshot_encode(benchmark: Any, mid_doc: Doc) -> None:
+    from crdt.snapshot import encode_snapshot
+
+    data = benchmark(encode_snapshot, mid_doc)
+    assert data == encode_snapshot(mid_doc)
+
+
+def test_snapshot_decode(benchmark: Any, mid_doc: Doc) -> None:
+    from crdt.snapshot import encode_snapshot, load_snapshot
+
+    data = encode_snapshot(mid_doc)
+    d = benchmark(load_snapshot, data)
+    assert str(d.root["text"]) == str(mid_doc.root["text"])
+
+
+def test_log_append(benchmark: Any, tmp_path: Any, base10k: tuple[Doc, Any]) -> None:
+    """Append one small change to the log, in fsync="never" mode (the framing and encoding
+    cost; fsync rates are in the storage benchmark)."""
+    from crdt.change import decode_change
+    from crdt.storage import Store
+
+    base, obj = base10k
+    doc = base.fork(actor(9))
+    changes = []
+    for i in range(2000):
+        with doc.transaction() as tx:
+            tx.splice(obj, i, 0, "x")
+        changes.append(decode_change(doc.get_change(doc.heads[0])))
+    st = Store.open(str(tmp_path / "s"), fsync="never")
+    it = iter(changes)
+    benchmark.pedantic(lambda: st.append([next(it)]), rounds=1000, iterations=1)
+    st.close()
