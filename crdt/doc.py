@@ -268,9 +268,9 @@ class Doc:
         heads = h.heads_idx()
         hashes = h.hashes
         if len(heads) == 1:
-            for i in heads:
-                heads_idx: tuple[int, ...] = (i,)
-                deps: tuple[bytes, ...] = (hashes[i],)
+            (i,) = heads
+            heads_idx: tuple[int, ...] = (i,)
+            deps: tuple[bytes, ...] = (hashes[i],)
         elif not heads and self._base is not None:
             heads_idx = ()  # the first change after a snapshot cut depends on the cut
             deps = tuple(sorted(self._base.heads))
@@ -284,8 +284,9 @@ class Doc:
         c = Change(actor, seq, start_op, t, tx.message, deps, tx.ops, raw, hsh, tx.ctr - start_op)
         h.add(c, heads_idx)
         self._max_op = tx.ctr - 1
-        for listener in list(self._change_listeners):
-            listener([c], "local")
+        if self._change_listeners:
+            for listener in list(self._change_listeners):
+                listener([c], "local")
         return c
 
     def _rebuild(self, tx: Transaction | None = None) -> None:

@@ -217,42 +217,47 @@ class History:
         return n + base.clock.get(actor, 0) if base is not None else n
 
     def add(self, c: Change, dep_idx: tuple[int, ...]) -> int:
-        """Record an applied change whose deps are the change numbers ``dep_idx``."""
+        """Record an applied change whose deps are the change numbers ``dep_idx``.  O(deps)."""
         hashes = self.hashes
         i = len(hashes)
         h = c.hash
         hashes.append(h)
         a = c.actor
+        start_op = c.start_op
+        nd = len(dep_idx)
         # deps that are not changes of this history (a snapshot cut) keep the bytes whole
-        self._raw.append(c, len(dep_idx), len(dep_idx) == len(c.deps))
+        self._raw.append(c, nd, nd == len(c.deps))
         self.actor.append(a)
-        self.start.append(c.start_op)
+        self.start.append(start_op)
         self.n_ops.append(c.n_ops)
-        if len(dep_idx) == 1:
-            self._dep1.append(dep_idx[0])
-        elif not dep_idx:
-            self._dep1.append(NO_DEP)
+        heads = self._heads
+        cache = not i & (CLOCK_EVERY - 1)
+        # only a cached change needs to know whether it was made on the heads
+        at_heads = cache and nd == len(heads) and all(d in heads for d in dep_idx)
+        if nd == 1:
+            d0 = dep_idx[0]
+            self._dep1.append(d0)
+            heads.discard(d0)
         else:
-            self._dep1.append(MANY_DEPS)
-            self._deps_many[i] = dep_idx
+            if nd:
+                self._dep1.append(MANY_DEPS)
+                self._deps_many[i] = dep_idx
+            else:
+                self._dep1.append(NO_DEP)
+            for d in dep_idx:
+                heads.discard(d)
+        heads.add(i)
         self.index[h] = i
         ba = self.by_actor.get(a)
         if ba is None:
             ba = self.by_actor[a] = (array("q"), array("q"))
-        ba[0].append(c.start_op)
-        ba[1].append(i)
-        heads = self._heads
-        if len(dep_idx) == 1 and dep_idx[0] in heads and len(heads) == 1:
-            heads.clear()
-            at_heads = True
-        else:
-            at_heads = len(dep_idx) == len(heads) and all(d in heads for d in dep_idx)
-            for d in dep_idx:
-                heads.discard(d)
-        heads.add(i)
+        ba[0].append(start_op)
+        nums = ba[1]
+        nums.append(i)
         vv = self._vv
-        vv[a] = len(ba[1]) + (self.base.clock.get(a, 0) if self.base is not None else 0)
-        if at_heads and not i & (CLOCK_EVERY - 1):
+        base = self.base
+        vv[a] = len(nums) + (base.clock.get(a, 0) if base is not None else 0)
+        if at_heads:
             # a change made on the heads has everything in its past: its clock is the
             # document's; caching one in CLOCK_EVERY bounds every later walk
             self._clocks[i] = dict(vv)
