@@ -649,9 +649,7 @@ class Doc:
         """Apply every change ``other`` has that this document lacks."""
         mine = self._history.index
         oh = other._history
-        return self.apply_changes(
-            [oh.raw_at(i) for i, x in enumerate(oh.hashes) if x not in mine]
-        )
+        return self.apply_changes([oh.raw_at(i) for i, x in enumerate(oh.hashes) if x not in mine])
 
     # ------------------------------------------------------------ save / load
 
