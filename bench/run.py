@@ -79,12 +79,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"run pycrdt one-transaction mode on traces > {PYCRDT_ONE_TXN_LIMIT:,} patches too",
     )
     ap.add_argument(
-        "--out", type=Path, default=RESULTS, help="results directory (default bench/results)"
+        "--out",
+        type=Path,
+        default=None,
+        help="results directory (default bench/results; --quick: bench/results/quick, so a "
+        "smoke run never replaces the committed full results)",
     )
     ap.add_argument("--no-chart", action="store_true", help="skip chart.png")
     a = ap.parse_args(argv)
     if a.repeats is None:
         a.repeats = 1 if a.quick else 3
+    if a.out is None:
+        a.out = RESULTS / "quick" if a.quick else RESULTS
     if a.repeats < 1:
         ap.error("--repeats needs a positive integer")
     a.engine_list = (
