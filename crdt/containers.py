@@ -34,7 +34,8 @@ def _view(doc: Doc, obj: ObjId, typ: ObjType) -> Any:
 
 def _new(tx: Transaction, obj: ObjId, key: str | int, typ: ObjType, insert: bool) -> ObjId:
     if insert:
-        assert type(key) is int
+        if type(key) is not int:
+            raise UsageError(f"list indexes are int, got {type(key).__name__}")
         return tx.insert_object(obj, key, typ)
     return tx.make(obj, key, typ)
 
@@ -213,6 +214,8 @@ class List(_Obj):
 
     def insert(self, i: int, value: Any) -> None:
         """Insert ``value`` before index ``i`` (``dict``/``list`` become nested objects)."""
+        if type(i) is not int:
+            raise UsageError(f"list indexes are int, got {type(i).__name__}")
         n = len(self)
         if i < 0:
             i = max(0, i + n)

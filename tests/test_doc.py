@@ -1093,3 +1093,17 @@ def test_doc_check_after_random_edits():
         d._check()
     assert docs[0].to_py() == docs[1].to_py() == docs[2].to_py()
     assert docs[0].heads == docs[1].heads == docs[2].heads
+
+
+def test_list_insert_with_a_non_int_index_is_a_usage_error():
+    from crdt import UsageError
+
+    d = Doc("0c")
+    lst = d.root.make_list("l")
+    before = (d.to_py(), d.heads)
+    for bad in (True, "1", 1.0, None):
+        with pytest.raises(UsageError):
+            lst.insert(bad, [1, 2])
+        with pytest.raises(UsageError):
+            lst.insert(bad, 5)
+    assert (d.to_py(), d.heads) == before
