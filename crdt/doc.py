@@ -99,6 +99,7 @@ class Doc:
         self._tx: Transaction | None = None  # the open transaction, if any
         self._tx_depth = 0
         self._pending: dict[bytes, UnverifiedChange] = {}  # hash -> change waiting for deps
+        self._waiting: dict[bytes, list[bytes]] = {}  # missing dep -> pending changes on it
         self._observers: list[Callable[[list[Patch]], None]] = []
         self._change_listeners: list[Callable[[list[Change], str], None]] = []
         self._dirty = False  # the state holds ops of a change that failed verification
@@ -356,6 +357,7 @@ class Doc:
                 )
         except BaseException:
             self._pending = pending_before
+            self._waiting = _waiting_index(pending_before, self._history.index, self._base)
             if len(self._history) != mark or self._dirty:
                 self._history.truncate(mark)
                 self._rebuild()
@@ -379,42 +381,51 @@ class Doc:
         if u.hash in index or u.hash in self._pending:
             return
         base = self._base
-        for d in u.deps:
-            if d not in index and (base is None or d not in base.heads):
-                self._pending[u.hash] = u
-                return
+        missing = [d for d in u.deps if d not in index and (base is None or d not in base.heads)]
+        if missing:
+            self._pending[u.hash] = u
+            waiting = self._waiting
+            for d in missing:
+                waiting.setdefault(d, []).append(u.hash)
+            return
         if base is not None and u.hash in base.heads:
             return
-        applied.append(self._apply_verified(u))
+        c = self._apply_verified(u)
+        applied.append(c)
         if self._pending:
-            self._drain(applied, batch)
+            self._drain(c.hash, applied, batch)
 
-    def _drain(self, applied: list[Change], batch: set[bytes]) -> None:
-        """Apply buffered changes whose deps are now all here.
+    def _drain(self, arrived: bytes, applied: list[Change], batch: set[bytes]) -> None:
+        """Apply buffered changes that waited for ``arrived`` and now have every dep.
 
-        A buffered change from an earlier call that turns out invalid is dropped into
-        :attr:`rejected` (it must not block the valid changes that completed it); one from
-        the current call fails the call as a whole.
+        Only the changes waiting on a hash that just arrived are looked at, so delivering n
+        changes in any order costs O(n) here, not O(n * pending).  A buffered change from an
+        earlier call that turns out invalid is dropped into :attr:`rejected` (it must not
+        block the valid changes that completed it); one from the current call fails the
+        call as a whole.
         """
         pending = self._pending
+        waiting = self._waiting
         index = self._history.index
         base_heads = self._base.heads if self._base is not None else {}
-        progress = True
-        while progress and pending:
-            progress = False
-            for hsh, u in list(pending.items()):
-                if all(d in index or d in base_heads for d in u.deps):
-                    del pending[hsh]
-                    progress = True
-                    try:
-                        applied.append(self._apply_verified(u))
-                    except InvalidChangeError as exc:
-                        if hsh in batch:
-                            raise
-                        if self._dirty:
-                            self._rebuild()
-                            self._dirty = False
-                        self.rejected.append((u, exc))
+        stack = [arrived]
+        while stack:
+            for hsh in waiting.pop(stack.pop(), ()):
+                u = pending.get(hsh)
+                if u is None or not all(d in index or d in base_heads for d in u.deps):
+                    continue  # already applied, or still waits for another dep
+                del pending[hsh]
+                try:
+                    applied.append(self._apply_verified(u))
+                except InvalidChangeError as exc:
+                    if hsh in batch:
+                        raise
+                    if self._dirty:
+                        self._rebuild()
+                        self._dirty = False
+                    self.rejected.append((u, exc))
+                    continue
+                stack.append(hsh)
 
     def _apply_verified(self, u: UnverifiedChange) -> Change:
         """Verify ``u`` against the history and state, op by op, and apply it.
@@ -643,6 +654,7 @@ class Doc:
         d._max_op = self._max_op
         d._base = self._base
         d._pending = dict(self._pending)
+        d._waiting = {k: list(v) for k, v in self._waiting.items()}
         return d
 
     def merge(self, other: Doc) -> list[Change]:
@@ -742,3 +754,15 @@ class Doc:
         for st in self._opset.objs.values():
             if isinstance(st.data, Sequence):
                 st.data._check()
+
+
+def _waiting_index(
+    pending: dict[bytes, UnverifiedChange], index: dict[bytes, int], base: Base | None
+) -> dict[bytes, list[bytes]]:
+    """Missing dep -> the pending changes waiting on it (rebuilt after a failed call)."""
+    waiting: dict[bytes, list[bytes]] = {}
+    for hsh, u in pending.items():
+        for d in u.deps:
+            if d not in index and (base is None or d not in base.heads):
+                waiting.setdefault(d, []).append(hsh)
+    return waiting
