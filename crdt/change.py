@@ -22,7 +22,7 @@ import msgpack
 
 from .errors import DecodeError
 from .ids import MAX_ACTOR_LEN
-from .op import Op, decode_ops, encode_ops, op_actors, op_size
+from .op import Op, decode_ops, encode_ops, op_actors
 from .values import INT64_MAX
 
 FORMAT_VERSION = 1
@@ -108,17 +108,16 @@ def encode_change(
     ops: list[Op],
 ) -> tuple[bytes, bytes]:
     """Encode a change canonically; returns ``(raw, hash)``.  ``deps`` must be sorted."""
-    try:
-        # most changes name only their author's ops: try without an actor table first
-        enc = encode_ops(ops, {actor: 0})
-        table: list[bytes] = []
-    except KeyError:
-        others = op_actors(ops)
-        others.discard(actor)
+    others = op_actors(ops)
+    others.discard(actor)
+    if others:
         table = sorted(others)
         idx = {a: i + 1 for i, a in enumerate(table)}
         idx[actor] = 0
-        enc = encode_ops(ops, idx)
+    else:
+        table = []
+        idx = {actor: 0}
+    enc = encode_ops(ops, idx)
     raw = _packb([FORMAT_VERSION, actor, seq, start_op, time, message, list(deps), table, enc])
     return raw, _blake2b(raw, digest_size=HASH_LEN).digest()
 
@@ -134,9 +133,10 @@ def decode_change(raw: bytes, expected_hash: bytes | None = None) -> UnverifiedC
     well-formed change, and :class:`~crdt.errors.HashMismatchError` if ``expected_hash``
     is given and differs.
     """
-    if not isinstance(raw, bytes | bytearray | memoryview):
-        raise _bad(f"expected bytes, got {type(raw).__name__}")
-    raw = bytes(raw)
+    if type(raw) is not bytes:
+        if not isinstance(raw, bytearray | memoryview):
+            raise _bad(f"expected bytes, got {type(raw).__name__}")
+        raw = bytes(raw)
     if len(raw) > MAX_CHANGE_BYTES:
         raise _bad(f"{len(raw)} bytes exceeds the {MAX_CHANGE_BYTES}-byte limit")
     try:
@@ -146,20 +146,23 @@ def decode_change(raw: bytes, expected_hash: bytes | None = None) -> UnverifiedC
     if type(top) is not list or len(top) != 9:
         raise _bad("not a 9-element array")
     version, actor, seq, start_op, time, message, deps, table, ops_raw = top
-    if version != FORMAT_VERSION or type(version) is not int:
-        raise _bad(f"unknown format version {version!r}")
-    if type(actor) is not bytes or not 1 <= len(actor) <= MAX_ACTOR_LEN:
-        raise _bad("actor is not 1..64 bytes")
-    if type(seq) is not int or not 1 <= seq <= INT64_MAX:
-        raise _bad("seq is not a positive 64-bit int")
-    if type(start_op) is not int or not 1 <= start_op <= INT64_MAX:
-        raise _bad("start_op is not a positive 64-bit int")
-    if type(time) is not int or not 0 <= time <= INT64_MAX:
-        raise _bad("time is not a non-negative int")
-    if message is not None and type(message) is not str:
-        raise _bad("message is neither nil nor str")
-    if type(deps) is not list:
-        raise _bad("deps is not a list")
+    # one test for the well-formed case; _header_error says what is wrong otherwise
+    if not (
+        version == FORMAT_VERSION
+        and type(version) is int
+        and type(actor) is bytes
+        and 0 < len(actor) <= MAX_ACTOR_LEN
+        and type(seq) is int
+        and 0 < seq <= INT64_MAX
+        and type(start_op) is int
+        and 0 < start_op <= INT64_MAX
+        and type(time) is int
+        and 0 <= time <= INT64_MAX
+        and (message is None or type(message) is str)
+        and type(deps) is list
+        and type(table) is list
+    ):
+        raise _header_error(top)
     prev = b""
     for d in deps:
         if type(d) is not bytes or len(d) != HASH_LEN:
@@ -167,8 +170,6 @@ def decode_change(raw: bytes, expected_hash: bytes | None = None) -> UnverifiedC
         if d <= prev:
             raise _bad("deps are not sorted and unique")
         prev = d
-    if type(table) is not list:
-        raise _bad("actor table is not a list")
     if table:
         prev = b""
         for a in table:
@@ -177,27 +178,45 @@ def decode_change(raw: bytes, expected_hash: bytes | None = None) -> UnverifiedC
             if a <= prev or a == actor:
                 raise _bad("actor table is not sorted, unique and without the author")
             prev = a
-    actors = [actor, *table]
-    ops = decode_ops(ops_raw, actors)
-    if table:
+        actors = [actor, *table]
+        ops, n_ops = decode_ops(ops_raw, actors)
         used = op_actors(ops)
         for a in table:
             if a not in used:
                 raise _bad("actor table names an actor no op uses")
-    n_ops = 0
-    for op in ops:
-        n_ops += op_size(op)
+    else:
+        ops, n_ops = decode_ops(ops_raw, [actor])
     if start_op + n_ops - 1 > INT64_MAX:
         raise _bad("op counters overflow 64 bits")
-    h = _blake2b(raw, digest_size=HASH_LEN).digest()
     # Canonical form: the same change must always have the same bytes, hence the same hash.
     if _packb(top) != raw:
         raise _bad("not in canonical encoding")
+    h = _blake2b(raw, digest_size=HASH_LEN).digest()
     if expected_hash is not None and h != expected_hash:
         from .errors import HashMismatchError
 
         raise HashMismatchError(f"change hash {h.hex()} != expected {expected_hash.hex()}")
     return UnverifiedChange(actor, seq, start_op, time, message, tuple(deps), ops, raw, h, n_ops)
+
+
+def _header_error(top: list[Any]) -> DecodeError:
+    """What is wrong with the fixed fields of a change that failed the combined test."""
+    version, actor, seq, start_op, time, message, deps, table, _ = top
+    if version != FORMAT_VERSION or type(version) is not int:
+        return _bad(f"unknown format version {version!r}")
+    if type(actor) is not bytes or not 1 <= len(actor) <= MAX_ACTOR_LEN:
+        return _bad("actor is not 1..64 bytes")
+    if type(seq) is not int or not 1 <= seq <= INT64_MAX:
+        return _bad("seq is not a positive 64-bit int")
+    if type(start_op) is not int or not 1 <= start_op <= INT64_MAX:
+        return _bad("start_op is not a positive 64-bit int")
+    if type(time) is not int or not 0 <= time <= INT64_MAX:
+        return _bad("time is not a non-negative int")
+    if message is not None and type(message) is not str:
+        return _bad("message is neither nil nor str")
+    if type(deps) is not list:
+        return _bad("deps is not a list")
+    return _bad("actor table is not a list")
 
 
 def change_summary(c: UnverifiedChange) -> dict[str, Any]:

@@ -58,6 +58,7 @@ MAX_SAVE_BYTES = 1 << 31
 """A saved history that inflates beyond this is refused (a bound against zip bombs)."""
 GC_PAUSE_BATCH = 1000
 """Batches of more changes than this run with the cyclic garbage collector paused."""
+_MAP, _LIST, _TEXT = ObjType.MAP, ObjType.LIST, ObjType.TEXT
 MAX_PENDING = 100_000
 """Changes waiting for missing dependencies before :class:`MissingDependencyError`."""
 
@@ -267,17 +268,16 @@ class Doc:
     def _commit_local(self, tx: Transaction, t: int) -> Change:
         h = self._history
         heads = h.heads_idx()
-        hashes = h.hashes
         if len(heads) == 1:
-            (i,) = heads
+            ((i, hsh),) = heads.items()
             heads_idx: tuple[int, ...] = (i,)
-            deps: tuple[bytes, ...] = (hashes[i],)
+            deps: tuple[bytes, ...] = (hsh,)
         elif not heads and self._base is not None:
             heads_idx = ()  # the first change after a snapshot cut depends on the cut
             deps = tuple(sorted(self._base.heads))
         else:
-            heads_idx = tuple(sorted(heads, key=hashes.__getitem__))
-            deps = tuple([hashes[i] for i in heads_idx])
+            heads_idx = tuple(sorted(heads, key=heads.__getitem__))
+            deps = tuple([heads[i] for i in heads_idx])
         actor = self.actor
         seq = h.seq_of(actor) + 1
         start_op = tx.start_op
@@ -377,20 +377,33 @@ class Doc:
         return applied
 
     def _receive(self, u: UnverifiedChange, applied: list[Change], batch: set[bytes]) -> None:
-        index = self._history.index
-        if u.hash in index or u.hash in self._pending:
+        h = self._history
+        index = h.index
+        # a seq beyond the author's last one cannot be known yet: only the others need the
+        # (possibly O(log n)) hash lookup
+        if (u.seq <= h.seq_of(u.actor) and u.hash in index) or u.hash in self._pending:
             return
         base = self._base
-        missing = [d for d in u.deps if d not in index and (base is None or d not in base.heads)]
-        if missing:
-            self._pending[u.hash] = u
-            waiting = self._waiting
-            for d in missing:
-                waiting.setdefault(d, []).append(u.hash)
-            return
-        if base is not None and u.hash in base.heads:
-            return
-        c = self._apply_verified(u)
+        get = index.get
+        deps = u.deps
+        if len(deps) == 1:
+            d0 = get(deps[0])
+            dep_idx: tuple[int, ...] | None = None if d0 is None else (d0,)
+        else:
+            nums = tuple([get(d) for d in deps])
+            dep_idx = None if None in nums else nums  # type: ignore[assignment]
+        if dep_idx is None or base is not None:
+            missing = [d for d in deps if get(d) is None and (base is None or d not in base.heads)]
+            if missing:
+                self._pending[u.hash] = u
+                waiting = self._waiting
+                for d in missing:
+                    waiting.setdefault(d, []).append(u.hash)
+                return
+            if base is not None and u.hash in base.heads:
+                return
+            dep_idx = None  # a change on the snapshot cut: _apply_verified sorts it out
+        c = self._apply_verified(u, dep_idx)
         applied.append(c)
         if self._pending:
             self._drain(c.hash, applied, batch)
@@ -427,23 +440,27 @@ class Doc:
                     continue
                 stack.append(hsh)
 
-    def _apply_verified(self, u: UnverifiedChange) -> Change:
+    def _apply_verified(
+        self, u: UnverifiedChange, dep_idx: tuple[int, ...] | None = None
+    ) -> Change:
         """Verify ``u`` against the history and state, op by op, and apply it.
 
         Each op is checked just before it is applied (so references to elements and
         objects made earlier in the same change resolve naturally).  On an invalid op the
         state is left half-applied and ``self._dirty`` is set: the caller
         (:meth:`apply_changes`) rebuilds it from the history, which does not have ``u``.
+        ``dep_idx`` are the change numbers of its deps if the caller looked them up.
         """
         h = self._history
         index = h.index
         deps = u.deps
         base = self._base
         base_end = 0  # greatest counter among the cut heads this change names
-        if base is None:
-            dep_idx = (index[deps[0]],) if len(deps) == 1 else tuple([index[d] for d in deps])
-        else:
-            dep_idx = tuple([index[d] for d in deps if d in index])
+        if dep_idx is None and base is None:
+            dep_idx = h.numbers(deps)
+        elif dep_idx is None:
+            assert base is not None
+            dep_idx = h.numbers([d for d in deps if d in index])
             named = [d for d in deps if d in base.heads]
             if not dep_idx and len(named) != len(base.heads):
                 raise StaleChangeError(
@@ -483,7 +500,7 @@ class Doc:
             a = op[0]
             obj = op[1]
             if obj is None:
-                t = ObjType.MAP
+                t = _MAP
                 st = objs[None]
             else:
                 st = objs.get(obj)  # type: ignore[assignment]
@@ -496,9 +513,9 @@ class Doc:
             if a == INS or a == INS_MAKE:
                 if a == INS:
                     size = len(op[3])
-                    if t != (ObjType.TEXT if type(op[3]) is str else ObjType.LIST):
+                    if t != (_TEXT if type(op[3]) is str else _LIST):
                         raise InvalidChangeError(f"op {ctr}: wrong content for a {t.name.lower()}")
-                elif t != ObjType.LIST:
+                elif t != _LIST:
                     raise InvalidChangeError(f"op {ctr}: object insert into a {t.name.lower()}")
                 ref = op[2]
                 if ref is not None:
@@ -508,7 +525,7 @@ class Doc:
                     if ra != actor or rc < start_op:
                         refs.append(ref)
             elif a == REM:
-                if t == ObjType.MAP:
+                if t == _MAP:
                     raise InvalidChangeError(f"op {ctr}: remove from a map")
                 size = op[3]
                 ec, ea = op[2]
@@ -531,10 +548,10 @@ class Doc:
             else:
                 key = op[2]
                 if type(key) is str:
-                    if t != ObjType.MAP:
+                    if t != _MAP:
                         raise InvalidChangeError(f"op {ctr}: map key on a {t.name.lower()}")
                 else:
-                    if t != ObjType.LIST:
+                    if t != _LIST:
                         raise InvalidChangeError(f"op {ctr}: element op on a {t.name.lower()}")
                     kc, ka = key
                     if kc >= ctr or st.data.find(kc, ka) is None:
@@ -560,8 +577,9 @@ class Doc:
         i = h.add(u, dep_idx)
         if self._clock_for_next is not None:
             h.remember(i, self._clock_for_next)
-        if u.end_op > self._max_op:
-            self._max_op = u.end_op
+        end_op = ctr - 1  # the change's last op
+        if end_op > self._max_op:
+            self._max_op = end_op
         self._dirty = False
         return u
 
@@ -623,10 +641,11 @@ class Doc:
         Unknown hashes in ``since_heads`` are ignored (the other side is ahead there).
         """
         h = self._history
-        known = [h.index[x] for x in since_heads if x in h.index]
+        found = [h.number(x) for x in since_heads]
+        known = [i for i in found if i is not None]
         if not known:
             return h.raws()
-        if set(known) == h.heads_idx():
+        if set(known) == h.heads_idx().keys():
             return []
         past = h.ancestors(known)
         return [h.raw_at(i) for i in range(len(h)) if i not in past]
@@ -661,7 +680,9 @@ class Doc:
         """Apply every change ``other`` has that this document lacks."""
         mine = self._history.index
         oh = other._history
-        return self.apply_changes([oh.raw_at(i) for i, x in enumerate(oh.hashes) if x not in mine])
+        return self.apply_changes(
+            [oh.raw_at(i) for i, x in enumerate(oh.hashes()) if x not in mine]
+        )
 
     # ------------------------------------------------------------ save / load
 
@@ -675,7 +696,7 @@ class Doc:
         h = self._history
         base = self._base
         scope = Scope(dict(base.clock) if base is not None else None)
-        payload = scope.encode(list(zip(h.raws(), h.hashes, strict=True)), trusted=True)
+        payload = scope.encode(list(zip(h.raws(), h.hashes(), strict=True)), trusted=True)
         body = zlib.compress(msgpack.packb(payload), 6)
         snap = base.snapshot if base is not None else None
         packed: bytes = msgpack.packb([SAVE_VERSION, h.heads, snap, body])

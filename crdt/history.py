@@ -16,9 +16,13 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable
+from collections.abc import Sequence as SeqABC
 from typing import TYPE_CHECKING
 
+import msgpack
+
 from .change import Change
+from .hashindex import HashIndex
 
 if TYPE_CHECKING:
     from .snapshot import Base
@@ -30,15 +34,7 @@ FULL = 0xFFFF  # _RawStore: the change is kept whole
 CLOCK_EVERY = 64  # cache the clock of every 64th change made on the heads (a power of 2)
 
 
-def _uint_len(v: int) -> int:
-    """Bytes of the canonical msgpack encoding of a non-negative int."""
-    if v < 128:
-        return 1
-    if v < 256:
-        return 2
-    if v < 65536:
-        return 3
-    return 5 if v < 4294967296 else 9
+_packb = msgpack.packb
 
 
 class _RawStore:
@@ -66,13 +62,9 @@ class _RawStore:
         buf = self.buf
         if representable:
             a_end = 4 + len(c.actor)
-            msg = c.message
-            mid = _uint_len(c.seq) + _uint_len(c.start_op) + _uint_len(c.time)
-            if msg is None:
-                mid += 1
-            else:
-                n = len(msg.encode())
-                mid += n + (1 if n < 32 else 2 if n < 256 else 3 if n < 65536 else 5)
+            # the encoded seq, start_op, time and message: an array of the four, less its
+            # one-byte header (one C call is cheaper than sizing each field in Python)
+            mid = len(_packb((c.seq, c.start_op, c.time, c.message))) - 1
             if mid < FULL:
                 p = a_end + mid
                 buf += raw[a_end:p]
@@ -114,6 +106,7 @@ class History:
     """Parallel per-change lists plus indexes; see the module docstring."""
 
     __slots__ = (
+        "_actors",
         "_clocks",
         "_dep1",
         "_deps_many",
@@ -123,49 +116,68 @@ class History:
         "actor",
         "base",
         "by_actor",
-        "hashes",
         "index",
         "n_ops",
         "start",
     )
 
     def __init__(self) -> None:
-        self.hashes: list[bytes] = []  # change number -> hash
+        self.index = HashIndex()  # change number <-> hash
         self._raw = _RawStore()  # change number -> encoded bytes (see raw_at)
-        self.actor: list[bytes] = []  # change number -> author
+        self.actor: list[bytes] = []  # change number -> author (one object per actor)
+        self._actors: dict[bytes, bytes] = {}  # interns authors: decoded ones are copies
         # Per-change numbers live in typed arrays (8 bytes each), not lists of int objects:
         # with one change per keystroke that is the difference between ~40 MB and ~10 MB.
         self.start = array("q")  # change number -> start_op
         self.n_ops = array("q")  # change number -> counters consumed
         self._dep1 = array("q")  # change number -> its only dep, NO_DEP, or MANY_DEPS
         self._deps_many: dict[int, tuple[int, ...]] = {}  # change number -> its deps (>1)
-        self.index: dict[bytes, int] = {}  # hash -> change number
         self.by_actor: dict[bytes, tuple[array[int], array[int]]] = {}
         # actor -> (start_ops of its changes in seq order, their change numbers)
-        self._heads: set[int] = set()  # change numbers nothing depends on
+        self._heads: dict[int, bytes] = {}  # change numbers nothing depends on -> hashes
         self.base: Base | None = None  # the snapshot cut this history starts after
         self._clocks: dict[int, dict[bytes, int]] = {}  # change number -> its clock (sparse)
         self._vv: dict[bytes, int] = {}  # actor -> its last seq in this history (doc clock)
 
     def __len__(self) -> int:
-        return len(self.hashes)
+        return len(self.actor)
+
+    def hash_at(self, i: int) -> bytes:
+        """The hash of change number ``i``.  O(1)."""
+        return self.index.hash_at(i)
+
+    def hashes(self) -> list[bytes]:
+        """Every change's hash, in the order applied.  O(history)."""
+        return self.index.all()
+
+    def number(self, h: bytes) -> int | None:
+        """The change number of hash ``h``, or None if this history lacks it."""
+        return self.index.get(h)
+
+    def numbers(self, hashes: SeqABC[bytes]) -> tuple[int, ...]:
+        """The change numbers of ``hashes``, all of which this history must have."""
+        get = self.index.get
+        out = tuple([get(x) for x in hashes])
+        if None in out:
+            raise KeyError("unknown change hash")  # callers check first: an internal error
+        return out  # type: ignore[return-value]
 
     def copy(self) -> History:
         """An independent copy (C-level copies of the arrays and dicts).  O(changes)."""
         new = History()
-        new.hashes = self.hashes.copy()
+        new.index = self.index.copy()
         raw = new._raw
         raw.buf = bytearray(self._raw.buf)
         raw.off = array("q", self._raw.off)
         raw.mid = array("H", self._raw.mid)
         new.actor = self.actor.copy()
+        new._actors = dict(self._actors)
         new.start = array("q", self.start)
         new.n_ops = array("q", self.n_ops)
         new._dep1 = array("q", self._dep1)
         new._deps_many = dict(self._deps_many)
-        new.index = dict(self.index)
         new.by_actor = {a: (array("q", s), array("q", n)) for a, (s, n) in self.by_actor.items()}
-        new._heads = set(self._heads)
+        new._heads = dict(self._heads)
         new.base = self.base
         new._clocks = dict(self._clocks)
         new._vv = dict(self._vv)
@@ -173,12 +185,12 @@ class History:
 
     def raw_at(self, i: int) -> bytes:
         """The encoded bytes of change number ``i``.  O(size)."""
-        hs = self.hashes
-        return self._raw.get(i, self.actor[i], [hs[d] for d in self.deps(i)])
+        ha = self.index.hash_at
+        return self._raw.get(i, self.actor[i], [ha(d) for d in self.deps(i)])
 
     def raws(self) -> list[bytes]:
         """Every change's bytes, in the order applied.  O(history)."""
-        return [self.raw_at(i) for i in range(len(self.hashes))]
+        return [self.raw_at(i) for i in range(len(self.actor))]
 
     def deps(self, i: int) -> tuple[int, ...]:
         """The change numbers change ``i`` depends on."""
@@ -193,12 +205,12 @@ class History:
     @property
     def heads(self) -> list[bytes]:
         """Head hashes, sorted bytewise."""
-        hs = self.hashes
-        if not hs and self.base is not None:
+        if not self.actor and self.base is not None:
             return sorted(self.base.heads)
-        return sorted(hs[i] for i in self._heads)
+        return sorted(self._heads.values())
 
-    def heads_idx(self) -> set[int]:
+    def heads_idx(self) -> dict[int, bytes]:
+        """Head change numbers -> their hashes (do not modify)."""
         return self._heads
 
     def max_op(self) -> int:
@@ -211,18 +223,25 @@ class History:
 
     def seq_of(self, actor: bytes) -> int:
         """How many changes ``actor`` has made (its last seq)."""
-        ba = self.by_actor.get(actor)
-        n = len(ba[0]) if ba is not None else 0
+        s = self._vv.get(actor)
+        if s is not None:
+            return s
         base = self.base
-        return n + base.clock.get(actor, 0) if base is not None else n
+        return base.clock.get(actor, 0) if base is not None else 0
 
     def add(self, c: Change, dep_idx: tuple[int, ...]) -> int:
         """Record an applied change whose deps are the change numbers ``dep_idx``.  O(deps)."""
-        hashes = self.hashes
-        i = len(hashes)
         h = c.hash
-        hashes.append(h)
+        index = self.index
+        hbuf = index.buf
+        i = len(hbuf) >> 5
+        hbuf += h
+        recent = index.recent
+        recent[h] = i
+        if len(recent) > index.limit:
+            index.merge()
         a = c.actor
+        a = self._actors.setdefault(a, a)
         start_op = c.start_op
         nd = len(dep_idx)
         # deps that are not changes of this history (a snapshot cut) keep the bytes whole
@@ -231,13 +250,14 @@ class History:
         self.start.append(start_op)
         self.n_ops.append(c.n_ops)
         heads = self._heads
-        cache = not i & (CLOCK_EVERY - 1)
-        # only a cached change needs to know whether it was made on the heads
-        at_heads = cache and nd == len(heads) and all(d in heads for d in dep_idx)
+        # only a change whose clock is cached needs to know whether it was made on the heads
+        at_heads = (
+            not i & (CLOCK_EVERY - 1) and nd == len(heads) and all(d in heads for d in dep_idx)
+        )
         if nd == 1:
             d0 = dep_idx[0]
             self._dep1.append(d0)
-            heads.discard(d0)
+            heads.pop(d0, None)
         else:
             if nd:
                 self._dep1.append(MANY_DEPS)
@@ -245,9 +265,8 @@ class History:
             else:
                 self._dep1.append(NO_DEP)
             for d in dep_idx:
-                heads.discard(d)
-        heads.add(i)
-        self.index[h] = i
+                heads.pop(d, None)
+        heads[i] = h
         ba = self.by_actor.get(a)
         if ba is None:
             ba = self.by_actor[a] = (array("q"), array("q"))
@@ -256,7 +275,7 @@ class History:
         nums.append(i)
         vv = self._vv
         base = self.base
-        vv[a] = len(nums) + (base.clock.get(a, 0) if base is not None else 0)
+        vv[a] = len(nums) + base.clock.get(a, 0) if base is not None else len(nums)
         if at_heads:
             # a change made on the heads has everything in its past: its clock is the
             # document's; caching one in CLOCK_EVERY bounds every later walk
@@ -265,22 +284,20 @@ class History:
 
     def truncate(self, n: int) -> None:
         """Forget changes numbered ``n`` and above (undoing a failed batch).  O(removed)."""
-        while len(self.hashes) > n:
-            i = len(self.hashes) - 1
-            h = self.hashes.pop()
+        self.index.truncate(n)
+        while len(self.actor) > n:
+            i = len(self.actor) - 1
             self._raw.pop()
             a = self.actor.pop()
             self.start.pop()
             self.n_ops.pop()
             self._dep1.pop()
             self._deps_many.pop(i, None)
-            del self.index[h]
             ba = self.by_actor[a]
             ba[0].pop()
             ba[1].pop()
             if not ba[0]:
                 del self.by_actor[a]
-            self._heads.discard(i)
             self._clocks.pop(i, None)
         self._heads = self._recompute_heads()
         base = self.base
@@ -289,13 +306,13 @@ class History:
             for a, (_, nums) in self.by_actor.items()
         }
 
-    def _recompute_heads(self) -> set[int]:
-        n = len(self.hashes)
+    def _recompute_heads(self) -> dict[int, bytes]:
+        n = len(self.actor)
         has_child = bytearray(n)
         for i in range(n):
             for d in self.deps(i):
                 has_child[d] = 1
-        return {i for i in range(n) if not has_child[i]}
+        return {i: self.index.hash_at(i) for i in range(n) if not has_child[i]}
 
     # ------------------------------------------------------------ causality
 

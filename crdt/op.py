@@ -184,13 +184,17 @@ def _dec_objtype(x: Any) -> ObjType:
     return ObjType(x)
 
 
-def decode_ops(raw: Any, actors: list[bytes]) -> list[Op]:
-    """Wire lists to op tuples, checking every field's type and range."""
+def decode_ops(raw: Any, actors: list[bytes]) -> tuple[list[Op], int]:
+    """Wire lists to op tuples, checking every field's type and range.
+
+    Returns ``(ops, counters they consume)``.
+    """
     if type(raw) is not list:
         raise _bad("ops is not a list")
     out: list[Op] = []
     app = out.append
     na = len(actors)
+    size = 0
     for r in raw:
         if type(r) is not list or not r:
             raise _bad("op is not a non-empty list")
@@ -220,12 +224,22 @@ def decode_ops(raw: Any, actors: list[bytes]) -> list[Op]:
                 rid: Any = (ref[0], actors[ref[1]])
             else:
                 rid = None if ref is None else _dec_id(ref, actors)
-            app((INS, _dec_obj(r[1], actors), rid, c))
+            o = r[1]
+            if type(o) is list and len(o) == 2 and type(o[1]) is int and 0 <= o[1] < na:
+                oc = o[0]
+                if type(oc) is not int or not 1 <= oc <= INT64_MAX:
+                    raise _bad("op id fields are not positive ints")
+                oid: Any = (oc, actors[o[1]])
+            else:
+                oid = _dec_obj(o, actors)
+            app((INS, oid, rid, c))
+            size += len(c)
         elif a == REM and n == 4 and type(a) is int:
             cnt = r[3]
             if type(cnt) is not int or cnt < 1 or cnt > INT64_MAX:
                 raise _bad("remove count")
             app((REM, _dec_obj(r[1], actors), _dec_id(r[2], actors), cnt))
+            size += cnt
         elif a == INS_MAKE and n == 4 and type(a) is int:
             ref = r[2]
             app(
@@ -236,6 +250,7 @@ def decode_ops(raw: Any, actors: list[bytes]) -> list[Op]:
                     _dec_objtype(r[3]),
                 )
             )
+            size += 1
         elif type(a) is int and (
             (a == SET and n == 5) or (a == DEL and n == 4) or (a in (MAKE, INC) and n == 5)
         ):
@@ -246,6 +261,7 @@ def decode_ops(raw: Any, actors: list[bytes]) -> list[Op]:
                 key = _dec_id(k, actors)
             obj = _dec_obj(r[1], actors)
             pred = _dec_pred(r[-1], actors)
+            size += 1
             if a == SET:
                 app((SET, obj, key, decode_scalar(r[3]), pred))
             elif a == DEL:
@@ -259,4 +275,4 @@ def decode_ops(raw: Any, actors: list[bytes]) -> list[Op]:
                 app((INC, obj, key, d, pred))
         else:
             raise _bad(f"unknown action or arity: {a!r}/{n}")
-    return out
+    return out, size

@@ -110,7 +110,7 @@ def encode_snapshot(doc: Any) -> bytes:
     heads: list[tuple[bytes, bytes, int, int, int]] = []
     if len(h):
         for i in h.heads_idx():
-            heads.append((h.hashes[i], h.actor[i], h.seq_number(i), h.start[i], h.n_ops[i]))
+            heads.append((h.hash_at(i), h.actor[i], h.seq_number(i), h.start[i], h.n_ops[i]))
     elif base is not None:
         for hsh, (a, s, st, n) in base.heads.items():
             heads.append((hsh, a, s, st, n))

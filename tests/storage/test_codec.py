@@ -108,7 +108,7 @@ def _random_history(seed: int, n: int) -> list[tuple[bytes, bytes]]:
     for d in docs[1:]:
         docs[0].merge(d)
     h = docs[0]._history
-    return list(zip(h.raws(), h.hashes, strict=True))
+    return list(zip(h.raws(), h.hashes(), strict=True))
 
 
 @pytest.mark.parametrize("seed", range(6))
