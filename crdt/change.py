@@ -98,6 +98,16 @@ class Change(UnverifiedChange):
     __slots__ = ()
 
 
+class _FirstUse(dict[bytes, int]):
+    """An actor index that numbers each new actor as it is first looked up."""
+
+    __slots__ = ()
+
+    def __missing__(self, a: bytes) -> int:
+        i = self[a] = len(self)
+        return i
+
+
 def encode_change(
     actor: bytes,
     seq: int,
@@ -108,16 +118,18 @@ def encode_change(
     ops: list[Op],
 ) -> tuple[bytes, bytes]:
     """Encode a change canonically; returns ``(raw, hash)``.  ``deps`` must be sorted."""
-    others = op_actors(ops)
-    others.discard(actor)
-    if others:
-        table = sorted(others)
-        idx = {a: i + 1 for i, a in enumerate(table)}
-        idx[actor] = 0
-    else:
-        table = []
-        idx = {actor: 0}
+    # Actors get indexes in order of first use while encoding; the table must be sorted,
+    # which that order already is with one other actor (the common case: text objects are
+    # often made by another actor).  With more, encode again with the sorted table.
+    idx = _FirstUse()
+    idx[actor] = 0
     enc = encode_ops(ops, idx)
+    if len(idx) > 2:
+        table = sorted(idx)
+        table.remove(actor)
+        enc = encode_ops(ops, {actor: 0, **{a: i + 1 for i, a in enumerate(table)}})
+    else:
+        table = [a for a in idx if a is not actor and a != actor]
     raw = _packb([FORMAT_VERSION, actor, seq, start_op, time, message, list(deps), table, enc])
     return raw, _blake2b(raw, digest_size=HASH_LEN).digest()
 
@@ -201,7 +213,7 @@ def decode_change(raw: bytes, expected_hash: bytes | None = None) -> UnverifiedC
 
 def _header_error(top: list[Any]) -> DecodeError:
     """What is wrong with the fixed fields of a change that failed the combined test."""
-    version, actor, seq, start_op, time, message, deps, table, _ = top
+    version, actor, seq, start_op, time, message, deps, _, _ = top
     if version != FORMAT_VERSION or type(version) is not int:
         return _bad(f"unknown format version {version!r}")
     if type(actor) is not bytes or not 1 <= len(actor) <= MAX_ACTOR_LEN:

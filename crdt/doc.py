@@ -23,6 +23,7 @@ from collections.abc import Sequence as SeqABC
 from typing import TYPE_CHECKING, Any
 
 import msgpack
+import xxhash
 
 from .change import Change, UnverifiedChange, decode_change, encode_change
 from .codec import unpack_framed
@@ -39,13 +40,14 @@ from .errors import (
     TransactionError,
     UsageError,
 )
+from .hashindex import HashIndex
 from .history import History
 from .ids import ActorId, ObjId, OpId, coerce_actor
 from .op import INS, INS_MAKE, REM, op_size
 from .opset import OpSet
 from .patches import Patch, build_patches
 from .sequence import Sequence
-from .snapshot import Base, decode_snapshot
+from .snapshot import Base, decode_snapshot, encode_snapshot
 from .transaction import Savepoint, Transaction
 from .values import ObjType
 
@@ -53,7 +55,7 @@ if TYPE_CHECKING:
     from .containers import Map
 
 SAVE_MAGIC = b"\x85ECHODOC"
-SAVE_VERSION = 2
+SAVE_VERSION = 3
 MAX_SAVE_BYTES = 1 << 31
 """A saved history that inflates beyond this is refused (a bound against zip bombs)."""
 GC_PAUSE_BATCH = 1000
@@ -105,7 +107,8 @@ class Doc:
         self._change_listeners: list[Callable[[list[Change], str], None]] = []
         self._dirty = False  # the state holds ops of a change that failed verification
         self._clock_for_next: dict[bytes, int] | None = None  # clock of the change being applied
-        self._base: Base | None = None  # the snapshot this document was loaded from
+        self._base: Base | None = None  # the snapshot (or checkpoint) the state starts from
+        self._deferred: _Deferred | None = None  # history not decoded yet (Doc.load)
         self.rejected: list[tuple[UnverifiedChange, CrdtError]] = []
         """Buffered changes found invalid once their deps arrived (kept for inspection)."""
 
@@ -333,13 +336,21 @@ class Doc:
         if paused:
             gc.disable()
         try:
-            return self._apply_changes(changes)
+            try:
+                return self._apply_changes(changes)
+            except _NeedHistory:
+                # a change needs facts from before a lazily loaded checkpoint; the call
+                # has been undone: decode the saved history and run it again
+                self._materialise()
+                return self._apply_changes(changes)
         finally:
             if paused:
                 gc.enable()
 
     def _apply_changes(self, changes: list[bytes | UnverifiedChange]) -> list[Change]:
         decoded = [c if isinstance(c, UnverifiedChange) else decode_change(c) for c in changes]
+        if self._deferred is not None and self._reaches_before_cut(decoded):
+            self._materialise()
         mark = len(self._history)
         pending_before = dict(self._pending)
         applied: list[Change] = []
@@ -375,6 +386,30 @@ class Doc:
                 for cb in list(self._observers):
                     cb(patches)
         return applied
+
+    def _reaches_before_cut(self, decoded: list[UnverifiedChange]) -> bool:
+        """Whether a lazily loaded document needs its saved history for these changes: a
+        change that is not a descendant of the checkpoint's heads (it may depend on, or
+        be, a change from before them)."""
+        cut = self._base
+        assert cut is not None
+        index = self._history.index
+        batch = {u.hash for u in decoded}
+        for u in decoded:
+            if u.hash in cut.heads:
+                continue
+            named = 0
+            later = False
+            for d in u.deps:
+                if d in cut.heads:
+                    named += 1
+                elif d in batch or d in index:
+                    later = True  # checked in its turn (the batch) or already (the index)
+                else:
+                    return True
+            if not later and named != len(cut.heads):
+                return True
+        return False
 
     def _receive(self, u: UnverifiedChange, applied: list[Change], batch: set[bytes]) -> None:
         h = self._history
@@ -495,6 +530,7 @@ class Doc:
         refs: list[OpId] = []  # existing ops of earlier changes this change names
         preds: list[OpId] = []  # pred ids of earlier changes (may name any op)
         ctr = start_op
+        lazy = self._deferred is not None
         self._dirty = True
         for op in u.ops:
             a = op[0]
@@ -563,6 +599,10 @@ class Doc:
                         raise InvalidChangeError(f"op {ctr}: pred {p!r} is not before it")
                     if p[1] != actor or p[0] < start_op:
                         preds.append(p)
+                        # a checkpoint knows the live value ops, not every past op: a pred
+                        # naming another one from before it is checked with the history
+                        if lazy and not _holds(st, key, p) and h.change_of(*p) is None:
+                            raise _NeedHistory
             apply(op, ctr, actor)
             ctr += size
         heads = h.heads_idx()
@@ -640,6 +680,11 @@ class Doc:
 
         Unknown hashes in ``since_heads`` are ignored (the other side is ahead there).
         """
+        if self._deferred is not None:
+            since_heads = set(since_heads)
+            assert self._base is not None
+            if not since_heads.issuperset(self._base.heads):
+                self._materialise()
         h = self._history
         found = [h.number(x) for x in since_heads]
         known = [i for i in found if i is not None]
@@ -651,16 +696,30 @@ class Doc:
         return [h.raw_at(i) for i in range(len(h)) if i not in past]
 
     def get_change(self, hsh: bytes) -> bytes:
+        """The encoded change named ``hsh``; :class:`UsageError` if this document lacks it."""
+        if self._history.index.get(hsh) is None:
+            self._need_history()
         i = self._history.index.get(hsh)
         if i is None:
             raise UsageError(f"unknown change {hsh.hex()}")
         return self._history.raw_at(i)
 
     def has_change(self, hsh: bytes) -> bool:
-        return hsh in self._history.index
+        """Whether this document holds the change named ``hsh``."""
+        if hsh in self._history.index:
+            return True
+        if self._deferred is not None:
+            assert self._base is not None
+            if hsh in self._base.heads:
+                return True
+            self._materialise()
+            return hsh in self._history.index
+        return False
 
     def change_count(self) -> int:
-        return len(self._history)
+        """How many changes the history holds.  O(1)."""
+        n = len(self._history)
+        return n + self._deferred.n if self._deferred is not None else n
 
     def fork(self, actor: bytes | str | None = None) -> Doc:
         """A new document with the same history, state and buffered changes, and a new
@@ -672,12 +731,14 @@ class Doc:
         d._opset = self._opset.copy()
         d._max_op = self._max_op
         d._base = self._base
+        d._deferred = self._deferred  # immutable: shared
         d._pending = dict(self._pending)
         d._waiting = {k: list(v) for k, v in self._waiting.items()}
         return d
 
     def merge(self, other: Doc) -> list[Change]:
         """Apply every change ``other`` has that this document lacks."""
+        other._need_history()
         mine = self._history.index
         oh = other._history
         return self.apply_changes(
@@ -687,19 +748,27 @@ class Doc:
     # ------------------------------------------------------------ save / load
 
     def save(self) -> bytes:
-        """The full history in one compact byte string (SPEC.md section 8).
+        """The document in one compact byte string: its full history and a checkpoint of
+        its state (SPEC.md section 8).
 
         Changes are stored as compact records (deps as back-references, hashes left out and
         recomputed on load; SPEC.md 13.5).  A document loaded from a snapshot saves that
-        snapshot plus every later change.  O(history).
+        snapshot plus every later change.  The checkpoint is the state at the heads with its
+        tombstones (SPEC.md 12), so :meth:`load` need not replay the history.
+        O(history + state).
         """
+        if self._tx is not None:
+            raise TransactionError("commit or roll back the open transaction before saving")
+        self._need_history()
         h = self._history
         base = self._base
         scope = Scope(dict(base.clock) if base is not None else None)
         payload = scope.encode(list(zip(h.raws(), h.hashes(), strict=True)), trusted=True)
         body = zlib.compress(msgpack.packb(payload), 6)
         snap = base.snapshot if base is not None else None
-        packed: bytes = msgpack.packb([SAVE_VERSION, h.heads, snap, body])
+        checkpoint = zlib.compress(encode_snapshot(self, tombstones=True), 6)
+        fields = [h.heads, snap, body, checkpoint, len(h)]
+        packed: bytes = msgpack.packb([SAVE_VERSION, *fields, _checksum(fields)])
         return SAVE_MAGIC + packed
 
     @classmethod
@@ -709,37 +778,124 @@ class Doc:
         actor: bytes | str | None = None,
         *,
         clock: Callable[[], int] | None = None,
+        verify: bool = False,
     ) -> Doc:
-        """Load :meth:`save` output, verifying every change (as :meth:`apply_changes` does)
-        and the heads."""
+        """Load :meth:`save` output.
+
+        The state comes from the saved checkpoint, so loading costs O(state), not
+        O(history).  The history stays encoded until a call needs it (:meth:`get_changes`
+        from before the save, :meth:`merge`, :meth:`save`, or a remote change that is not a
+        descendant of the saved heads); it is then decoded once and its hashes are checked
+        against the saved heads (:class:`DecodeError` or :class:`HashMismatchError` from
+        that call if the file was damaged; the document stays usable as it was).
+
+        Args:
+            verify: replay the whole history now, verifying every change as
+                :meth:`apply_changes` does, and check that it ends in the saved checkpoint.
+                O(history); raises instead of deferring.
+
+        Documents saved in format 2 (history only) load by replaying it.
+        """
         top = unpack_framed(data, SAVE_MAGIC, "saved document")
-        if type(top) is not list or len(top) != 4 or top[0] != SAVE_VERSION:
+        if type(top) is list and len(top) == 4 and top[0] == 2:
+            _, heads, snap, body = top
+            return cls._replay(heads, snap, body, actor, clock)
+        if type(top) is not list or len(top) != 7 or top[0] != SAVE_VERSION:
             raise DecodeError("unknown saved document layout or version")
-        _, heads, snap, body = top
+        _, heads, snap, body, checkpoint, n, check = top
+        if type(check) is not int or check != _checksum(top[1:6]):
+            raise DecodeError("saved document checksum mismatch (damaged file)")
+        if (
+            type(heads) is not list
+            or type(body) is not bytes
+            or type(checkpoint) is not bytes
+            or type(n) is not int
+            or n < 0
+        ):
+            raise DecodeError("saved document fields have wrong types")
+        if snap is not None and type(snap) is not bytes:
+            raise DecodeError("saved snapshot is not bytes")
+        state = _inflate(checkpoint, "saved checkpoint")
+        opset, cut = decode_snapshot(state)
+        if sorted(cut.heads) != heads:
+            raise HashMismatchError("the saved checkpoint is not at the saved heads")
+        if verify:
+            doc = cls._replay(heads, snap, body, actor, clock)
+            if not _same_state(doc, opset, cut, snap is None):
+                raise HashMismatchError("the saved checkpoint does not match the saved history")
+            return doc
+        doc = cls(actor, clock=clock)
+        doc._opset = opset
+        doc._base = cut
+        doc._history.base = cut
+        doc._max_op = doc._history.max_op()
+        doc._deferred = _Deferred(body, snap, n)
+        return doc
+
+    @classmethod
+    def _replay(
+        cls,
+        heads: Any,
+        snap: Any,
+        body: Any,
+        actor: bytes | str | None,
+        clock: Callable[[], int] | None,
+    ) -> Doc:
+        """A document built by applying a saved history, verifying every change."""
         if type(heads) is not list or type(body) is not bytes:
             raise DecodeError("saved document fields have wrong types")
-        try:
-            z = zlib.decompressobj()
-            raw_payload = z.decompress(body, MAX_SAVE_BYTES)
-            if z.unconsumed_tail or not z.eof:
-                raise DecodeError("saved history is truncated or larger than MAX_SAVE_BYTES")
-            payload = msgpack.unpackb(raw_payload, raw=False, use_list=True)
-        except (zlib.error, ValueError, msgpack.ExtraData) as exc:
-            raise DecodeError(f"saved history does not decode ({type(exc).__name__})") from exc
         if snap is not None and type(snap) is not bytes:
             raise DecodeError("saved snapshot is not bytes")
         doc = cls(actor, clock=clock) if snap is None else cls._from_snapshot(snap, actor, clock)
-        base = doc._base
-        scope = Scope(dict(base.clock) if base is not None else None)
-        items = scope.decode(payload)  # deps on a snapshot cut's heads are kept as hashes
-        if any(it is None for it in items):
-            raise DecodeError("saved document refers to changes it does not hold")
-        doc.apply_changes([it[0] for it in items if it is not None])
+        items = _history_items(body, doc._base)
+        doc.apply_changes([it[0] for it in items])
         if doc._pending:
             raise MissingDependencyError("saved document has changes with missing dependencies")
         if doc.heads != heads:
             raise HashMismatchError("saved heads do not match the loaded history")
         return doc
+
+    # ------------------------------------------------------------ the deferred history
+
+    def _need_history(self) -> None:
+        """Decode the history a lazily loaded document left encoded (once)."""
+        if self._deferred is not None:
+            self._materialise()
+
+    def _materialise(self) -> None:
+        """Replace the checkpoint base by the saved history it stands for.
+
+        The saved changes are decoded and linked (their hashes recomputed, so they must end
+        exactly at the checkpoint's heads), then the changes made or received since the
+        load are linked on top.  The state is not touched: it already is the state at
+        these heads.  Builds the new history aside and swaps it in, so a damaged file
+        raises and leaves the document as it was.  O(history).
+        """
+        dfr = self._deferred
+        assert dfr is not None and self._base is not None
+        base0 = None if dfr.snap is None else decode_snapshot(dfr.snap)[1]
+        items = _history_items(dfr.body, base0)
+        if len(items) != dfr.n:
+            raise DecodeError(f"saved history holds {len(items)} changes, not {dfr.n}")
+        hist = History()
+        hist.base = base0
+        cut_heads = base0.heads if base0 is not None else {}
+        paused = gc.isenabled()
+        gc.disable()  # a burst of long-lived objects: see apply_changes
+        try:
+            for it in items:
+                _link(hist, decode_change(it[0]), cut_heads)
+            if hist.heads != sorted(self._base.heads):
+                raise HashMismatchError("the saved history does not end at the saved heads")
+            later = self._history
+            for i in range(len(later)):
+                _link(hist, decode_change(later.raw_at(i)), cut_heads)
+        finally:
+            if paused:
+                gc.enable()
+        self._history = hist
+        self._base = base0
+        self._deferred = None
 
     @classmethod
     def _from_snapshot(
@@ -778,7 +934,7 @@ class Doc:
 
 
 def _waiting_index(
-    pending: dict[bytes, UnverifiedChange], index: dict[bytes, int], base: Base | None
+    pending: dict[bytes, UnverifiedChange], index: HashIndex, base: Base | None
 ) -> dict[bytes, list[bytes]]:
     """Missing dep -> the pending changes waiting on it (rebuilt after a failed call)."""
     waiting: dict[bytes, list[bytes]] = {}
@@ -787,3 +943,94 @@ def _waiting_index(
             if d not in index and (base is None or d not in base.heads):
                 waiting.setdefault(d, []).append(hsh)
     return waiting
+
+
+class _Deferred:
+    """The history of a lazily loaded document, still encoded (see :meth:`Doc.load`)."""
+
+    __slots__ = ("body", "n", "snap")
+
+    def __init__(self, body: bytes, snap: bytes | None, n: int) -> None:
+        self.body = body  # the saved history: zlib of the compact change record
+        self.snap = snap  # the snapshot that history starts after, if any
+        self.n = n  # how many changes it holds
+
+
+def _checksum(fields: list[Any]) -> int:
+    """xxh3-64 of the msgpack of a saved document's fields: damage is caught at load,
+    although the history is decoded later."""
+    return int(xxhash.xxh3_64_intdigest(msgpack.packb(fields)))
+
+
+def _inflate(data: bytes, what: str) -> bytes:
+    """zlib-inflate ``data`` with a bound (MAX_SAVE_BYTES) against zip bombs."""
+    try:
+        z = zlib.decompressobj()
+        out = z.decompress(data, MAX_SAVE_BYTES)
+        if z.unconsumed_tail or not z.eof:
+            raise DecodeError(f"{what} is truncated or larger than MAX_SAVE_BYTES")
+        return out
+    except zlib.error as exc:
+        raise DecodeError(f"{what} does not inflate ({exc})") from exc
+
+
+def _history_items(body: bytes, base: Base | None) -> list[Any]:
+    """The saved history's changes as ``(raw, hash, actor, seq, deps)``, in order."""
+    raw_payload = _inflate(body, "saved history")
+    try:
+        payload = msgpack.unpackb(raw_payload, raw=False, use_list=True)
+    except (ValueError, msgpack.ExtraData) as exc:
+        raise DecodeError(f"saved history does not decode ({type(exc).__name__})") from exc
+    scope = Scope(dict(base.clock) if base is not None else None)
+    items = scope.decode(payload)  # deps on a snapshot cut's heads are kept as hashes
+    if any(it is None for it in items):
+        raise DecodeError("saved document refers to changes it does not hold")
+    return items
+
+
+def _link(hist: History, u: UnverifiedChange, cut_heads: Any) -> None:
+    """Add a change of a trusted saved history to ``hist`` (its deps must be there)."""
+    number = hist.number
+    dep_idx = []
+    for d in u.deps:
+        i = number(d)
+        if i is None:
+            if d in cut_heads:
+                continue
+            raise DecodeError("saved history refers to a change it does not hold")
+        dep_idx.append(i)
+    if hist.seq_of(u.actor) + 1 != u.seq:
+        raise DecodeError("saved history has a gap in an actor's changes")
+    u.__class__ = Change
+    assert isinstance(u, Change)
+    hist.add(u, tuple(dep_idx))
+
+
+def _same_state(doc: Doc, opset: OpSet, cut: Base, whole: bool) -> bool:
+    """Whether ``doc`` (replayed) has the checkpoint's state.  Compares the canonical
+    encodings: with tombstones if the history starts from the empty document (``whole``),
+    else the visible state (a replay from a snapshot has no tombstones before its cut)."""
+    probe = Doc()
+    probe._opset = opset
+    probe._base = cut
+    probe._history.base = cut
+    return encode_snapshot(doc, tombstones=whole) == encode_snapshot(probe, tombstones=whole)
+
+
+class _NeedHistory(Exception):
+    """Internal: verifying a change needs the history a lazily loaded document deferred.
+    Never escapes :meth:`Doc.apply_changes`, which decodes the history and retries."""
+
+
+def _holds(st: Any, key: Any, p: OpId) -> bool:
+    """Whether ``p`` is a live value op at ``key`` of object state ``st``."""
+    if type(key) is str:
+        es = st.data.get(key)
+    else:
+        run = st.data.find(key[0], key[1])
+        if run is None:
+            return False
+        if not run.reg:
+            return not run.deleted and p == key
+        es = run.content[0].entries
+    return bool(es) and any(e[0] == p[0] and e[1] == p[1] for e in es)

@@ -592,18 +592,18 @@ class Sequence:
 
     # ------------------------------------------------------------ snapshot support
 
-    def load_runs(self, runs: list[tuple[int, bytes, Any, bool]]) -> None:
-        """Fill an empty sequence with visible ``(ctr, actor, content, is_register)`` runs
-        in document order (loading a snapshot).  O(r log r)."""
+    def load_runs(self, runs: list[tuple[int, bytes, Any, bool, bool]]) -> None:
+        """Fill an empty sequence with ``(ctr, actor, content, is_register, deleted)`` runs
+        in document order (loading a snapshot or checkpoint).  O(r log r)."""
         assert self.vis == 0 and not self.head.runs
         c = self.head
-        for ctr, actor, content, is_reg in runs:
+        for ctr, actor, content, is_reg, deleted in runs:
             if len(c.runs) >= MAX_RUNS // 2:
                 new = Chunk([])
                 new.prev = c
                 c.next = new
                 c = new
-            run = Run(ctr, actor, content, False, c)
+            run = Run(ctr, actor, content, deleted, c)
             if is_reg:
                 run.reg = True
             self._place(c, len(c.runs), run)

@@ -27,6 +27,7 @@ Layout (msgpack, after the 8-byte magic)::
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,7 @@ SNAPSHOT_MAGIC = b"\x85ECHOSNP"
 SNAPSHOT_VERSION = 1
 _OBJ_EXT = 2
 _COUNTER_EXT = 1
+_DELETED = "deleted"  # marks a tombstone run in _runs' output (compared by identity)
 
 
 class Base:
@@ -79,10 +81,13 @@ def _enc_value(v: Any) -> Any:
     return encode_scalar(v)
 
 
-def encode_snapshot(doc: Any) -> bytes:
+def encode_snapshot(doc: Any, *, tombstones: bool = False) -> bytes:
     """The snapshot of ``doc`` at its current heads (an open transaction is not included).
 
-    O(objects + visible runs + map entries).
+    With ``tombstones`` it is a **checkpoint**: deleted sequence elements are kept too (their
+    ids, not their values), so a document loaded from it can still verify and apply any
+    change a document with the full history could (``Doc.save`` stores one).
+    O(objects + runs + map entries).
     """
     from .doc import Doc
 
@@ -129,7 +134,7 @@ def encode_snapshot(doc: Any) -> bytes:
                 actors.update(e[1] for e in es)
             body.append((oid, ost, items))
         else:
-            body.append((oid, ost, _visible_runs(ost.data, actors)))
+            body.append((oid, ost, _runs(ost.data, actors, tombstones)))
     table = sorted(actors)
     ix = {a: i for i, a in enumerate(table)}
 
@@ -158,11 +163,21 @@ def encode_snapshot(doc: Any) -> bytes:
     return SNAPSHOT_MAGIC + packed
 
 
-def _visible_runs(seq: Sequence, actors: set[bytes]) -> list[tuple[bytes, int, Any, Any]]:
-    """Visible runs, merged where ids continue (independent of in-memory fragmentation)."""
+def _runs(seq: Sequence, actors: set[bytes], tombstones: bool) -> list[Any]:
+    """Visible runs (and deleted ones, as ``[actor, ctr, length, DELETED]``, with
+    ``tombstones``), merged where ids continue: independent of in-memory fragmentation."""
     out: list[Any] = []
     for r in seq.runs():
         if r.deleted:
+            if not tombstones:
+                continue
+            actors.add(r.actor)
+            if out:
+                last = out[-1]
+                if last[3] is _DELETED and last[0] == r.actor and last[1] + last[2] == r.ctr:
+                    last[2] += r.n
+                    continue
+            out.append([r.actor, r.ctr, r.n, _DELETED])
             continue
         actors.add(r.actor)
         if r.reg:
@@ -186,6 +201,7 @@ def _encode_runs(runs: list[Any], ix: dict[bytes, int], is_text: bool) -> list[A
     values: Any = [] if not is_text else None
     pieces: list[str] = []
     regs: list[Any] = []
+    dead: list[int] = []
     prev_end = 0
     for i, (a, ctr, content, entries) in enumerate(runs):
         ai = ix[a]
@@ -194,6 +210,11 @@ def _encode_runs(runs: list[Any], ix: dict[bytes, int], is_text: bool) -> list[A
         else:
             actor_runs.append([ai, 1])
         deltas.append(ctr - prev_end)
+        if entries is _DELETED:
+            lengths.append(content)
+            prev_end = ctr + content
+            dead.append(i)
+            continue
         if entries is not None:
             lengths.append(1)
             prev_end = ctr + 1
@@ -209,7 +230,10 @@ def _encode_runs(runs: list[Any], ix: dict[bytes, int], is_text: bool) -> list[A
             pieces.append(content)
         else:
             values.extend(_enc_value(v) for v in content)
-    return [actor_runs, deltas, lengths, "".join(pieces) if is_text else values, regs]
+    out = [actor_runs, deltas, lengths, "".join(pieces) if is_text else values, regs]
+    if dead:
+        out.append(dead)  # a checkpoint's tombstones: run indexes, ascending
+    return out
 
 
 # ------------------------------------------------------------------ decoding
@@ -309,8 +333,36 @@ def _decode(top: Any, data: bytes) -> tuple[OpSet, Base]:
             seqs.append((st.data, content, otype == ObjType.TEXT))
     for seq, content, is_text in seqs:
         _load_runs(seq, content, is_text, actor, pos_int)
+    _check_object_values(opset)
     base = Base(heads, clock, max_op, data)
     return opset, base
+
+
+def _check_object_values(opset: OpSet) -> None:
+    """Every object value must name an object of its type (the one its op made)."""
+    objs = opset.objs
+
+    def ok(c: int, a: bytes, v: Any) -> None:
+        if type(v) is ObjType:
+            st = objs.get((c, a))
+            if st is None or st.type != v:
+                raise _bad(f"object value {c}@{a.hex()} names no such object")
+
+    for st in list(objs.values()):
+        if st.type == ObjType.MAP:
+            for es in st.data.values():
+                for c, a, v in es:
+                    ok(c, a, v)
+        elif st.type == ObjType.LIST:
+            for r in st.data.runs():
+                if r.deleted:
+                    continue
+                if r.reg:
+                    for c, a, v in r.content[0].entries:
+                        ok(c, a, v)
+                else:
+                    for k, v in enumerate(r.content):
+                        ok(r.ctr + k, r.actor, v)
 
 
 def _load_runs(
@@ -320,18 +372,29 @@ def _load_runs(
     actor: Callable[[Any], bytes],
     pos_int: Callable[[Any], int],
 ) -> None:
-    actor_runs, deltas, lengths, values, regs = content
+    if type(content) is not list or len(content) not in (5, 6):
+        raise _bad("sequence content")
+    actor_runs, deltas, lengths, values, regs = content[:5]
+    dead = set(content[5]) if len(content) == 6 else set()
+    if len(content) == 6 and (not dead or sorted(dead) != content[5]):
+        raise _bad("tombstone column")
     if len(deltas) != len(lengths):
         raise _bad("column lengths differ")
     if sum(pos_int(c) for _, c in actor_runs) != len(lengths):
         raise _bad("actor column length")
+    if any(type(i) is not int or not 0 <= i < len(lengths) for i in dead):
+        raise _bad("tombstone run index")
     reg_at = {pos_int(i): es for i, es in regs}
+    if not dead.isdisjoint(reg_at):
+        raise _bad("a tombstone run with a register")
+    live = sum(lengths) - sum(lengths[i] for i in dead)
     if is_text:
-        if type(values) is not str or len(values) != sum(lengths):
+        if type(values) is not str or len(values) != live:
             raise _bad("text length")
-    elif type(values) is not list or len(values) != sum(lengths):
+    elif type(values) is not list or len(values) != live:
         raise _bad("list length")
-    runs: list[tuple[int, bytes, Any, bool]] = []
+    runs: list[tuple[int, bytes, Any, bool, bool]] = []
+    spans: list[tuple[bytes, int, int]] = []  # (actor, first counter, length) per run
     k = 0
     pos = 0
     prev_end = 0
@@ -342,6 +405,15 @@ def _load_runs(
             ctr = prev_end + deltas[k]
             if type(n) is not int or n < 1 or type(ctr) is not int or ctr < 1:
                 raise _bad("run")
+            if ctr + n - 1 > INT64_MAX:
+                raise _bad("element counter beyond 64 bits")
+            spans.append((act, ctr, n))
+            if k in dead:
+                # a tombstone's value is never observed again: keep only its length
+                runs.append((ctr, act, "\x00" * n if is_text else [None] * n, False, True))
+                prev_end = ctr + n
+                k += 1
+                continue
             if is_text:
                 piece: Any = values[pos : pos + n]
             else:
@@ -354,17 +426,21 @@ def _load_runs(
                 if not entries:
                     raise _bad("empty register")
                 piece = [Register(entries)]
-            runs.append((ctr, act, piece, False))
-            if es is not None:
-                runs[-1] = (ctr, act, piece, True)
+            runs.append((ctr, act, piece, es is not None, False))
             pos += n
             prev_end = ctr + n
             k += 1
+    # every element id at most once (the sequence's id index relies on it)
+    spans.sort()
+    for (a0, c0, n0), (a1, c1, _) in itertools.pairwise(spans):
+        if a0 == a1 and c0 + n0 > c1:
+            raise _bad("overlapping element ids")
     seq_load(seq, runs)
 
 
-def seq_load(seq: Sequence, runs: list[tuple[int, bytes, Any, bool]]) -> None:
-    """Load ``(ctr, actor, content, is_register)`` runs in order into an empty sequence."""
+def seq_load(seq: Sequence, runs: list[tuple[int, bytes, Any, bool, bool]]) -> None:
+    """Load ``(ctr, actor, content, is_register, deleted)`` runs in order into an empty
+    sequence."""
     seq.load_runs(runs)
 
 

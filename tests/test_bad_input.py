@@ -25,7 +25,7 @@ from crdt import (
     decode_change,
 )
 from crdt.change import encode_change
-from crdt.doc import SAVE_MAGIC, SAVE_VERSION
+from crdt.doc import SAVE_MAGIC
 from crdt.op import DEL, INC, INS, INS_MAKE, MAKE, REM, SET
 from crdt.values import Counter, ObjType
 
@@ -222,11 +222,12 @@ def _save_bytes() -> bytes:
 
 
 def _save_with(heads, changes) -> bytes:
-    """A saved document (SPEC.md section 8) with the given heads and changes, each change
-    stored verbatim in the compact history (a bytes item is a change kept whole)."""
+    """A format-2 saved document (SPEC.md section 8: replayed and verified on load) with the
+    given heads and changes, each change stored verbatim in the compact history (a bytes
+    item is a change kept whole)."""
     payload = [0, 0, 0, [], *changes] if isinstance(changes, list) else changes
     body = zlib.compress(msgpack.packb(payload))
-    return SAVE_MAGIC + msgpack.packb([SAVE_VERSION, heads, None, body])
+    return SAVE_MAGIC + msgpack.packb([2, heads, None, body])  # format 2: history only
 
 
 def test_load_truncated_every_offset():
@@ -607,7 +608,11 @@ def test_change_over_size_limit_refused():
         doc = Doc("ff")
         _assert_rejected_unchanged(doc, [C1], DecodeError)
         with pytest.raises(CrdtError):
-            Doc.load(saved)
+            Doc.load(saved, verify=True)
+        lazy = Doc.load(saved)  # the checkpoint loads; the history is decoded when needed
+        with pytest.raises(CrdtError):
+            lazy.get_changes()
+        assert lazy.to_py() == AFTER_C3  # and the failed decode lost nothing
         assert decode_change(small).hash  # under the limit: fine
     doc.apply_changes([C1])  # limit restored
     assert doc.to_py() == BASE

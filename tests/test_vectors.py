@@ -18,6 +18,7 @@ from typing import Any
 
 import msgpack
 import pytest
+import xxhash
 
 import crdt
 from crdt import Counter, Doc, decode_change
@@ -185,7 +186,10 @@ def test_engine_decodes_the_described_fields(vec: dict[str, Any]) -> None:
     c = decode_change(bytes.fromhex(vec["hex"]))
     assert c.actor.hex() == d["actor"]
     assert (c.seq, c.start_op, c.time, c.message) == (
-        d["seq"], d["start_op"], d["time"], d["message"],
+        d["seq"],
+        d["start_op"],
+        d["time"],
+        d["message"],
     )
     assert [x.hex() for x in c.deps] == d["deps"]
     assert len(c.ops) == len(d["ops"])
@@ -258,7 +262,7 @@ def _saved_parts(data: bytes) -> tuple[list[Any], list[Any]]:
     magic = b"\x85ECHODOC"
     assert data.startswith(magic)
     top = msgpack.unpackb(data[len(magic) :], raw=False)
-    assert len(top) == 4 and top[0] == 2
+    assert top[0] in (2, 3) and len(top) == (4 if top[0] == 2 else 7)
     payload = msgpack.unpackb(zlib.decompress(top[3]), raw=False)
     return top, payload
 
@@ -266,21 +270,40 @@ def _saved_parts(data: bytes) -> tuple[list[Any], list[Any]]:
 def test_saved_document_layout_and_load() -> None:
     data = bytes.fromhex(SAVED["hex"])
     top, payload = _saved_parts(data)
+    assert top[0] == 3
     assert top[2] is None, "no snapshot: the history starts at the empty document"
     assert [h.hex() for h in top[1]] == SAVED["heads"]
     # compact history: [n0, a0, t0, bases, one item per change]
     n0, a0, _t0, _bases, *items = payload
-    assert (n0, a0) == (0, 0) and len(items) == len(SAVED["changes"])
-    doc = Doc.load(data)
+    assert (n0, a0) == (0, 0) and len(items) == len(SAVED["changes"]) == top[5]
+    # the checkpoint: a snapshot (section 12) at the same heads, zlib-compressed
+    ckpt = zlib.decompress(top[4])
+    assert ckpt.startswith(b"\x85ECHOSNP")
+    snap = msgpack.unpackb(ckpt[8:], raw=False)
+    assert sorted(h[0].hex() for h in snap[2]) == SAVED["heads"]
+    # the checksum: xxh3-64 of the msgpack of the five fields before it
+    assert top[6] == xxhash.xxh3_64_intdigest(msgpack.packb(top[1:6]))
+    for verify in (False, True):
+        doc = Doc.load(data, verify=verify)
+        assert [h.hex() for h in doc.heads] == SAVED["heads"]
+        assert doc.to_py() == _final_document()
+        by_name = {v["name"]: v for v in CHANGES}
+        assert doc.get_changes() == [bytes.fromhex(by_name[n]["hex"]) for n in SAVED["changes"]]
+        assert doc.save() == data
+
+
+def test_format_2_saved_document_still_loads() -> None:
+    old = bytes.fromhex(SAVED["hex_v2"])
+    top, _ = _saved_parts(old)
+    assert top[0] == 2
+    doc = Doc.load(old)
     assert [h.hex() for h in doc.heads] == SAVED["heads"]
     assert doc.to_py() == _final_document()
-    by_name = {v["name"]: v for v in CHANGES}
-    assert doc.get_changes() == [bytes.fromhex(by_name[n]["hex"]) for n in SAVED["changes"]]
-    assert doc.save() == data
+    assert doc.save() == bytes.fromhex(SAVED["hex"])  # saved again: format 3
 
 
 def test_saved_document_with_wrong_heads_is_refused() -> None:
-    data = bytes.fromhex(SAVED["hex"])
+    data = bytes.fromhex(SAVED["hex_v2"])
     magic = b"\x85ECHODOC"
     top, _ = _saved_parts(data)
     top[1] = [bytes(32)]

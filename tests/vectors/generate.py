@@ -920,8 +920,12 @@ def main() -> int:
     changes = changes_json()
     _write("changes.json", changes)
     saved = build_saved()
+    old = json.loads((HERE / "saved.json").read_text()) if (HERE / "saved.json").exists() else {}
     _write("saved.json", {
         "hex": saved.hex(),
+        # the same document in save format 2 (history only), kept as written then: format
+        # 3 readers must still load it
+        "hex_v2": old.get("hex_v2") or old["hex"],
         "heads": [changes[-1]["hash"]],
         "changes": [c["name"] for c in changes],
     })
