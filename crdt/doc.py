@@ -737,13 +737,29 @@ class Doc:
         return d
 
     def merge(self, other: Doc) -> list[Change]:
-        """Apply every change ``other`` has that this document lacks."""
+        """Apply every change ``other`` has that this document lacks.
+
+        An actor's changes form a chain, and a change's hash covers its whole causal past,
+        so per actor it is enough to compare the last change this document has: if
+        ``other`` has the same one there, exactly its later changes are missing here.
+        O(actors + changes sent), not O(history).
+        """
         other._need_history()
-        mine = self._history.index
+        self._need_history()
+        mine = self._history
         oh = other._history
-        return self.apply_changes(
-            [oh.raw_at(i) for i, x in enumerate(oh.hashes()) if x not in mine]
-        )
+        send: list[int] = []
+        for a, (_, nums) in oh.by_actor.items():
+            skipped = oh.base.clock.get(a, 0) if oh.base is not None else 0
+            have = mine.seq_of(a)  # this actor's changes here: seqs 1..have
+            k = have - skipped  # how many of ``nums`` those are
+            if k >= len(nums):
+                continue
+            if k > 0 and oh.hash_at(nums[k - 1]) != mine.change_at_seq(a, have):
+                k = 0  # the chains differ: send them all (apply_changes sorts it out)
+            send.extend(nums[max(k, 0) :])
+        send.sort()  # change numbers: the order ``other`` applied them, a causal order
+        return self.apply_changes([oh.raw_at(i) for i in send])
 
     # ------------------------------------------------------------ save / load
 

@@ -366,6 +366,15 @@ class History:
         """Cache the clock (inclusive) of change number ``i``."""
         self._clocks[i] = clock
 
+    def change_at_seq(self, actor: bytes, seq: int) -> bytes | None:
+        """The hash of ``actor``'s change number ``seq``, or None if this history does not
+        hold it (not made yet, or before the snapshot cut).  O(1)."""
+        ba = self.by_actor.get(actor)
+        k = seq - 1 - (self.base.clock.get(actor, 0) if self.base is not None else 0)
+        if ba is None or not 0 <= k < len(ba[1]):
+            return None
+        return self.index.hash_at(ba[1][k])
+
     def seq_number(self, i: int) -> int:
         """The seq of change number ``i``."""
         a = self.actor[i]

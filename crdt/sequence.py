@@ -224,10 +224,22 @@ class Sequence:
     # ------------------------------------------------------------ structure
 
     def _build_index(self) -> None:
-        self._index = {}
-        self._indexed = True
+        """Index every run by actor and start counter, in bulk.  O(r log r), in C mostly
+        (a fork's copy pays this on its first remote op)."""
+        groups: dict[bytes, list[Run]] = {}
         for r in self.runs():
-            self._index_add(r)
+            g = groups.get(r.actor)
+            if g is None:
+                groups[r.actor] = [r]
+            else:
+                g.append(r)
+        index: dict[bytes, _ActorRuns] = {}
+        for actor, g in groups.items():
+            ar = index[actor] = _ActorRuns()
+            ar.by_start = {r.ctr: r for r in g}
+            ar.starts = SortedList(ar.by_start)
+        self._index = index
+        self._indexed = True
 
     def _index_add(self, run: Run) -> None:
         if not self._indexed:
@@ -616,16 +628,19 @@ class Sequence:
         is_text = self.is_text
         while c is not None:
             nc = Chunk([])
-            runs = nc.runs
-            for r in c.runs:
-                content = r.content
-                if r.reg:
-                    content = [Register(list(content[0].entries))]
-                elif not is_text:
-                    content = content.copy()
-                nr = Run(r.ctr, r.actor, content, r.deleted, nc)
-                nr.reg = r.reg
-                runs.append(nr)
+            if is_text:  # str contents are immutable: share them (the common case, fast)
+                nc.runs = [Run(r.ctr, r.actor, r.content, r.deleted, nc) for r in c.runs]
+            else:
+                runs = nc.runs
+                for r in c.runs:
+                    if r.reg:
+                        nr = Run(
+                            r.ctr, r.actor, [Register(list(r.content[0].entries))], r.deleted, nc
+                        )
+                        nr.reg = True
+                    else:
+                        nr = Run(r.ctr, r.actor, r.content.copy(), r.deleted, nc)
+                    runs.append(nr)
             nc.vis = c.vis
             if prev is None:
                 new.head = nc
