@@ -749,7 +749,7 @@ class Doc:
         mine = self._history
         oh = other._history
         send: list[int] = []
-        for a, (_, nums) in oh.by_actor.items():
+        for a, nums in oh.by_actor.items():
             skipped = oh.base.clock.get(a, 0) if oh.base is not None else 0
             have = mine.seq_of(a)  # this actor's changes here: seqs 1..have
             k = have - skipped  # how many of ``nums`` those are

@@ -105,7 +105,7 @@ def encode_snapshot(doc: Any, *, tombstones: bool = False) -> bytes:
     if base is not None:
         for a, s in base.clock.items():
             clock[a] = [s, base.max_op.get(a, 0)]
-    for a, (_, nums) in h.by_actor.items():
+    for a, nums in h.by_actor.items():
         last = nums[-1]
         c = clock.setdefault(a, [0, 0])
         c[0] = h.seq_of(a)

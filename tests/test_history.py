@@ -90,3 +90,31 @@ def test_fork_is_an_independent_copy(seed: int) -> None:
     f.merge(a)
     assert a.to_py() == f.to_py()
     assert Doc.load(f.save()).to_py() == f.to_py()
+
+
+def test_raw_store_blocks_survive_truncation_at_every_boundary() -> None:
+    """Changes live in compressed blocks of BLOCK; undoing a batch may reopen a block."""
+    from crdt.history import BLOCK
+
+    d = Doc(b"\x05" * 16, clock=lambda: 0)
+    t = d.root.make_text("t")
+    for k in range(2 * BLOCK + 5):
+        t.insert(k, "ab"[k % 2])
+    raws = d.get_changes()
+    for n in (1, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK, 2 * BLOCK + 1, len(raws)):
+        h = d._history.copy()
+        h.truncate(n)
+        assert len(h) == n
+        assert h.raws() == raws[:n]
+        # append again across the boundary: the same bytes come back
+        f = Doc(b"\x06" * 16)
+        f._history = h
+        f._rebuild()  # the state of the truncated history
+        f.apply_changes(raws[n:])
+        assert f._history.raws() == raws
+        assert [f._history.raw_at(i) for i in (0, n - 1, len(raws) - 1)] == [
+            raws[0],
+            raws[n - 1],
+            raws[-1],
+        ]
+    _check_bytes(d)
