@@ -198,8 +198,8 @@ def make_record(
         rec["ok"] = bool(raw.get("ok"))
         rec["error"] = raw.get("error")
         rec["status"] = "ok" if rec["ok"] else "TIMEOUT" if raw.get("timeout") else "FAILED"
-        for k in ("b1_ms", "b2_ms", "load_ms", "snapshot_load_ms"):
-            if k == "snapshot_load_ms" and k not in raw:
+        for k in ("b1_ms", "b2_ms", "load_ms", *OURS_EXTRA_MS):
+            if k in OURS_EXTRA_MS and k not in raw:
                 continue
             med, lo, hi = stats(raw.get(k) or [])
             rec[k], rec[f"{k}_min"], rec[f"{k}_max"] = med, lo, hi
@@ -332,6 +332,10 @@ def render_md(rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+OURS_EXTRA_MS = ("snapshot_load_ms", "verified_load_ms", "history_decode_ms")
+"""Timings only our engine reports (the worker adds them when the adapter has the step)."""
+
+
 def ratio_lines(recs: list[dict[str, Any]]) -> list[str]:
     """'B1 ours/automerge = 0.09x'-style lines per mode, against every other engine."""
     lines = []
@@ -355,16 +359,25 @@ def ratio_lines(recs: list[dict[str, Any]]) -> list[str]:
                     ("save", "save_bytes"),
                 )
             ]
-            if ours.get("snapshot_load_ms") is not None:
-                parts.append(
-                    f"snapshot load ours/{other} load = "
-                    f"{ratio(ours.get('snapshot_load_ms'), o.get('load_ms'))}"
-                )
+            for what, k in (
+                ("snapshot load", "snapshot_load_ms"),
+                ("verified load", "verified_load_ms"),
+            ):
+                if ours.get(k) is not None:
+                    parts.append(
+                        f"{what} ours/{other} load = {ratio(ours.get(k), o.get('load_ms'))}"
+                    )
             lines.append(f"  [{mode}] " + ", ".join(parts))
         if ours.get("snapshot_load_ms") is not None:
             lines.append(
                 f"  [{mode}] ours snapshot: {ours['snapshot_bytes'] / 1000:,.1f} KB, "
                 f"cold start {fmt_ms(ours['snapshot_load_ms'])} ms"
+            )
+        if ours.get("verified_load_ms") is not None:
+            lines.append(
+                f"  [{mode}] ours load is lazy (checkpoint; history decoded on first use): "
+                f"verified load {fmt_ms(ours['verified_load_ms'])} ms, decoding the deferred "
+                f"history {fmt_ms(ours.get('history_decode_ms'))} ms"
             )
     return lines
 

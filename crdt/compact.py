@@ -56,8 +56,10 @@ _TAIL_DEFAULTS: tuple[Any, ...] = _DEFAULTS[2:]
 _INS, _REM, _INS_MAKE = 3, 5, 4
 
 
-Decoded = tuple[bytes, bytes, bytes, int, list[bytes]]
-"""A decoded change: ``(raw, hash, actor, seq, deps)``."""
+Decoded = tuple[bytes, bytes, bytes, int, list[bytes], Any]
+"""A decoded change: ``(raw, hash, actor, seq, deps, header)``; ``header`` is
+``(start_op, n_ops, time, message)`` for a compact record and None for a change kept
+verbatim (what a history needs without decoding the ops again)."""
 
 
 class CodecError(DecodeError, ValueError):
@@ -251,7 +253,7 @@ class Scope:
     # ------------------------------------------------------------ reading
 
     def decode(self, payload: Any) -> list[Decoded | None]:
-        """The payload array -> ``[(raw, hash, actor, seq, deps) or None, ...]`` (None: a change
+        """The payload array -> ``[(raw, hash, actor, seq, deps, header) or None, ...]`` (None: a change
         that cannot be decoded because a salvage dropped what it refers to)."""
         try:
             return self._decode(payload)
@@ -305,7 +307,7 @@ class Scope:
             self._note_raw(item, hsh)
             try:
                 top = _unpackb(item, raw=False, use_list=True)
-                return item, hsh, top[1], top[2], top[6]
+                return item, hsh, top[1], top[2], top[6], None
             except Exception as exc:
                 raise CodecError("verbatim change is not a change") from exc
         if type(item) is not list or not 2 <= len(item) <= 8:
@@ -350,4 +352,4 @@ class Scope:
         raw = _packb(top)
         hsh = _blake2b(raw, digest_size=32).digest()
         self._note(hsh, actor, seq, end, time)
-        return raw, hsh, actor, seq, deps  # type: ignore[return-value]
+        return raw, hsh, actor, seq, deps, (start, end - start + 1, time, msg)  # type: ignore[return-value]

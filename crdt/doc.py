@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 import xxhash
 
+from . import change as _change
 from .change import Change, UnverifiedChange, decode_change, encode_change
 from .codec import unpack_framed
 from .compact import Scope
@@ -899,8 +900,16 @@ class Doc:
         paused = gc.isenabled()
         gc.disable()  # a burst of long-lived objects: see apply_changes
         try:
-            for it in items:
-                _link(hist, decode_change(it[0]), cut_heads)
+            for raw, hsh, actor, seq, deps, header in items:
+                if header is None:  # kept verbatim: decode it
+                    u = decode_change(raw)
+                else:
+                    # the compact record gave every field History keeps; it keeps no ops
+                    start, n_ops, t, msg = header
+                    u = UnverifiedChange(
+                        actor, seq, start, t, msg, tuple(deps), [], raw, hsh, n_ops
+                    )
+                _link(hist, u, cut_heads)
             if hist.heads != sorted(self._base.heads):
                 raise HashMismatchError("the saved history does not end at the saved heads")
             later = self._history
@@ -991,7 +1000,8 @@ def _inflate(data: bytes, what: str) -> bytes:
 
 
 def _history_items(body: bytes, base: Base | None) -> list[Any]:
-    """The saved history's changes as ``(raw, hash, actor, seq, deps)``, in order."""
+    """The saved history's changes as ``(raw, hash, actor, seq, deps, header)``, in order
+    (see :data:`crdt.compact.Decoded`)."""
     raw_payload = _inflate(body, "saved history")
     try:
         payload = msgpack.unpackb(raw_payload, raw=False, use_list=True)
@@ -1006,6 +1016,8 @@ def _history_items(body: bytes, base: Base | None) -> list[Any]:
 
 def _link(hist: History, u: UnverifiedChange, cut_heads: Any) -> None:
     """Add a change of a trusted saved history to ``hist`` (its deps must be there)."""
+    if len(u.raw) > _change.MAX_CHANGE_BYTES:  # looked up at call time (tests lower it)
+        raise DecodeError(f"a saved change of {len(u.raw)} bytes exceeds MAX_CHANGE_BYTES")
     number = hist.number
     dep_idx = []
     for d in u.deps:

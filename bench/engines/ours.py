@@ -83,6 +83,14 @@ class Ours:
     def load(self, data: bytes) -> Any:
         return self.Doc.load(data)
 
+    def load_verified(self, data: bytes) -> Any:
+        """A load that replays and verifies the whole history now (``verify=True``)."""
+        return self.Doc.load(data, verify=True)
+
+    def decode_history(self, doc: Any) -> None:
+        """Decode the history a lazy load deferred (what the first sync or save pays)."""
+        doc.get_changes()
+
     def snapshot(self, doc: Any) -> bytes:
         from crdt.snapshot import encode_snapshot
 

@@ -271,7 +271,7 @@ class Store:
                         if dc is None:
                             self.dropped_changes += 1
                             continue
-                        raw, hsh, actor, seq, deps = dc
+                        raw, hsh, actor, seq, deps, _ = dc
                         self._note_logical(hsh, actor, seq, deps)
                         assert self._replay is not None
                         self._replay.append(raw)
