@@ -253,8 +253,9 @@ class Scope:
     # ------------------------------------------------------------ reading
 
     def decode(self, payload: Any) -> list[Decoded | None]:
-        """The payload array -> ``[(raw, hash, actor, seq, deps, header) or None, ...]`` (None: a change
-        that cannot be decoded because a salvage dropped what it refers to)."""
+        """The payload array -> ``[(raw, hash, actor, seq, deps, header) or None, ...]``
+        (None: a change that cannot be decoded because a salvage dropped what it refers
+        to)."""
         try:
             return self._decode(payload)
         except CodecError:
