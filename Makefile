@@ -45,6 +45,7 @@ test: lint typecheck unit
 bench: $(BENCH_STAMP) js
 	$(VPY) -m bench
 	$(VPY) -m bench.storage_bench
+	$(VPY) -m bench.memory
 
 bench-quick: $(BENCH_STAMP) js
 	$(VPY) -m bench --quick

@@ -174,6 +174,30 @@ def test_doc_load(benchmark: Any, mid_doc: Doc) -> None:
     assert str(d.root["text"]) == str(mid_doc.root["text"])
 
 
+def test_doc_load_verified(benchmark: Any, mid_doc: Doc) -> None:
+    """The whole history replayed and verified (what format 2 always paid)."""
+    data = mid_doc.save()
+    d = benchmark(lambda: Doc.load(data, verify=True))
+    assert str(d.root["text"]) == str(mid_doc.root["text"])
+
+
+def test_merge_from_fork(benchmark: Any, mid_doc: Doc) -> None:
+    """Merge of two replicas that differ by 200 changes (sync between forks)."""
+    other = mid_doc.fork(b"\x07" * 16)
+    obj = other.root["text"].id
+    for i in range(200):
+        with other.transaction() as tx:
+            tx.splice(obj, (i * 37) % 9000, 0, "m")
+
+    def run() -> Doc:
+        d = mid_doc.fork(b"\x08" * 16)
+        d.merge(other)
+        return d
+
+    d = benchmark(run)
+    assert str(d.root["text"]) == str(other.root["text"])
+
+
 def test_snapshot_encode(benchmark: Any, mid_doc: Doc) -> None:
     from crdt.snapshot import encode_snapshot
 
