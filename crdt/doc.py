@@ -417,7 +417,8 @@ class Doc:
         index = h.index
         # a seq beyond the author's last one cannot be known yet: only the others need the
         # (possibly O(log n)) hash lookup
-        if (u.seq <= h.seq_of(u.actor) and u.hash in index) or u.hash in self._pending:
+        known = h.seq_of(u.actor)
+        if (u.seq <= known and u.hash in index) or u.hash in self._pending:
             return
         base = self._base
         get = index.get
@@ -439,7 +440,7 @@ class Doc:
             if base is not None and u.hash in base.heads:
                 return
             dep_idx = None  # a change on the snapshot cut: _apply_verified sorts it out
-        c = self._apply_verified(u, dep_idx)
+        c = self._apply_verified(u, dep_idx, known)
         applied.append(c)
         if self._pending:
             self._drain(c.hash, applied, batch)
@@ -477,7 +478,10 @@ class Doc:
                 stack.append(hsh)
 
     def _apply_verified(
-        self, u: UnverifiedChange, dep_idx: tuple[int, ...] | None = None
+        self,
+        u: UnverifiedChange,
+        dep_idx: tuple[int, ...] | None = None,
+        known_seq: int | None = None,
     ) -> Change:
         """Verify ``u`` against the history and state, op by op, and apply it.
 
@@ -485,7 +489,8 @@ class Doc:
         objects made earlier in the same change resolve naturally).  On an invalid op the
         state is left half-applied and ``self._dirty`` is set: the caller
         (:meth:`apply_changes`) rebuilds it from the history, which does not have ``u``.
-        ``dep_idx`` are the change numbers of its deps if the caller looked them up.
+        ``dep_idx`` are the change numbers of its deps and ``known_seq`` the author's last
+        seq here, if the caller looked them up.
         """
         h = self._history
         index = h.index
@@ -505,7 +510,8 @@ class Doc:
                 )
             base_end = max((base.end_op(d) for d in named), default=0)
         actor = u.actor
-        known_seq = h.seq_of(actor)
+        if known_seq is None:
+            known_seq = h.seq_of(actor)
         if u.seq <= known_seq:
             raise DuplicateSeqError(
                 f"actor {actor.hex()} already has seq {u.seq} (a different change)"

@@ -154,7 +154,6 @@ class History:
         "_deps_many",
         "_heads",
         "_raw",
-        "_vv",
         "actor",
         "base",
         "by_actor",
@@ -179,7 +178,6 @@ class History:
         self._heads: dict[int, bytes] = {}  # change numbers nothing depends on -> hashes
         self.base: Base | None = None  # the snapshot cut this history starts after
         self._clocks: dict[int, dict[bytes, int]] = {}  # change number -> its clock (sparse)
-        self._vv: dict[bytes, int] = {}  # actor -> its last seq in this history (doc clock)
 
     def __len__(self) -> int:
         return len(self.actor)
@@ -219,7 +217,6 @@ class History:
         new._heads = dict(self._heads)
         new.base = self.base
         new._clocks = dict(self._clocks)
-        new._vv = dict(self._vv)
         return new
 
     def raw_at(self, i: int) -> bytes:
@@ -262,11 +259,18 @@ class History:
 
     def seq_of(self, actor: bytes) -> int:
         """How many changes ``actor`` has made (its last seq)."""
-        s = self._vv.get(actor)
-        if s is not None:
-            return s
+        nums = self.by_actor.get(actor)
         base = self.base
-        return base.clock.get(actor, 0) if base is not None else 0
+        if nums is None:
+            return base.clock.get(actor, 0) if base is not None else 0
+        return len(nums) + base.clock.get(actor, 0) if base is not None else len(nums)
+
+    def _doc_clock(self) -> dict[bytes, int]:
+        """Per actor with changes here, its last seq: the clock of the whole history."""
+        base = self.base
+        if base is None:
+            return {a: len(nums) for a, nums in self.by_actor.items()}
+        return {a: len(nums) + base.clock.get(a, 0) for a, nums in self.by_actor.items()}
 
     def add(self, c: Change, dep_idx: tuple[int, ...]) -> int:
         """Record an applied change whose deps are the change numbers ``dep_idx``.  O(deps)."""
@@ -310,13 +314,10 @@ class History:
         if nums is None:
             nums = self.by_actor[a] = array("q")
         nums.append(i)
-        vv = self._vv
-        base = self.base
-        vv[a] = len(nums) + base.clock.get(a, 0) if base is not None else len(nums)
         if at_heads:
             # a change made on the heads has everything in its past: its clock is the
             # document's; caching one in CLOCK_EVERY bounds every later walk
-            self._clocks[i] = dict(vv)
+            self._clocks[i] = self._doc_clock()
         return i
 
     def truncate(self, n: int) -> None:
@@ -336,11 +337,6 @@ class History:
                 del self.by_actor[a]
             self._clocks.pop(i, None)
         self._heads = self._recompute_heads()
-        base = self.base
-        self._vv = {
-            a: len(nums) + (base.clock.get(a, 0) if base else 0)
-            for a, nums in self.by_actor.items()
-        }
 
     def _recompute_heads(self) -> dict[int, bytes]:
         n = len(self.actor)
