@@ -760,10 +760,12 @@ class Doc:
             skipped = oh.base.clock.get(a, 0) if oh.base is not None else 0
             have = mine.seq_of(a)  # this actor's changes here: seqs 1..have
             k = have - skipped  # how many of ``nums`` those are
-            if k >= len(nums):
+            # compare the last change of the actor both should hold
+            j = min(k, len(nums))
+            if j > 0 and oh.hash_at(nums[j - 1]) != mine.change_at_seq(a, skipped + j):
+                k = 0  # the chains differ: send them all (apply_changes refuses the forks)
+            elif k >= len(nums):
                 continue
-            if k > 0 and oh.hash_at(nums[k - 1]) != mine.change_at_seq(a, have):
-                k = 0  # the chains differ: send them all (apply_changes sorts it out)
             send.extend(nums[max(k, 0) :])
         send.sort()  # change numbers: the order ``other`` applied them, a causal order
         return self.apply_changes([oh.raw_at(i) for i in send])

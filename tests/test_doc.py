@@ -1107,3 +1107,24 @@ def test_list_insert_with_a_non_int_index_is_a_usage_error():
         with pytest.raises(UsageError):
             lst.insert(bad, 5)
     assert (d.to_py(), d.heads) == before
+
+
+def test_merge_refuses_an_actor_whose_chains_differ() -> None:
+    """Two different changes with the same actor and seq: merge must not skip the other's."""
+    from crdt import DuplicateSeqError
+
+    a = Doc(b"\x01" * 8, clock=lambda: 0)
+    a["k"] = 1
+    b = a.fork(b"\x01" * 8)  # same actor on purpose: b equivocates
+    a["x"] = 1
+    b["y"] = 2  # b's seq 2 differs from a's seq 2
+    before = (a.to_py(), a.heads)
+    with pytest.raises(DuplicateSeqError):
+        a.merge(b)
+    assert (a.to_py(), a.heads) == before
+    c = a.fork(b"\x03" * 8)
+    c["z"] = 3
+    a2 = Doc(b"\x04" * 8)
+    a2.merge(a)
+    a2.merge(c)  # chains agree: only c's new change is sent
+    assert a2.to_py() == c.to_py() and a2.heads == c.heads
