@@ -281,6 +281,14 @@ def test_saved_document_layout_and_load() -> None:
     assert ckpt.startswith(b"\x85ECHOSNP")
     snap = msgpack.unpackb(ckpt[8:], raw=False)
     assert sorted(h[0].hex() for h in snap[2]) == SAVED["heads"]
+    # sequences keep their tombstones: a sixth column of deleted runs, which have lengths
+    # but no values
+    seqs = [o[4] for o in snap[4] if o[1] != 0]
+    assert any(len(c) == 6 for c in seqs), "the vector has deleted elements"
+    for actor_runs, _deltas, lengths, values, _regs, *dead in seqs:
+        gone = sum(lengths[i] for i in dead[0]) if dead else 0
+        assert sum(lengths) - gone == len(values)
+        assert sum(n for _, n in actor_runs) == len(lengths)
     # the checksum: xxh3-64 of the msgpack of the five fields before it
     assert top[6] == xxhash.xxh3_64_intdigest(msgpack.packb(top[1:6]))
     for verify in (False, True):
