@@ -218,3 +218,17 @@ def test_save_refuses_an_open_transaction() -> None:
         a.save()
     a.commit()
     assert Doc.load(a.save()).to_py() == {"k": 1}
+
+
+def test_a_wrong_change_count_fails_when_the_history_is_decoded() -> None:
+    a = Doc(b"\x01" * 8, clock=_clock)
+    a["k"] = 1
+    a["k"] = 2
+    for n in (1, 3):
+        top = _fields(a.save())
+        top[5] = n
+        lazy = Doc.load(_repack(top))
+        assert lazy.change_count() == n  # what the file claims, until it is decoded
+        with pytest.raises(CrdtError):
+            lazy.get_changes()
+        assert lazy.to_py() == {"k": 2} and lazy._deferred is not None
