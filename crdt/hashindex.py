@@ -61,10 +61,7 @@ class HashIndex:
         return [b[p : p + HASH_LEN] for p in range(0, len(b), HASH_LEN)]
 
     def append(self, h: bytes) -> int:
-        """Record ``h`` as the next change number and return that number.  Amortised O(1).
-
-        (``History.add`` inlines this.)
-        """
+        """Record ``h`` as the next change number and return that number.  Amortised O(1)."""
         buf = self.buf
         i = len(buf) >> 5
         buf += h

@@ -275,14 +275,7 @@ class History:
     def add(self, c: Change, dep_idx: tuple[int, ...]) -> int:
         """Record an applied change whose deps are the change numbers ``dep_idx``.  O(deps)."""
         h = c.hash
-        index = self.index
-        hbuf = index.buf
-        i = len(hbuf) >> 5
-        hbuf += h
-        recent = index.recent
-        recent[h] = i
-        if len(recent) > index.limit:
-            index.merge()
+        i = self.index.append(h)
         a = c.actor
         a = self._actors.setdefault(a, a)
         start_op = c.start_op
