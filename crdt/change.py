@@ -18,8 +18,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import msgpack
-
+from .codec import pack as _packb
+from .codec import unpack as _unpackb
 from .errors import DecodeError
 from .ids import MAX_ACTOR_LEN
 from .op import Op, decode_ops, encode_ops, op_actors
@@ -30,8 +30,6 @@ HASH_LEN = 32
 MAX_CHANGE_BYTES = 64 * 1024 * 1024
 """Changes larger than this are refused before decoding (a bound on a peer's memory)."""
 
-_packb = msgpack.packb
-_unpackb = msgpack.unpackb
 _blake2b = hashlib.blake2b
 
 
@@ -152,7 +150,7 @@ def decode_change(raw: bytes, expected_hash: bytes | None = None) -> UnverifiedC
     if len(raw) > MAX_CHANGE_BYTES:
         raise _bad(f"{len(raw)} bytes exceeds the {MAX_CHANGE_BYTES}-byte limit")
     try:
-        top = _unpackb(raw, raw=False, strict_map_key=True, use_list=True)
+        top = _unpackb(raw)
     except Exception as exc:  # msgpack raises several unrelated types
         raise _bad(f"not msgpack ({type(exc).__name__}: {exc})") from exc
     if type(top) is not list or len(top) != 9:

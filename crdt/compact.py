@@ -42,13 +42,12 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import msgpack
-
 from .change import FORMAT_VERSION
+from .codec import pack, unpack
 from .errors import DecodeError
 
-_packb = msgpack.Packer().pack
-_unpackb = msgpack.unpackb
+_packb = pack
+_unpackb = unpack
 _blake2b = hashlib.blake2b
 
 _DEFAULTS: tuple[Any, ...] = (None, None, None, 0, [], 0, 0, None)
@@ -178,7 +177,7 @@ class Scope:
         seen: set[bytes] = set()
         for raw, _h in changes:
             try:
-                top = _unpackb(raw, raw=False, use_list=True)
+                top = _unpackb(raw)
                 ok = type(top) is list and len(top) == 9 and (trusted or _packb(top) == raw)
             except Exception:
                 ok = False
@@ -244,7 +243,7 @@ class Scope:
     def _note_raw(self, raw: bytes, hsh: bytes) -> None:
         """Book-keeping for a verbatim change (same on both sides)."""
         try:
-            top = _unpackb(raw, raw=False, use_list=True)
+            top = _unpackb(raw)
             _v, actor, seq, start, time, _m, _d, _t, ops = top
             self._note(hsh, actor, seq, start + _n_ops(ops) - 1, time)
         except Exception:
@@ -307,7 +306,7 @@ class Scope:
             hsh = _blake2b(item, digest_size=32).digest()
             self._note_raw(item, hsh)
             try:
-                top = _unpackb(item, raw=False, use_list=True)
+                top = _unpackb(item)
                 return item, hsh, top[1], top[2], top[6], None
             except Exception as exc:
                 raise CodecError("verbatim change is not a change") from exc

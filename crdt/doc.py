@@ -360,8 +360,22 @@ class Doc:
             self._opset.patches = []
         try:
             batch = {u.hash for u in decoded}
+            h = self._history
+            heads = h.heads_idx()
+            receive = self._receive
+            verified = self._apply_verified
+            seq_of = h.seq_of
+            app = applied.append
+            linear = self._base is None
             for u in decoded:
-                self._receive(u, applied, batch)
+                # the common case, a change made on this document's only head: it cannot
+                # be known or waiting, and its causal past is everything here
+                if linear and len(heads) == 1 and len(u.deps) == 1 and not self._pending:
+                    ((i, head),) = heads.items()
+                    if u.deps[0] == head:
+                        app(verified(u, (i,), seq_of(u.actor), True))
+                        continue
+                receive(u, applied, batch)
             if len(self._pending) > MAX_PENDING:
                 raise MissingDependencyError(
                     f"{len(self._pending)} changes wait for missing dependencies "
@@ -482,6 +496,7 @@ class Doc:
         u: UnverifiedChange,
         dep_idx: tuple[int, ...] | None = None,
         known_seq: int | None = None,
+        at_heads: bool = False,
     ) -> Change:
         """Verify ``u`` against the history and state, op by op, and apply it.
 
@@ -490,7 +505,8 @@ class Doc:
         state is left half-applied and ``self._dirty`` is set: the caller
         (:meth:`apply_changes`) rebuilds it from the history, which does not have ``u``.
         ``dep_idx`` are the change numbers of its deps and ``known_seq`` the author's last
-        seq here, if the caller looked them up.
+        seq here, if the caller looked them up; ``at_heads`` says the deps are this
+        document's heads, if the caller knows.
         """
         h = self._history
         index = h.index
@@ -612,10 +628,9 @@ class Doc:
                             raise _NeedHistory
             apply(op, ctr, actor)
             ctr += size
-        heads = h.heads_idx()
-        at_heads = len(dep_idx) == len(heads) and (
-            (len(dep_idx) == 1 and dep_idx[0] in heads) or all(i in heads for i in dep_idx)
-        )
+        if not at_heads:
+            heads = h.heads_idx()
+            at_heads = len(dep_idx) == len(heads) and all(i in heads for i in dep_idx)
         self._clock_for_next = None
         if preds or not at_heads:
             self._check_causality(u, dep_idx, known_seq, refs, preds)

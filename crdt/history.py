@@ -20,9 +20,8 @@ from collections.abc import Iterable
 from collections.abc import Sequence as SeqABC
 from typing import TYPE_CHECKING
 
-import msgpack
-
 from .change import Change
+from .codec import pack as _packb
 from .hashindex import HashIndex
 
 if TYPE_CHECKING:
@@ -34,9 +33,6 @@ MANY_DEPS = -2
 FULL = 0xFFFF  # _RawStore: the change is kept whole
 BLOCK = 1024  # _RawStore: changes per compressed block (a power of 2)
 CLOCK_EVERY = 64  # cache the clock of every 64th change made on the heads (a power of 2)
-
-
-_packb = msgpack.packb
 
 
 class _RawStore:
