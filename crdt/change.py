@@ -127,8 +127,9 @@ def encode_change(
         table.remove(actor)
         enc = encode_ops(ops, {actor: 0, **{a: i + 1 for i, a in enumerate(table)}})
     else:
-        table = [a for a in idx if a is not actor and a != actor]
-    raw = _packb([FORMAT_VERSION, actor, seq, start_op, time, message, list(deps), table, enc])
+        table = [*idx][1:]  # the author was numbered first
+    # msgpack writes a tuple as an array, the same bytes as a list
+    raw = _packb((FORMAT_VERSION, actor, seq, start_op, time, message, deps, table, enc))
     return raw, _blake2b(raw, digest_size=HASH_LEN).digest()
 
 

@@ -358,7 +358,10 @@ class Sequence:
                 return ref
         else:
             self._split(chunk, ri, off + 1)
-        self._place(chunk, ri + 1, Run(ctr, actor, content, False, chunk))
+        new = Run(ctr, actor, content, False, chunk)
+        if self._place(chunk, ri + 1, new) is new and new.chunk is chunk:
+            # typing goes on after the run just made: the next lookup is in it
+            self._rc = (new, chunk, ri + 1, pos)
         return ref
 
     def local_delete(
