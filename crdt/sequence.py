@@ -1,8 +1,8 @@
 """The RGA sequence behind lists and text, run-length encoded.
 
 Space: elements are kept in document order (tombstones included) as :class:`Run` objects,
-grouped into a doubly linked list of :class:`Chunk` s of at most ``MAX_RUNS`` runs, each
-chunk caching its visible length.  Time: every element has an op id ``(ctr, actor)``; an
+grouped into a linked list of :class:`Chunk` s of at most ``MAX_RUNS`` runs, each chunk
+caching its visible length.  Time: every element has an op id ``(ctr, actor)``; an
 insert names the element it goes after (or the head), and concurrent inserts after the same
 element are ordered by descending op id, which is the single rule
 
@@ -19,8 +19,15 @@ Indexes:
 - by id: per actor, the sorted start counters of its runs (``SortedList``) and a dict from
   start to run; a run knows its chunk, so a remote op never scans the document.
 
+Forks are copy-on-write: :meth:`Sequence.copy` shares every chunk (and the id index) with
+the original and counts the sharers in ``Chunk.refs``; whichever sequence first changes a
+shared chunk takes its own copy of it (:meth:`Sequence._own`, O(C)).  So the links between
+chunks live in the sequence (``_next``/``_prev`` dicts), not in the shared chunks, and
+every edit goes through ``_own`` before it touches a chunk or a run.
+
 Complexities (r = runs, C = MAX_RUNS): local insert/delete at a position near the cursor
-O(C); far away O(r / C + C); remote insert/delete by id O(log r + C + skipped runs).
+O(C); far away O(r / C + C); remote insert/delete by id O(log r + C + skipped runs);
+copy O(r / C), plus O(C) for each chunk either copy later changes.
 """
 
 from __future__ import annotations
@@ -41,13 +48,12 @@ MAX_RUNS = 64
 class Chunk:
     """A slice of the sequence: up to ``MAX_RUNS`` runs and their visible length."""
 
-    __slots__ = ("next", "prev", "runs", "vis")
+    __slots__ = ("refs", "runs", "vis")
 
     def __init__(self, runs: list[Run]) -> None:
         self.runs = runs  # runs in document order
         self.vis = 0  # number of visible elements in ``runs``
-        self.prev: Chunk | None = None  # previous chunk in document order
-        self.next: Chunk | None = None  # next chunk in document order
+        self.refs = 1  # how many sequences hold this chunk (forks share chunks)
 
 
 class _ActorRuns:
@@ -58,6 +64,12 @@ class _ActorRuns:
     def __init__(self) -> None:
         self.starts: Any = SortedList()  # start counters of this actor's runs, ascending
         self.by_start: dict[int, Run] = {}  # start counter -> run
+
+    def copy(self) -> _ActorRuns:
+        new = _ActorRuns()
+        new.starts = self.starts.copy()
+        new.by_start = dict(self.by_start)
+        return new
 
     def add(self, run: Run) -> None:
         self.starts.add(run.ctr)
@@ -86,6 +98,9 @@ class Sequence:
         "_ic",
         "_index",
         "_indexed",
+        "_irefs",
+        "_next",
+        "_prev",
         "_rc",
         "head",
         "is_text",
@@ -95,8 +110,11 @@ class Sequence:
     def __init__(self, is_text: bool) -> None:
         self.is_text = is_text  # contents are str (text) or list (list)
         self.head = Chunk([])  # first chunk; there is always at least one
+        self._next: dict[Chunk, Chunk] = {}  # chunk -> the one after it (none for the last)
+        self._prev: dict[Chunk, Chunk] = {}  # chunk -> the one before it (none for head)
         self.vis = 0  # visible length of the whole sequence
         self._index: dict[bytes, _ActorRuns] = {}  # actor -> its runs by counter
+        self._irefs = [1]  # how many sequences share ``_index`` (one list among them)
         self._indexed = False  # _index is built (lazily, on the first lookup by id)
         self._cur: Chunk | None = None  # cursor chunk (None: start from head)
         self._cur_pos = 0  # visible position where the cursor chunk starts
@@ -113,10 +131,11 @@ class Sequence:
 
     def runs(self) -> Iterator[Run]:
         """Every run in document order, tombstones included.  O(r)."""
+        nxt = self._next
         c: Chunk | None = self.head
         while c is not None:
             yield from c.runs
-            c = c.next
+            c = nxt.get(c)
 
     def text(self) -> str:
         """The visible text.  O(r)."""
@@ -148,12 +167,16 @@ class Sequence:
             s = 0
         else:
             c = cur
-        while i < s:
-            c = c.prev  # type: ignore[assignment]
-            s -= c.vis
-        while i >= s + c.vis:
-            s += c.vis
-            c = c.next  # type: ignore[assignment]
+        if i < s:
+            prv = self._prev
+            while i < s:
+                c = prv[c]
+                s -= c.vis
+        if i >= s + c.vis:
+            nxt = self._next
+            while i >= s + c.vis:
+                s += c.vis
+                c = nxt[c]
         self._cur = c
         self._cur_pos = s
         k = i - s
@@ -211,9 +234,10 @@ class Sequence:
         pos = 0
         c = self.head
         target = run.chunk
+        nxt = self._next
         while c is not target:
             pos += c.vis
-            c = c.next  # type: ignore[assignment]
+            c = nxt[c]
         for r in c.runs:
             if r is run:
                 return pos if r.deleted else pos + off
@@ -239,15 +263,66 @@ class Sequence:
             ar.by_start = {r.ctr: r for r in g}
             ar.starts = SortedList(ar.by_start)
         self._index = index
+        self._irefs = [1]
         self._indexed = True
 
     def _index_add(self, run: Run) -> None:
         if not self._indexed:
             return
-        ar = self._index.get(run.actor)
+        index = self._own_index()
+        ar = index.get(run.actor)
         if ar is None:
-            ar = self._index[run.actor] = _ActorRuns()
+            ar = index[run.actor] = _ActorRuns()
         ar.add(run)
+
+    def _own_index(self) -> dict[bytes, _ActorRuns]:
+        """The id index, copied first if another sequence shares it.  O(r) on a copy."""
+        refs = self._irefs
+        if refs[0] > 1:
+            refs[0] -= 1
+            self._index = {a: ar.copy() for a, ar in self._index.items()}
+            self._irefs = [1]
+        return self._index
+
+    def _own(self, chunk: Chunk) -> Chunk:
+        """``chunk`` if no other sequence holds it, else this sequence's own copy of it,
+        which takes its place here.  Every edit calls this before it changes a chunk or a
+        run in it; runs keep their order, so run indexes stay valid.  O(C) on a copy."""
+        if chunk.refs == 1:
+            return chunk
+        chunk.refs -= 1
+        nc = Chunk([])
+        nc.vis = chunk.vis
+        if self.is_text:  # str contents are immutable: share them (the common case, fast)
+            nc.runs = [Run(r.ctr, r.actor, r.content, r.deleted, nc) for r in chunk.runs]
+        else:
+            runs = nc.runs
+            for r in chunk.runs:
+                if r.reg:
+                    nr = Run(r.ctr, r.actor, [Register(list(r.content[0].entries))], r.deleted, nc)
+                    nr.reg = True
+                else:
+                    nr = Run(r.ctr, r.actor, r.content.copy(), r.deleted, nc)
+                runs.append(nr)
+        nxt, prv = self._next, self._prev
+        p = prv.pop(chunk, None)
+        n = nxt.pop(chunk, None)
+        if p is None:
+            self.head = nc
+        else:
+            nxt[p] = nc
+            prv[nc] = p
+        if n is not None:
+            nxt[nc] = n
+            prv[n] = nc
+        if self._indexed:
+            index = self._own_index()
+            for r in nc.runs:
+                index[r.actor].by_start[r.ctr] = r
+        if self._cur is chunk:
+            self._cur = nc
+        self._hint = self._rc = self._ic = None
+        return nc
 
     def _split(self, chunk: Chunk, ri: int, off: int) -> Run:
         """Split ``chunk.runs[ri]`` at ``off``; the right part goes to ``ri + 1``."""
@@ -301,11 +376,13 @@ class Sequence:
                 vis += r.n
         new.vis = vis
         chunk.vis -= vis
-        new.prev = chunk
-        new.next = chunk.next
-        if chunk.next is not None:
-            chunk.next.prev = new
-        chunk.next = new
+        nxt, prv = self._next, self._prev
+        after = nxt.get(chunk)
+        if after is not None:
+            nxt[new] = after
+            prv[after] = new
+        nxt[chunk] = new
+        prv[new] = chunk
 
     def _merge_left(self, chunk: Chunk, ri: int) -> None:
         """Merge ``chunk.runs[ri]`` into its left neighbour if it continues it."""
@@ -319,7 +396,7 @@ class Sequence:
             left.append(right)
             del runs[ri]
             if self._indexed:
-                self._index[right.actor].remove(right)
+                self._own_index()[right.actor].remove(right)
             if self._hint is right:
                 self._hint = None
 
@@ -340,13 +417,15 @@ class Sequence:
             content = content.copy()  # runs grow in place; never share the caller's list
         if pos == 0:
             # A new id is the greatest, so it goes before everything, tombstones too.
+            chunk = self._own(self.head)
             self._rc = self._ic = None
-            chunk = self.head
             self._cur = chunk
             self._cur_pos = 0
             self._place(chunk, 0, Run(ctr, actor, content, False, chunk))
             return None
         chunk, ri, off = self._locate(pos - 1)
+        if chunk.refs > 1:
+            chunk = self._own(chunk)
         run = chunk.runs[ri]
         ref = (run.ctr + off, run.actor)
         if off == run.n - 1:
@@ -380,12 +459,13 @@ class Sequence:
         self._rc = self._ic = None
         out: list[Any] = []
         chunk, ri, off = self._locate(pos)
+        chunk = self._own(chunk)
         touched = [chunk]
         remaining = n
         while remaining:
             runs = chunk.runs
             if ri >= len(runs):
-                chunk = chunk.next  # type: ignore[assignment]
+                chunk = self._own(self._next[chunk])
                 touched.append(chunk)
                 ri = 0
                 continue
@@ -455,12 +535,12 @@ class Sequence:
             rctr, ractor = ref
             if ractor == actor and ic.actor == actor and rctr == ctr - 1 == ic.ctr + ic.n - 1:
                 ichunk = ic.chunk
-                assert ichunk is not None
+                assert ichunk is not None and ichunk.refs == 1  # copies reset _ic
                 chunk = ichunk
                 runs = chunk.runs
                 last = runs[-1]
                 if last is ic:
-                    nc = chunk.next
+                    nc = self._next.get(chunk)
                     nx = nc.runs[0] if nc is not None else None
                 else:
                     nx = runs[runs.index(ic) + 1]
@@ -491,6 +571,7 @@ class Sequence:
             if off < run.n - 1:
                 nxt = rctr + 1  # the element after ref inside the same run
                 if nxt < ctr or (nxt == ctr and ractor < actor):
+                    chunk = self._own(chunk)
                     self._split(chunk, ri, off + 1)
                     new = self._place(chunk, ri + 1, Run(ctr, actor, content, False, chunk))
                     self._ic = new
@@ -507,16 +588,17 @@ class Sequence:
                 else:
                     break
             else:
-                nxt_chunk = chunk.next
+                nxt_chunk = self._next.get(chunk)
                 if nxt_chunk is not None:
                     chunk = nxt_chunk
                     ri = 0
                     continue
             break
-        prev = chunk.prev
+        prev = self._prev.get(chunk)
         if ri == 0 and prev is not None:
             chunk = prev
             ri = len(chunk.runs)
+        chunk = self._own(chunk)
         new = self._place(chunk, ri, Run(ctr, actor, content, False, chunk))
         self._ic = new
         return new
@@ -528,6 +610,10 @@ class Sequence:
             raise AssertionError(f"unknown element {ctr}@{actor.hex()}")
         chunk = run.chunk
         assert chunk is not None
+        if chunk.refs > 1:
+            ri = chunk.runs.index(run)
+            chunk = self._own(chunk)
+            run = chunk.runs[ri]
         off = ctr - run.ctr
         if off:
             ri = chunk.runs.index(run)
@@ -615,8 +701,8 @@ class Sequence:
         for ctr, actor, content, is_reg, deleted in runs:
             if len(c.runs) >= MAX_RUNS // 2:
                 new = Chunk([])
-                new.prev = c
-                c.next = new
+                self._next[c] = new
+                self._prev[new] = c
                 c = new
             run = Run(ctr, actor, content, deleted, c)
             if is_reg:
@@ -624,36 +710,42 @@ class Sequence:
             self._place(c, len(c.runs), run)
 
     def copy(self) -> Sequence:
-        """An independent copy (runs are copied, contents shared where immutable).  O(r)."""
+        """An independent copy that shares every chunk until one side changes it.  O(r/C).
+
+        Both sequences count as holders of each chunk (``Chunk.refs``) and of the id index;
+        the caches that may point into a chunk are reset, since a chunk may now only be
+        changed through :meth:`_own`.
+        """
         new = Sequence(self.is_text)
-        prev: Chunk | None = None
+        nxt = self._next
         c: Chunk | None = self.head
-        is_text = self.is_text
         while c is not None:
-            nc = Chunk([])
-            if is_text:  # str contents are immutable: share them (the common case, fast)
-                nc.runs = [Run(r.ctr, r.actor, r.content, r.deleted, nc) for r in c.runs]
-            else:
-                runs = nc.runs
-                for r in c.runs:
-                    if r.reg:
-                        nr = Run(
-                            r.ctr, r.actor, [Register(list(r.content[0].entries))], r.deleted, nc
-                        )
-                        nr.reg = True
-                    else:
-                        nr = Run(r.ctr, r.actor, r.content.copy(), r.deleted, nc)
-                    runs.append(nr)
-            nc.vis = c.vis
-            if prev is None:
-                new.head = nc
-            else:
-                prev.next = nc
-                nc.prev = prev
-            prev = nc
-            c = c.next
+            c.refs += 1
+            c = nxt.get(c)
+        new.head = self.head
+        new._next = dict(nxt)
+        new._prev = dict(self._prev)
         new.vis = self.vis
+        if self._indexed:
+            self._irefs[0] += 1
+            new._irefs = self._irefs
+            new._index = self._index
+            new._indexed = True
+        self._hint = self._rc = self._ic = None
         return new
+
+    def __del__(self) -> None:
+        # give up this sequence's hold on the chunks it shares, so that the other holders
+        # change them in place instead of copying them first
+        try:
+            nxt = self._next
+            c: Chunk | None = self.head
+            while c is not None:
+                c.refs -= 1
+                c = nxt.get(c)
+            self._irefs[0] -= 1
+        except AttributeError:  # pragma: no cover - __init__ did not finish
+            pass
 
     # ------------------------------------------------------------ invariants
 
@@ -663,8 +755,11 @@ class Sequence:
         prev: Chunk | None = None
         c: Chunk | None = self.head
         seen: set[tuple[bytes, int]] = set()
+        n_chunks = 0
         while c is not None:
-            assert c.prev is prev, "broken chunk links"
+            n_chunks += 1
+            assert self._prev.get(c) is prev, "broken chunk links"
+            assert c.refs >= 1, "chunk held by no sequence"
             assert len(c.runs) <= MAX_RUNS, "oversized chunk"
             assert c.runs or c is self.head, "empty chunk after head"
             vis = 0
@@ -688,8 +783,11 @@ class Sequence:
             assert vis == c.vis, "chunk visible length"
             total += vis
             prev = c
-            c = c.next
+            c = self._next.get(c)
         assert total == self.vis, "sequence visible length"
+        assert len(self._next) == len(self._prev) == n_chunks - 1, "stale chunk links"
+        if self._ic is not None:
+            assert self._ic.chunk is not None and self._ic.chunk.refs == 1
         if not self._indexed:
             return
         n_index = sum(len(a.by_start) for a in self._index.values())
