@@ -287,7 +287,7 @@ class Doc:
         start_op = tx.start_op
         raw, hsh = encode_change(actor, seq, start_op, t, tx.message, deps, tx.ops)
         c = Change(actor, seq, start_op, t, tx.message, deps, tx.ops, raw, hsh, tx.ctr - start_op)
-        h.add(c, heads_idx)
+        h.add(c, heads_idx, True)  # made on every head
         self._max_op = tx.ctr - 1
         if self._change_listeners:
             for listener in list(self._change_listeners):
@@ -636,7 +636,7 @@ class Doc:
             self._check_causality(u, dep_idx, known_seq, refs, preds)
         u.__class__ = Change  # verified: the same object, now trusted
         assert isinstance(u, Change)
-        i = h.add(u, dep_idx)
+        i = h.add(u, dep_idx, at_heads)
         if self._clock_for_next is not None:
             h.remember(i, self._clock_for_next)
         end_op = ctr - 1  # the change's last op

@@ -150,6 +150,7 @@ class History:
         "_deps_many",
         "_heads",
         "_raw",
+        "_whole",
         "actor",
         "base",
         "by_actor",
@@ -168,6 +169,9 @@ class History:
         self.start = array("q")  # change number -> start_op
         self.n_ops = array("q")  # change number -> counters consumed
         self._dep1 = array("q")  # change number -> its only dep, NO_DEP, or MANY_DEPS
+        # change number -> 1 if it was made on all the heads of its time (every change
+        # numbered below it is in its past, so its clock needs no walk)
+        self._whole = bytearray()
         self._deps_many: dict[int, tuple[int, ...]] = {}  # change number -> its deps (>1)
         self.by_actor: dict[bytes, array[int]] = {}
         # actor -> its change numbers in seq order
@@ -208,6 +212,7 @@ class History:
         new.start = array("q", self.start)
         new.n_ops = array("q", self.n_ops)
         new._dep1 = array("q", self._dep1)
+        new._whole = bytearray(self._whole)
         new._deps_many = dict(self._deps_many)
         new.by_actor = {a: array("q", n) for a, n in self.by_actor.items()}
         new._heads = dict(self._heads)
@@ -268,8 +273,9 @@ class History:
             return {a: len(nums) for a, nums in self.by_actor.items()}
         return {a: len(nums) + base.clock.get(a, 0) for a, nums in self.by_actor.items()}
 
-    def add(self, c: Change, dep_idx: tuple[int, ...]) -> int:
-        """Record an applied change whose deps are the change numbers ``dep_idx``.  O(deps)."""
+    def add(self, c: Change, dep_idx: tuple[int, ...], whole: bool = False) -> int:
+        """Record an applied change whose deps are the change numbers ``dep_idx``; ``whole``:
+        they are all the current heads (say False if unsure: it only saves work).  O(deps)."""
         h = c.hash
         i = self.index.append(h)
         a = c.actor
@@ -282,10 +288,7 @@ class History:
         self.start.append(start_op)
         self.n_ops.append(c.n_ops)
         heads = self._heads
-        # only a change whose clock is cached needs to know whether it was made on the heads
-        at_heads = (
-            not i & (CLOCK_EVERY - 1) and nd == len(heads) and all(d in heads for d in dep_idx)
-        )
+        self._whole.append(whole)
         if nd == 1:
             d0 = dep_idx[0]
             self._dep1.append(d0)
@@ -303,9 +306,9 @@ class History:
         if nums is None:
             nums = self.by_actor[a] = array("q")
         nums.append(i)
-        if at_heads:
+        if whole and not i & (CLOCK_EVERY - 1):
             # a change made on the heads has everything in its past: its clock is the
-            # document's; caching one in CLOCK_EVERY bounds every later walk
+            # document's; caching one in CLOCK_EVERY saves the per-actor bisects below
             self._clocks[i] = self._doc_clock()
         return i
 
@@ -319,6 +322,7 @@ class History:
             self.start.pop()
             self.n_ops.pop()
             self._dep1.pop()
+            self._whole.pop()
             self._deps_many.pop(i, None)
             nums = self.by_actor[a]
             nums.pop()
@@ -361,6 +365,7 @@ class History:
         by_actor = self.by_actor
         base = self.base
         cache = self._clocks
+        whole = self._whole
         clock: dict[bytes, int] = {}
         seen: set[int] = set()
         stack = list(dep_idx)
@@ -374,6 +379,16 @@ class History:
                 for a, s in cached.items():
                     if s > clock.get(a, 0):
                         clock[a] = s
+                continue
+            if whole[i]:
+                # everything numbered up to i is in its past: per actor, count those
+                for a, nums in by_actor.items():
+                    s = bisect_right(nums, i)
+                    if s:
+                        if base is not None:
+                            s += base.clock.get(a, 0)
+                        if s > clock.get(a, 0):
+                            clock[a] = s
                 continue
             a = actor[i]
             # seq of change i = its position in the actor's list + 1

@@ -118,3 +118,47 @@ def test_raw_store_blocks_survive_truncation_at_every_boundary() -> None:
             raws[-1],
         ]
     _check_bytes(d)
+
+
+def _naive_clock(h, dep_idx) -> dict[bytes, int]:
+    """Per actor, the greatest seq among the ancestors of ``dep_idx``: by walking them all."""
+    clock: dict[bytes, int] = {}
+    for j in h.ancestors(dep_idx):
+        a = h.actor[j]
+        clock[a] = max(clock.get(a, 0), h.seq_number(j))
+    return clock
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_clock_agrees_with_a_full_walk(data) -> None:
+    """History.clock takes shortcuts (cached clocks, changes made on every head); on any
+    history and any set of changes it gives what walking every ancestor gives."""
+    docs = [Doc(b"\x01")]
+    docs[0].root.make_text("t")
+    for _step in range(data.draw(st.integers(1, 25), label="steps")):
+        i = data.draw(st.integers(0, len(docs) - 1), label="doc")
+        action = data.draw(st.sampled_from(["edit", "edit", "fork", "merge"]), label="action")
+        d = docs[i]
+        if action == "edit":
+            t = d.root["t"]
+            t.insert(data.draw(st.integers(0, len(t))), "x")
+        elif action == "fork" and len(docs) < 5:
+            docs.append(d.fork(bytes([len(docs) + 1])))
+        else:
+            d.merge(docs[data.draw(st.integers(0, len(docs) - 1), label="other")])
+    final = docs[0]
+    for d in docs[1:]:
+        final.merge(d)
+    # the same history applied remotely in one batch: other changes count as made on heads
+    replica = Doc(b"\x7f")
+    replica.apply_changes(final.get_changes())
+    # and decoded from a saved file: linked without verification, so no clock is cached
+    loaded = Doc.load(final.save())
+    loaded.get_changes()
+    for h in (final._history, replica._history, loaded._history):
+        n = len(h)
+        picks = data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=3), label="deps")
+        assert h.clock(picks) == _naive_clock(h, picks)
+        for j in range(n):
+            assert h.clock([j]) == _naive_clock(h, [j])
