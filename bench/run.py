@@ -86,6 +86,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "smoke run never replaces the committed full results)",
     )
     ap.add_argument("--no-chart", action="store_true", help="skip chart.png")
+    ap.add_argument(
+        "--no-interleave",
+        action="store_true",
+        help="run each engine's repeats in one worker, back to back (default: every repeat "
+        "is its own worker, and the engines of a trace take turns, so a slow spell of the "
+        "machine falls on all of them alike)",
+    )
     a = ap.parse_args(argv)
     if a.repeats is None:
         a.repeats = 1 if a.quick else 3
@@ -166,6 +173,24 @@ def baseline(engine: str, timeout: float) -> dict[str, Any] | None:
     else:
         status, res, _ = run_subprocess(node.baseline_command(engine), timeout, cwd=node.JS_DIR)
     return res if status == "ok" and res and res.get("ok") else None
+
+
+def merge_raws(raws: list[dict[str, Any]]) -> dict[str, Any]:
+    """One worker result from several one-repeat workers of the same job: timings are
+    pooled, peak RSS is the largest, and the job is ok only if every worker was."""
+    out = dict(raws[0])
+    for k in ("b1_ms", "b2_ms", "load_ms", *OURS_EXTRA_MS):
+        if any(k in r for r in raws):
+            out[k] = [x for r in raws for x in (r.get(k) or [])]
+    for k in ("peak_rss_kib", "rss_after_load_kib"):
+        vals = [r[k] for r in raws if r.get(k) is not None]
+        if vals:
+            out[k] = max(vals)
+    out["ok"] = all(r.get("ok") for r in raws)
+    errors = [str(r["error"]) for r in raws if r.get("error")]
+    out["error"] = "; ".join(errors) if errors else None
+    out["timeout"] = any(r.get("timeout") for r in raws)
+    return out
 
 
 def stats(xs: list[float]) -> tuple[float | None, float | None, float | None]:
@@ -441,6 +466,81 @@ def select_traces(a: argparse.Namespace) -> list[Path]:
     return found
 
 
+def run_back_to_back(
+    jobs: list[Job], repeats: int, timeout: float, baselines: dict[str, int | None]
+) -> list[dict[str, Any]]:
+    """One worker per job, doing all its repeats."""
+    # Python workers stop themselves when one repeat exceeds --timeout; every worker is
+    # killed when the whole run exceeds --timeout x repeats (+ slack for startup).
+    hard = timeout * repeats + 30
+    records = []
+    for i, job in enumerate(jobs, 1):
+        log(f"[{i:>3}/{len(jobs)}] {job.trace:<28} {job.mode:<10} {job.engine:<9} ", end="")
+        cmd, cwd = worker_command(job, repeats, timeout)
+        t0 = time.perf_counter()
+        status, raw, err = run_subprocess(cmd, hard, cwd)
+        wall = time.perf_counter() - t0
+        note = f"killed after {hard:.0f} s" if status == "TIMEOUT" else None
+        rec = make_record(job, status, raw, err, baselines.get(job.engine), note)
+        rec["wall_s"] = round(wall, 2)
+        records.append(rec)
+        log(f"{wall:7.1f} s  {describe(rec)}")
+    return records
+
+
+def run_interleaved(
+    jobs: list[Job], repeats: int, timeout: float, baselines: dict[str, int | None]
+) -> list[dict[str, Any]]:
+    """Every repeat in a fresh worker; per trace and mode, the engines take turns (repeat k
+    starts at the k-th engine), so machine speed drifting over minutes -- it does here --
+    shifts every engine's median alike instead of one engine's.  A job that fails or times
+    out is not repeated."""
+    hard = timeout + 30
+    groups: dict[tuple[str, str], list[Job]] = {}
+    for job in jobs:
+        groups.setdefault((job.trace, job.mode), []).append(job)
+    total = len(jobs) * repeats
+    done = 0
+    records = []
+    for group in groups.values():
+        raws: dict[int, list[dict[str, Any]]] = {k: [] for k in range(len(group))}
+        failed: dict[int, tuple[str, dict[str, Any] | None, str, str | None]] = {}
+        walls = dict.fromkeys(range(len(group)), 0.0)
+        for r in range(repeats):
+            for k in [(r + j) % len(group) for j in range(len(group))]:
+                job = group[k]
+                done += 1
+                if k in failed:
+                    continue
+                log(
+                    f"[{done:>3}/{total}] {job.trace:<28} {job.mode:<10} {job.engine:<9} "
+                    f"{r + 1}/{repeats} ",
+                    end="",
+                )
+                cmd, cwd = worker_command(job, 1, timeout)
+                t0 = time.perf_counter()
+                status, raw, err = run_subprocess(cmd, hard, cwd)
+                wall = time.perf_counter() - t0
+                walls[k] += wall
+                note = f"killed after {hard:.0f} s" if status == "TIMEOUT" else None
+                one = make_record(job, status, raw, err, baselines.get(job.engine), note)
+                log(f"{wall:7.1f} s  {describe(one)}")
+                if status != "ok" or raw is None or not raw.get("ok"):
+                    failed[k] = (status, raw, err, note)
+                else:
+                    raws[k].append(raw)
+        for k, job in enumerate(group):
+            if k in failed:
+                status, raw, err, note = failed[k]
+                rec = make_record(job, status, raw, err, baselines.get(job.engine), note)
+            else:
+                rec = make_record(job, "ok", merge_raws(raws[k]), "", baselines.get(job.engine))
+                rec["workers"] = len(raws[k])
+            rec["wall_s"] = round(walls[k], 2)
+            records.append(rec)
+    return records
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     started = time.time()
@@ -505,23 +605,10 @@ def main(argv: list[str] | None = None) -> int:
     records: list[dict[str, Any]] = [
         make_record(j, "SKIPPED", None, "", None, n) for j, n in skipped
     ]
-    # Python workers stop themselves when one repeat exceeds --timeout; every worker is
-    # killed when the whole run exceeds --timeout x repeats (+ slack for startup).
-    hard = a.timeout * a.repeats + 30
-    for i, job in enumerate(jobs, 1):
-        log(f"[{i:>3}/{len(jobs)}] {job.trace:<28} {job.mode:<10} {job.engine:<9} ", end="")
-        cmd, cwd = worker_command(job, a.repeats, a.timeout)
-        t0 = time.perf_counter()
-        status, raw, err = run_subprocess(cmd, hard, cwd)
-        wall = time.perf_counter() - t0
-        note = None
-        if status == "TIMEOUT":
-            note = f"killed after {hard:.0f} s"
-
-        rec = make_record(job, status, raw, err, baselines.get(job.engine), note)
-        rec["wall_s"] = round(wall, 2)
-        records.append(rec)
-        log(f"{wall:7.1f} s  {describe(rec)}")
+    if a.no_interleave or a.repeats == 1:
+        records += run_back_to_back(jobs, a.repeats, a.timeout, baselines)
+    else:
+        records += run_interleaved(jobs, a.repeats, a.timeout, baselines)
 
     trace_order = list(dict.fromkeys(traces.trace_name(p) for p in paths))
     mode_order = ["one", "per-patch", "concurrent"]
@@ -566,7 +653,9 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.time() - started
     info = machine_info()
     foot = (
-        f"repeats {a.repeats}; medians [min-max] in ms; RSS = peak ru_maxrss of the worker, "
+        f"repeats {a.repeats}"
+        f"{'' if a.no_interleave or a.repeats == 1 else ' (each its own worker, engines in turn)'}"
+        f"; medians [min-max] in ms; RSS = peak ru_maxrss of the worker, "
         f"+RSS = above the idle interpreter with the engine imported; "
         f"{info['cores']} cores, {info['cpu']}; run took {elapsed / 60:.1f} min"
     )
@@ -580,6 +669,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
         "repeats": a.repeats,
+        "interleaved": not a.no_interleave and a.repeats > 1,
         "timeout_per_repeat_s": a.timeout,
         "quick": a.quick,
         "traces_dir": str(root),

@@ -1,0 +1,45 @@
+"""The benchmark harness's bookkeeping (bench/run.py): pooling one-repeat workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.run import Job, make_record, merge_raws
+
+
+def _raw(b1: float, rss: int, ok: bool = True, error: str | None = None) -> dict:
+    return {
+        "engine": "ours",
+        "version": "0",
+        "b1_ms": [b1],
+        "b2_ms": [b1 / 2],
+        "load_ms": [1.0],
+        "verified_load_ms": [b1 * 3],
+        "save_bytes": 10,
+        "n_changes": 2,
+        "peak_rss_kib": rss,
+        "ok": ok,
+        "error": error,
+    }
+
+
+def test_merge_pools_timings_and_keeps_the_largest_rss() -> None:
+    m = merge_raws([_raw(30.0, 100), _raw(10.0, 300), _raw(20.0, 200)])
+    assert m["b1_ms"] == [30.0, 10.0, 20.0]
+    assert m["b2_ms"] == [15.0, 5.0, 10.0]
+    assert m["verified_load_ms"] == [90.0, 30.0, 60.0]
+    assert m["peak_rss_kib"] == 300
+    assert m["ok"] and m["error"] is None and not m["timeout"]
+    job = Job(Path("t.json.gz"), "t", "one", "ours", 5, 5)
+    rec = make_record(job, "ok", m, "", 50)
+    assert (rec["b1_ms"], rec["b1_ms_min"], rec["b1_ms_max"]) == (20.0, 10.0, 30.0)
+    assert rec["rss_above_baseline_kib"] == 250
+    assert rec["status"] == "ok"
+
+
+def test_merge_is_not_ok_if_any_worker_failed() -> None:
+    m = merge_raws([_raw(1.0, 1), _raw(2.0, 1, ok=False, error="text differs")])
+    assert not m["ok"]
+    assert m["error"] == "text differs"
+    job = Job(Path("t.json.gz"), "t", "one", "ours", 5, 5)
+    assert make_record(job, "ok", m, "", None)["status"] == "FAILED"
