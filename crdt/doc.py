@@ -101,7 +101,6 @@ class Doc:
         self._opset = OpSet()
         self._max_op = 0  # greatest counter in the history
         self._tx: Transaction | None = None  # the open transaction, if any
-        self._tx_depth = 0
         self._pending: dict[bytes, UnverifiedChange] = {}  # hash -> change waiting for deps
         self._waiting: dict[bytes, list[bytes]] = {}  # missing dep -> pending changes on it
         self._observers: list[Callable[[list[Patch]], None]] = []
@@ -251,7 +250,8 @@ class Doc:
         tx = self._tx
         if tx is not None:
             return Savepoint(tx)
-        return self.begin(message, time=time)
+        tx = self._tx = Transaction(self, message, time)
+        return tx
 
     @contextlib.contextmanager
     def _auto(self) -> Iterator[Transaction]:

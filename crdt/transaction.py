@@ -77,7 +77,8 @@ class Transaction:
 
     def commit(self) -> Change | None:
         """End the transaction; returns the new change, or None if it made no op."""
-        self._check_open()
+        if self._closed:  # _check_open, inline: this runs once per keystroke
+            raise TransactionError("transaction already ended")
         self._closed = True
         doc = self.doc
         doc._tx = None
