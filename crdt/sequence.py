@@ -1,8 +1,8 @@
 """The RGA sequence behind lists and text, run-length encoded.
 
 Space: elements are kept in document order (tombstones included) as :class:`Run` objects,
-grouped into a linked list of :class:`Chunk` s of at most ``MAX_RUNS`` runs, each chunk
-caching its visible length.  Time: every element has an op id ``(ctr, actor)``; an
+grouped into a doubly linked list of :class:`Chunk` s of at most ``MAX_RUNS`` runs, each
+chunk caching its visible length.  Time: every element has an op id ``(ctr, actor)``; an
 insert names the element it goes after (or the head), and concurrent inserts after the same
 element are ordered by descending op id, which is the single rule
 
@@ -19,11 +19,13 @@ Indexes:
 - by id: per actor, the sorted start counters of its runs (``SortedList``) and a dict from
   start to run; a run knows its chunk, so a remote op never scans the document.
 
-Forks are copy-on-write: :meth:`Sequence.copy` shares every chunk (and the id index) with
-the original and counts the sharers in ``Chunk.refs``; whichever sequence first changes a
-shared chunk takes its own copy of it (:meth:`Sequence._own`, O(C)).  So the links between
-chunks live in the sequence (``_next``/``_prev`` dicts), not in the shared chunks, and
-every edit goes through ``_own`` before it touches a chunk or a run.
+Forks are copy-on-write: :meth:`Sequence.copy` gives the copy chunks of its own (links,
+visible length) that share the original's run lists and runs, and the id index; a counter
+shared by the chunks holding one run list (``Chunk.refs``) says how many do.  Whichever
+sequence first changes a shared chunk takes its own copy of the runs (:meth:`Sequence._own`,
+O(C)), so every edit goes through ``_own`` before it touches a chunk's runs.  A shared run's
+``chunk`` back-pointer names the chunk of the sequence that made it; ``_alias`` maps such
+chunks to this sequence's own (:meth:`Sequence._chunk_of`).
 
 Complexities (r = runs, C = MAX_RUNS): local insert/delete at a position near the cursor
 O(C); far away O(r / C + C); remote insert/delete by id O(log r + C + skipped runs);
@@ -48,12 +50,16 @@ MAX_RUNS = 64
 class Chunk:
     """A slice of the sequence: up to ``MAX_RUNS`` runs and their visible length."""
 
-    __slots__ = ("refs", "runs", "vis")
+    __slots__ = ("next", "prev", "refs", "runs", "vis")
 
     def __init__(self, runs: list[Run]) -> None:
-        self.runs = runs  # runs in document order
+        self.runs = runs  # runs in document order (a list forks may share)
         self.vis = 0  # number of visible elements in ``runs``
-        self.refs = 1  # how many sequences hold this chunk (forks share chunks)
+        self.prev: Chunk | None = None  # previous chunk in document order
+        self.next: Chunk | None = None  # next chunk in document order
+        # how many chunks (one per sequence) hold this ``runs`` list: one counter, shared by
+        # those chunks; above 1 the runs must not change (see Sequence._own)
+        self.refs = [1]
 
 
 class _ActorRuns:
@@ -92,6 +98,7 @@ class Sequence:
     """An RGA list or text; ``is_text`` selects ``str`` or ``list`` run contents."""
 
     __slots__ = (
+        "_alias",
         "_cur",
         "_cur_pos",
         "_hint",
@@ -99,8 +106,6 @@ class Sequence:
         "_index",
         "_indexed",
         "_irefs",
-        "_next",
-        "_prev",
         "_rc",
         "head",
         "is_text",
@@ -110,8 +115,8 @@ class Sequence:
     def __init__(self, is_text: bool) -> None:
         self.is_text = is_text  # contents are str (text) or list (list)
         self.head = Chunk([])  # first chunk; there is always at least one
-        self._next: dict[Chunk, Chunk] = {}  # chunk -> the one after it (none for the last)
-        self._prev: dict[Chunk, Chunk] = {}  # chunk -> the one before it (none for head)
+        # chunk a shared run's back-pointer names -> this sequence's chunk holding the run
+        self._alias: dict[Chunk, Chunk] = {}
         self.vis = 0  # visible length of the whole sequence
         self._index: dict[bytes, _ActorRuns] = {}  # actor -> its runs by counter
         self._irefs = [1]  # how many sequences share ``_index`` (one list among them)
@@ -131,11 +136,10 @@ class Sequence:
 
     def runs(self) -> Iterator[Run]:
         """Every run in document order, tombstones included.  O(r)."""
-        nxt = self._next
         c: Chunk | None = self.head
         while c is not None:
             yield from c.runs
-            c = nxt.get(c)
+            c = c.next
 
     def text(self) -> str:
         """The visible text.  O(r)."""
@@ -167,16 +171,12 @@ class Sequence:
             s = 0
         else:
             c = cur
-        if i < s:
-            prv = self._prev
-            while i < s:
-                c = prv[c]
-                s -= c.vis
-        if i >= s + c.vis:
-            nxt = self._next
-            while i >= s + c.vis:
-                s += c.vis
-                c = nxt[c]
+        while i < s:
+            c = c.prev  # type: ignore[assignment]
+            s -= c.vis
+        while i >= s + c.vis:
+            s += c.vis
+            c = c.next  # type: ignore[assignment]
         self._cur = c
         self._cur_pos = s
         k = i - s
@@ -233,11 +233,10 @@ class Sequence:
         """Visible position of element ``off`` of ``run`` (elements before it).  O(r/C + C)."""
         pos = 0
         c = self.head
-        target = run.chunk
-        nxt = self._next
+        target = self._chunk_of(run)
         while c is not target:
             pos += c.vis
-            c = nxt[c]
+            c = c.next  # type: ignore[assignment]
         for r in c.runs:
             if r is run:
                 return pos if r.deleted else pos + off
@@ -285,44 +284,48 @@ class Sequence:
         return self._index
 
     def _own(self, chunk: Chunk) -> Chunk:
-        """``chunk`` if no other sequence holds it, else this sequence's own copy of it,
-        which takes its place here.  Every edit calls this before it changes a chunk or a
-        run in it; runs keep their order, so run indexes stay valid.  O(C) on a copy."""
-        if chunk.refs == 1:
+        """Make ``chunk``'s runs this sequence's own, copying them first if another
+        sequence's chunk holds the same run list; returns ``chunk``.  Every edit calls this
+        before it changes a chunk's runs; the copies keep their order, so run indexes stay
+        valid, but run objects taken from the chunk before must be taken again.  O(C) on a
+        copy."""
+        refs = chunk.refs
+        if refs[0] == 1:
+            runs = chunk.runs
+            if runs and runs[0].chunk is not chunk:
+                # the list's other holders are gone: its runs still name the chunk that
+                # made them (every run of a list names the same one); adopt them
+                for r in runs:
+                    r.chunk = chunk
             return chunk
-        chunk.refs -= 1
-        nc = Chunk([])
-        nc.vis = chunk.vis
+        refs[0] -= 1
+        chunk.refs = [1]
         if self.is_text:  # str contents are immutable: share them (the common case, fast)
-            nc.runs = [Run(r.ctr, r.actor, r.content, r.deleted, nc) for r in chunk.runs]
+            chunk.runs = [Run(r.ctr, r.actor, r.content, r.deleted, chunk) for r in chunk.runs]
         else:
-            runs = nc.runs
+            copies: list[Run] = []
             for r in chunk.runs:
                 if r.reg:
-                    nr = Run(r.ctr, r.actor, [Register(list(r.content[0].entries))], r.deleted, nc)
+                    reg = Register(list(r.content[0].entries))
+                    nr = Run(r.ctr, r.actor, [reg], r.deleted, chunk)
                     nr.reg = True
                 else:
-                    nr = Run(r.ctr, r.actor, r.content.copy(), r.deleted, nc)
-                runs.append(nr)
-        nxt, prv = self._next, self._prev
-        p = prv.pop(chunk, None)
-        n = nxt.pop(chunk, None)
-        if p is None:
-            self.head = nc
-        else:
-            nxt[p] = nc
-            prv[nc] = p
-        if n is not None:
-            nxt[nc] = n
-            prv[n] = nc
+                    nr = Run(r.ctr, r.actor, r.content.copy(), r.deleted, chunk)
+                copies.append(nr)
+            chunk.runs = copies
         if self._indexed:
             index = self._own_index()
-            for r in nc.runs:
+            for r in chunk.runs:
                 index[r.actor].by_start[r.ctr] = r
-        if self._cur is chunk:
-            self._cur = nc
         self._hint = self._rc = self._ic = None
-        return nc
+        return chunk
+
+    def _chunk_of(self, run: Run) -> Chunk:
+        """This sequence's chunk holding ``run`` (a shared run names its maker's chunk)."""
+        c = run.chunk
+        assert c is not None
+        alias = self._alias
+        return alias.get(c, c) if alias else c
 
     def _split(self, chunk: Chunk, ri: int, off: int) -> Run:
         """Split ``chunk.runs[ri]`` at ``off``; the right part goes to ``ri + 1``."""
@@ -376,13 +379,11 @@ class Sequence:
                 vis += r.n
         new.vis = vis
         chunk.vis -= vis
-        nxt, prv = self._next, self._prev
-        after = nxt.get(chunk)
-        if after is not None:
-            nxt[new] = after
-            prv[after] = new
-        nxt[chunk] = new
-        prv[new] = chunk
+        new.prev = chunk
+        new.next = chunk.next
+        if chunk.next is not None:
+            chunk.next.prev = new
+        chunk.next = new
 
     def _merge_left(self, chunk: Chunk, ri: int) -> None:
         """Merge ``chunk.runs[ri]`` into its left neighbour if it continues it."""
@@ -424,8 +425,7 @@ class Sequence:
             self._place(chunk, 0, Run(ctr, actor, content, False, chunk))
             return None
         chunk, ri, off = self._locate(pos - 1)
-        if chunk.refs > 1:
-            chunk = self._own(chunk)
+        self._own(chunk)
         run = chunk.runs[ri]
         ref = (run.ctr + off, run.actor)
         if off == run.n - 1:
@@ -465,7 +465,7 @@ class Sequence:
         while remaining:
             runs = chunk.runs
             if ri >= len(runs):
-                chunk = self._own(self._next[chunk])
+                chunk = self._own(chunk.next)  # type: ignore[arg-type]
                 touched.append(chunk)
                 ri = 0
                 continue
@@ -535,12 +535,12 @@ class Sequence:
             rctr, ractor = ref
             if ractor == actor and ic.actor == actor and rctr == ctr - 1 == ic.ctr + ic.n - 1:
                 ichunk = ic.chunk
-                assert ichunk is not None and ichunk.refs == 1  # copies reset _ic
+                assert ichunk is not None and ichunk.refs[0] == 1  # copies reset _ic
                 chunk = ichunk
                 runs = chunk.runs
                 last = runs[-1]
                 if last is ic:
-                    nc = self._next.get(chunk)
+                    nc = chunk.next
                     nx = nc.runs[0] if nc is not None else None
                 else:
                     nx = runs[runs.index(ic) + 1]
@@ -563,9 +563,7 @@ class Sequence:
             run = self.find(rctr, ractor)
             if run is None:
                 raise AssertionError(f"unknown reference {ref}")
-            rchunk = run.chunk
-            assert rchunk is not None
-            chunk = rchunk
+            chunk = self._chunk_of(run)
             ri = chunk.runs.index(run)
             off = rctr - run.ctr
             if off < run.n - 1:
@@ -588,13 +586,13 @@ class Sequence:
                 else:
                     break
             else:
-                nxt_chunk = self._next.get(chunk)
+                nxt_chunk = chunk.next
                 if nxt_chunk is not None:
                     chunk = nxt_chunk
                     ri = 0
                     continue
             break
-        prev = self._prev.get(chunk)
+        prev = chunk.prev
         if ri == 0 and prev is not None:
             chunk = prev
             ri = len(chunk.runs)
@@ -608,11 +606,10 @@ class Sequence:
         run = self.find(ctr, actor)
         if run is None:
             raise AssertionError(f"unknown element {ctr}@{actor.hex()}")
-        chunk = run.chunk
-        assert chunk is not None
-        if chunk.refs > 1:
+        chunk = self._chunk_of(run)
+        if chunk.refs[0] > 1 or run.chunk is not chunk:
             ri = chunk.runs.index(run)
-            chunk = self._own(chunk)
+            self._own(chunk)
             run = chunk.runs[ri]
         off = ctr - run.ctr
         if off:
@@ -701,8 +698,8 @@ class Sequence:
         for ctr, actor, content, is_reg, deleted in runs:
             if len(c.runs) >= MAX_RUNS // 2:
                 new = Chunk([])
-                self._next[c] = new
-                self._prev[new] = c
+                new.prev = c
+                c.next = new
                 c = new
             run = Run(ctr, actor, content, deleted, c)
             if is_reg:
@@ -710,21 +707,37 @@ class Sequence:
             self._place(c, len(c.runs), run)
 
     def copy(self) -> Sequence:
-        """An independent copy that shares every chunk until one side changes it.  O(r/C).
+        """An independent copy whose chunks share their runs with this sequence's until one
+        side changes them.  O(r/C).
 
-        Both sequences count as holders of each chunk (``Chunk.refs``) and of the id index;
-        the caches that may point into a chunk are reset, since a chunk may now only be
-        changed through :meth:`_own`.
+        The caches that may point at a run are reset on both sides, since a shared run may
+        only be changed after :meth:`_own`.
         """
         new = Sequence(self.is_text)
-        nxt = self._next
+        alias: dict[Chunk, Chunk] = {}
+        prev: Chunk | None = None
         c: Chunk | None = self.head
         while c is not None:
-            c.refs += 1
-            c = nxt.get(c)
-        new.head = self.head
-        new._next = dict(nxt)
-        new._prev = dict(self._prev)
+            nc = Chunk(c.runs)
+            nc.vis = c.vis
+            nc.refs = c.refs
+            c.refs[0] += 1
+            runs = c.runs
+            if runs:
+                # every run of a list names the same chunk: the one that made the list
+                alias[c] = nc
+                maker = runs[0].chunk
+                if maker is not c:
+                    assert maker is not None
+                    alias[maker] = nc
+            if prev is None:
+                new.head = nc
+            else:
+                prev.next = nc
+                nc.prev = prev
+            prev = nc
+            c = c.next
+        new._alias = alias
         new.vis = self.vis
         if self._indexed:
             self._irefs[0] += 1
@@ -735,14 +748,13 @@ class Sequence:
         return new
 
     def __del__(self) -> None:
-        # give up this sequence's hold on the chunks it shares, so that the other holders
-        # change them in place instead of copying them first
+        # give up this sequence's hold on the run lists it shares, so that the other
+        # holders change them in place instead of copying them first
         try:
-            nxt = self._next
             c: Chunk | None = self.head
             while c is not None:
-                c.refs -= 1
-                c = nxt.get(c)
+                c.refs[0] -= 1
+                c = c.next
             self._irefs[0] -= 1
         except AttributeError:  # pragma: no cover - __init__ did not finish
             pass
@@ -755,16 +767,14 @@ class Sequence:
         prev: Chunk | None = None
         c: Chunk | None = self.head
         seen: set[tuple[bytes, int]] = set()
-        n_chunks = 0
         while c is not None:
-            n_chunks += 1
-            assert self._prev.get(c) is prev, "broken chunk links"
-            assert c.refs >= 1, "chunk held by no sequence"
+            assert c.prev is prev, "broken chunk links"
+            assert c.refs[0] >= 1, "run list held by no chunk"
             assert len(c.runs) <= MAX_RUNS, "oversized chunk"
             assert c.runs or c is self.head, "empty chunk after head"
             vis = 0
             for i, r in enumerate(c.runs):
-                assert r.chunk is c, "run back-pointer"
+                assert self._chunk_of(r) is c, "run back-pointer"
                 assert r.n == len(r.content) and r.n > 0, "run length"
                 assert isinstance(r.content, str) == self.is_text, "content type"
                 if r.reg:
@@ -783,11 +793,10 @@ class Sequence:
             assert vis == c.vis, "chunk visible length"
             total += vis
             prev = c
-            c = self._next.get(c)
+            c = c.next
         assert total == self.vis, "sequence visible length"
-        assert len(self._next) == len(self._prev) == n_chunks - 1, "stale chunk links"
         if self._ic is not None:
-            assert self._ic.chunk is not None and self._ic.chunk.refs == 1
+            assert self._ic.chunk is not None and self._ic.chunk.refs[0] == 1
         if not self._indexed:
             return
         n_index = sum(len(a.by_start) for a in self._index.values())

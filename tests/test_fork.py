@@ -110,14 +110,15 @@ def test_dropped_fork_releases_its_chunks() -> None:
     a = Doc("0a")
     a.root.make_text("t", "hello")
     seq = _seq(a, "t")
-    head = seq.head
+    runs = seq.head.runs
     b = a.fork("0b")
-    assert head.refs == 2
+    assert seq.head.refs == [2]
+    assert _seq(b, "t").head.runs is runs  # shared, not copied
     del b
     gc.collect()
-    assert head.refs == 1
+    assert seq.head.refs == [1]
     a.root["t"].insert(5, "!")
-    assert seq.head is head  # not copied
+    assert seq.head.runs is runs  # changed in place, not copied
     a._check()
 
 

@@ -30,7 +30,7 @@ def _n_chunks(s: Sequence) -> int:
     c = s.head
     while c is not None:
         n += 1
-        c = s._next.get(c)
+        c = c.next
     return n
 
 
