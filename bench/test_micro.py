@@ -198,6 +198,21 @@ def test_merge_from_fork(benchmark: Any, mid_doc: Doc) -> None:
     assert str(d.root["text"]) == str(other.root["text"])
 
 
+def test_fork_and_edit_100k(benchmark: Any) -> None:
+    """Fork a 100K-element text (~6K runs) and type one character into the fork: the fork
+    shares the runs (copy-on-write), so this costs the chunks, not the runs."""
+    doc, obj = build_text(100_000)
+
+    def run() -> Doc:
+        f = doc.fork(b"\x09" * 16)
+        with f.transaction() as tx:
+            tx.splice(obj, 50_000, 0, "x")
+        return f
+
+    f = benchmark(run)
+    assert len(f.root["text"]) == 100_001 and len(doc.root["text"]) == 100_000
+
+
 def test_snapshot_encode(benchmark: Any, mid_doc: Doc) -> None:
     from crdt.snapshot import encode_snapshot
 
