@@ -101,6 +101,19 @@ def fuzz_once(seed: int, steps: int = 150, verbose: bool = False) -> None:
                 f"seed {seed} step {step}: rollback changed the doc\n{before!r}\n{after!r}"
             )
             assert doc.heads == heads
+        elif action < 0.69:
+            # replace replica r by a fork of another (forks share state copy-on-write;
+            # the dropped document gives its share back)
+            src = rng.randrange(N_REPLICAS)
+            if src == r or open_tx[r] is not None or open_tx[src] is not None:
+                continue
+            a = rng.randbytes(rng.randint(1, 16))
+            while a in actors:
+                a = rng.randbytes(rng.randint(1, 16))
+            actors.append(a)
+            log(f"{step} r{r} := fork of r{src} as {a.hex()} (after r{src} merged r{r})")
+            docs[src].merge(docs[r])  # nothing r made is lost with it
+            docs[r] = docs[src].fork(a)
         else:
             src = rng.randrange(N_REPLICAS)
             if src == r:
