@@ -250,8 +250,7 @@ class Doc:
         tx = self._tx
         if tx is not None:
             return Savepoint(tx)
-        tx = self._tx = Transaction(self, message, time)
-        return tx
+        return self.begin(message, time=time)
 
     @contextlib.contextmanager
     def _auto(self) -> Iterator[Transaction]:

@@ -77,8 +77,7 @@ class Transaction:
 
     def commit(self) -> Change | None:
         """End the transaction; returns the new change, or None if it made no op."""
-        if self._closed:  # _check_open, inline: this runs once per keystroke
-            raise TransactionError("transaction already ended")
+        self._check_open()
         self._closed = True
         doc = self.doc
         doc._tx = None
