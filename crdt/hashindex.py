@@ -2,52 +2,59 @@
 
 A history with one change per keystroke holds hundreds of thousands of 32-byte hashes.  As
 ``bytes`` objects in a list with a ``dict`` from hash to number they cost ~150 bytes per
-change (the object header, the dict entry, the boxed int); here they cost ~40:
+change (the object header, the dict entry, the boxed int); here they cost 40 to 64:
 
 * ``buf``: every hash back to back, change ``i`` at ``buf[32 * i : 32 * i + 32]``;
-* ``keys``: a sorted ``array('Q')`` of ``prefix << 32 | i``, where ``prefix`` is the hash's
-  first four bytes: a lookup bisects on the prefix and confirms the full hash in ``buf``;
-* ``recent``: a plain dict for the changes added since the last merge into ``keys``, so
-  adding stays O(1).  When it grows past a quarter of ``keys`` it is sorted into them
-  (timsort merges the two sorted runs in linear time), which keeps the merges amortised
-  O(1) per change and the dict small.
+* ``table``: an open-addressing hash table in an ``array('I')`` (linear probing, between
+  1/8 and 1/2 full): a slot holds ``i + 1``, 0 when empty; a lookup starts at the slot the
+  ``hash()`` of the change's hash picks and confirms each candidate against ``buf``.
 
-Equal prefixes are legal (a forged change can be ground to share one): the lookup scans
-every key with the prefix and compares full hashes, so a collision costs time, never a
-wrong answer.
+Why ``hash()``: CPython's hash of ``bytes`` is SipHash with a per-process random key, the
+same defence its dicts have against flooding.  A forger who grinds change hashes to share a
+prefix (cheap for any fixed prefix length) cannot aim them at one slot, so no input makes
+lookups slow.  The table is rebuilt, four times larger, when it gets half full (amortised
+O(1) per change: a third of a pass over ``buf`` per change added), and after unpickling,
+since the hash key differs between processes.  This replaced sorted arrays merged with a
+dict of recent hashes, whose merges cost 2 us per change (a third of the history's upkeep
+with one change per keystroke) and whose dict held up to a quarter of the hashes as
+objects.
 """
 
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left
+from typing import Any
 
 HASH_LEN = 32
-_LOW = 0xFFFFFFFF
-_MIN_RECENT = 4096  # below this many recent hashes there is nothing worth merging
+_TOMB = 0xFFFFFFFF  # a slot whose change was truncated away: probes go on past it
+_MIN_SLOTS = 64  # a power of 2
 
 
 class HashIndex:
     """Change number -> hash and hash -> change number; see the module docstring."""
 
-    __slots__ = ("buf", "keys", "limit", "recent")
+    __slots__ = ("buf", "mask", "table", "used")
 
     def __init__(self) -> None:
         self.buf = bytearray()  # hash of change i at [32 i, 32 i + 32)
-        self.keys = array("Q")  # sorted prefix << 32 | i of the merged changes
-        self.recent: dict[bytes, int] = {}  # hash -> i of the changes not merged yet
-        self.limit = _MIN_RECENT  # merge when recent grows past this
+        self.table = array("I", bytes(4 * _MIN_SLOTS))  # slots, see the module docstring
+        self.mask = _MIN_SLOTS - 1  # len(table) - 1
+        self.used = 0  # slots not empty (entries and tombstones)
 
     def __len__(self) -> int:
         return len(self.buf) // HASH_LEN
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # hash() differs between processes: only the hashes travel, the table is rebuilt
+        return (_from_hashes, (bytes(self.buf),))
+
     def copy(self) -> HashIndex:
         """An independent copy.  O(n), in C."""
-        new = HashIndex()
+        new = HashIndex.__new__(HashIndex)
         new.buf = bytearray(self.buf)
-        new.keys = array("Q", self.keys)
-        new.recent = dict(self.recent)
-        new.limit = self.limit
+        new.table = array("I", self.table)
+        new.mask = self.mask
+        new.used = self.used
         return new
 
     def hash_at(self, i: int) -> bytes:
@@ -61,77 +68,99 @@ class HashIndex:
         return [b[p : p + HASH_LEN] for p in range(0, len(b), HASH_LEN)]
 
     def append(self, h: bytes) -> int:
-        """Record ``h`` as the next change number and return that number.  Amortised O(1)."""
+        """Record ``h`` (a new hash) as the next change number and return that number.
+        Amortised O(1)."""
         buf = self.buf
         i = len(buf) >> 5
         buf += h
-        recent = self.recent
-        recent[h] = i
-        if len(recent) > self.limit:
-            self.merge()
+        t = self.table
+        if (self.used + 1) << 1 > len(t):
+            self._rebuild(len(t) << 2)  # takes h in with the others
+            return i
+        mask = self.mask
+        s = hash(h) & mask
+        while t[s]:
+            s = (s + 1) & mask
+        t[s] = i + 1
+        self.used += 1
         return i
 
-    def merge(self) -> None:
-        """Sort the recent hashes into ``keys``.  O(n) (two sorted runs)."""
-        new = [int.from_bytes(h[:4], "big") << 32 | i for h, i in self.recent.items()]
-        new.sort()
-        merged = self.keys.tolist()
-        merged += new
-        merged.sort()  # two sorted runs: a linear merge
-        self.keys = array("Q", merged)
-        self.recent = {}
-        self.limit = max(_MIN_RECENT, len(merged) >> 2)
+    def _rebuild(self, slots: int) -> None:
+        """Fill a fresh table of ``slots`` slots from ``buf`` (drops tombstones).  O(n)."""
+        while slots > _MIN_SLOTS and len(self) << 3 < slots:
+            slots >>= 1  # after a big truncation
+        t = array("I", bytes(4 * slots))
+        mask = slots - 1
+        b = bytes(self.buf)
+        i = 0
+        for p in range(0, len(b), HASH_LEN):
+            i += 1
+            s = hash(b[p : p + HASH_LEN]) & mask
+            while t[s]:
+                s = (s + 1) & mask
+            t[s] = i
+        self.table = t
+        self.mask = mask
+        self.used = i
 
     def get(self, h: bytes) -> int | None:
-        """The change number of hash ``h``, or None.  O(1) for recent changes, else
-        O(log n)."""
-        i = self.recent.get(h)
-        if i is not None:
-            return i
-        if len(h) != HASH_LEN:
+        """The change number of hash ``h``, or None.  O(1) expected."""
+        if type(h) is not bytes or len(h) != HASH_LEN:
             return None
-        keys = self.keys
-        prefix = int.from_bytes(h[:4], "big")
-        k = bisect_left(keys, prefix << 32)
-        n = len(keys)
+        mask = self.mask
+        t = self.table
         buf = self.buf
-        while k < n:
-            key = keys[k]
-            if key >> 32 != prefix:
-                return None
-            j = key & _LOW
-            p = j * HASH_LEN
-            if buf[p : p + HASH_LEN] == h:
-                return j
-            k += 1
+        s = hash(h) & mask
+        e = t[s]
+        while e:
+            if e != _TOMB:
+                p = (e - 1) * HASH_LEN
+                if buf[p : p + HASH_LEN] == h:
+                    return e - 1
+            s = (s + 1) & mask
+            e = t[s]
         return None
 
     def __contains__(self, h: object) -> bool:
         return type(h) is bytes and self.get(h) is not None
 
     def truncate(self, n: int) -> None:
-        """Forget change numbers ``n`` and above.  O(n) if merged keys are affected."""
+        """Forget change numbers ``n`` and above.  O(removed), or O(n) when it shrinks the
+        table."""
         if n >= len(self):
             return
-        del self.buf[n * HASH_LEN :]
-        self.recent = {h: i for h, i in self.recent.items() if i < n}
-        self.limit = max(_MIN_RECENT, len(self.keys) >> 2)
-        keys = self.keys
-        if keys and any(k & _LOW >= n for k in keys):
-            self.keys = array("Q", [k for k in keys if k & _LOW < n])
+        t = self.table
+        mask = self.mask
+        b = self.buf
+        for i in range(n, len(self)):
+            s = hash(bytes(b[i * HASH_LEN : i * HASH_LEN + HASH_LEN])) & mask
+            while t[s] != i + 1:
+                s = (s + 1) & mask
+            t[s] = _TOMB  # stays "used": the probe chains through it must not break
+        del b[n * HASH_LEN :]
+        if n << 4 < len(t) > _MIN_SLOTS:
+            self._rebuild(len(t))  # mostly empty now: shrink
 
     def _check(self) -> None:
         """Assert every invariant (tests call this)."""
         n = len(self)
         assert len(self.buf) == n * HASH_LEN
-        keys = self.keys
-        assert all(keys[k] <= keys[k + 1] for k in range(len(keys) - 1))
-        seen = {k & _LOW for k in keys}
-        assert len(seen) == len(keys)
-        assert seen.isdisjoint(self.recent.values())
-        assert len(seen) + len(self.recent) == n
-        for k in keys:
-            i = k & _LOW
-            assert k >> 32 == int.from_bytes(self.hash_at(i)[:4], "big")
-        for h, i in self.recent.items():
-            assert self.hash_at(i) == h
+        t = self.table
+        assert len(t) == self.mask + 1 and not len(t) & self.mask  # a power of 2
+        assert self.used << 1 <= len(t)
+        assert self.used == sum(1 for e in t if e)
+        live = sorted(e - 1 for e in t if e and e != _TOMB)
+        assert live == list(range(n))
+        for i in range(n):
+            h = self.hash_at(i)
+            assert self.get(h) == i
+
+
+def _from_hashes(buf: bytes) -> HashIndex:
+    idx = HashIndex()
+    idx.buf = bytearray(buf)
+    slots = _MIN_SLOTS
+    while slots < len(idx) << 2:
+        slots <<= 1
+    idx._rebuild(slots)
+    return idx

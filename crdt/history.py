@@ -35,6 +35,22 @@ BLOCK = 1024  # _RawStore: changes per compressed block (a power of 2)
 CLOCK_EVERY = 64  # cache the clock of every 64th change made on the heads (a power of 2)
 
 
+def _sizes() -> bytes:
+    """Byte length of a msgpack uint, nil or fixstr by its first byte (0: other types)."""
+    t = bytearray(256)
+    for b in range(0x80):
+        t[b] = 1  # positive fixint
+    t[0xC0] = 1  # nil
+    for b, n in ((0xCC, 2), (0xCD, 3), (0xCE, 5), (0xCF, 9)):
+        t[b] = n  # uint 8/16/32/64
+    for b in range(0xA0, 0xC0):
+        t[b] = 1 + (b & 0x1F)  # fixstr
+    return bytes(t)
+
+
+_SIZE = _sizes()
+
+
 class _RawStore:
     """The encoded changes, without the two fields History already holds, compressed.
 
@@ -80,15 +96,22 @@ class _RawStore:
         mid = FULL
         a_end = 0
         if representable:
-            a_end = 4 + len(c.actor)
-            # the encoded seq, start_op, time and message: an array of the four, less its
-            # one-byte header (one C call is cheaper than sizing each field in Python)
-            mid = len(_packb((c.seq, c.start_op, c.time, c.message))) - 1
-        if mid < FULL:
+            # the encoded seq, start_op, time and message, sized from their first bytes
+            a_end = p = 4 + len(c.actor)
+            p += _SIZE[raw[p]]
+            p += _SIZE[raw[p]]
+            p += _SIZE[raw[p]]
+            n = _SIZE[raw[p]]
+            if n:
+                mid = p + n - a_end
+            else:  # a message of 32 bytes or more: pack the four to learn their length
+                mid = len(_packb((c.seq, c.start_op, c.time, c.message))) - 1
+        if mid < FULL:  # (a middle too long for the table, a huge message, stays whole)
             p = a_end + mid
             buf += raw[a_end:p]
             buf += raw[p + (1 if ndeps < 16 else 3) + 34 * ndeps :]
         else:
+            mid = FULL
             buf += raw
         mids = self.mid
         mids.append(mid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import pickle
 import random
 
 from hypothesis import given, settings
@@ -40,16 +41,50 @@ def test_lookups_match_a_dict(n: int, cut: int, seed: int) -> None:
     copy._check()
 
 
-def test_equal_prefixes_never_confuse_lookups() -> None:
-    """Hashes sharing the 4-byte prefix the sorted keys use (as a forger could grind)."""
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(steps=st.lists(st.tuples(st.booleans(), st.integers(0, 300)), max_size=30))
+def test_truncate_and_append_again(steps: list[tuple[bool, int]]) -> None:
+    """Tombstones left by truncation never hide a live entry or resurrect a dead one, and
+    the table shrinks back after a big truncation."""
     idx = HashIndex()
-    hs = [b"\xab\xcd\xef\x01" + i.to_bytes(28, "big") for i in range(10_000)]
+    model: list[bytes] = []
+    fresh = iter(range(10**9))
+    for grow, k in steps:
+        if grow:
+            for _ in range(k):
+                h = _h(next(fresh))
+                assert idx.append(h) == len(model)
+                model.append(h)
+        else:
+            cut = len(model) - min(k, len(model))
+            idx.truncate(cut)
+            gone, model = model[cut:], model[:cut]
+            assert all(idx.get(h) is None for h in gone)
+        idx._check()
+        assert idx.all() == model
+        assert len(idx.table) <= max(64, 16 * len(model))
+
+
+def test_shared_prefixes_never_confuse_lookups() -> None:
+    """Hashes equal in all but their last bytes (as a forger could grind any prefix)."""
+    idx = HashIndex()
+    hs = [b"\xab" * 28 + i.to_bytes(4, "big") for i in range(10_000)]
     for h in hs:
         idx.append(h)
-    idx.merge()
     idx._check()
     for i in (0, 1, 4999, 9999):
         assert idx.get(hs[i]) == i
-    assert idx.get(b"\xab\xcd\xef\x01" + (10_001).to_bytes(28, "big")) is None
+    assert idx.get(b"\xab" * 28 + (10_001).to_bytes(4, "big")) is None
     assert idx.get(b"short") is None
-    assert b"short" not in idx and hs[7] in idx
+    assert b"short" not in idx and hs[7] in idx and "x" not in idx
+
+
+def test_pickle_rebuilds_the_table() -> None:
+    idx = HashIndex()
+    hs = [_h(k) for k in range(1000)]
+    for h in hs:
+        idx.append(h)
+    back = pickle.loads(pickle.dumps(idx))
+    back._check()
+    assert back.all() == hs and back.get(hs[500]) == 500
+    assert back.append(_h(5000)) == 1000

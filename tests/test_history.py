@@ -28,7 +28,10 @@ def test_raw_bytes_round_trip(seed: int, actor_len: int, msg_len: int) -> None:
     t = a.root.make_text("t")
     for k in range(30):
         d = rng.choice([a, b])
-        with d.transaction(message="m" * rng.randint(0, msg_len), time=rng.choice([0, 2**40])):
+        with d.transaction(
+            message="m" * rng.randint(0, msg_len),
+            time=rng.choice([0, 127, 200, 60_000, 2**31, 2**40]),
+        ):
             if "t" in d:
                 text = d.root["t"]
                 text.insert(rng.randint(0, len(text)), "xy"[k % 2] * rng.randint(1, 3))
@@ -40,6 +43,22 @@ def test_raw_bytes_round_trip(seed: int, actor_len: int, msg_len: int) -> None:
     _check_bytes(a)
     _check_bytes(b)
     assert str(t) == str(a.root["t"])
+
+
+def test_messages_at_every_string_width_keep_exact_bytes() -> None:
+    """The stored middle is sized from the encoded fields: fixstr, str8, str16 and str32
+    messages (lengths in UTF-8 bytes) on both sides of each width's limit."""
+    a = Doc("aa")
+    t = a.root.make_text("t")
+    for n in (0, 1, 15, 16, 31, 32, 255, 256, 65_535, 65_536):
+        for msg in ("m" * n, "\u00e9" * (n // 2)):
+            with a.transaction(message=msg, time=n):
+                t.insert(0, "x")
+    b = Doc("bb")
+    b.apply_changes(a.get_changes())
+    _check_bytes(a)
+    _check_bytes(b)
+    assert b.get_changes() == a.get_changes()
 
 
 def test_many_deps_and_snapshot_base_keep_exact_bytes() -> None:
