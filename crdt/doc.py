@@ -26,7 +26,7 @@ import msgpack
 import xxhash
 
 from . import change as _change
-from .change import Change, UnverifiedChange, decode_change, encode_change
+from .change import Change, UnverifiedChange, change_hash, decode_change, encode_change
 from .codec import unpack_framed
 from .compact import Scope
 from .errors import (
@@ -60,6 +60,7 @@ SAVE_VERSION = 3
 MAX_SAVE_BYTES = 1 << 31
 """A saved history that inflates beyond this is refused (a bound against zip bombs)."""
 GC_PAUSE_BATCH = 1000
+DECODE_CHUNK = 256  # remote changes decoded at a time (see Doc._apply_changes)
 """Batches of more changes than this run with the cyclic garbage collector paused."""
 _MAP, _LIST, _TEXT = ObjType.MAP, ObjType.LIST, ObjType.TEXT
 MAX_PENDING = 100_000
@@ -348,9 +349,17 @@ class Doc:
                 gc.enable()
 
     def _apply_changes(self, changes: list[bytes | UnverifiedChange]) -> list[Change]:
-        decoded = [c if isinstance(c, UnverifiedChange) else decode_change(c) for c in changes]
-        if self._deferred is not None and self._reaches_before_cut(decoded):
-            self._materialise()
+        # Changes are decoded a chunk at a time, just before they are applied: decoding a
+        # big batch up front kept every decoded change alive at once (~1 KB each: 260 MB
+        # for the paper trace's 260K changes), and decoding each one alone between applies
+        # thrashed the L1 cache between the two code paths.  A malformed change late in
+        # the batch is found after earlier ones were applied, and undone with them.
+        todo: list[bytes | UnverifiedChange] | list[UnverifiedChange] = changes
+        if self._deferred is not None:
+            decoded = [c if isinstance(c, UnverifiedChange) else decode_change(c) for c in changes]
+            if self._reaches_before_cut(decoded):
+                self._materialise()
+            todo = decoded
         mark = len(self._history)
         pending_before = dict(self._pending)
         applied: list[Change] = []
@@ -358,7 +367,7 @@ class Doc:
         if observed:
             self._opset.patches = []
         try:
-            batch = {u.hash for u in decoded}
+            batch = _CallHashes(changes)
             h = self._history
             heads = h.heads_idx()
             receive = self._receive
@@ -366,15 +375,21 @@ class Doc:
             seq_of = h.seq_of
             app = applied.append
             linear = self._base is None
-            for u in decoded:
-                # the common case, a change made on this document's only head: it cannot
-                # be known or waiting, and its causal past is everything here
-                if linear and len(heads) == 1 and len(u.deps) == 1 and not self._pending:
-                    ((i, head),) = heads.items()
-                    if u.deps[0] == head:
-                        app(verified(u, (i,), seq_of(u.actor), True))
-                        continue
-                receive(u, applied, batch)
+            decode = decode_change
+            for k in range(0, len(todo), DECODE_CHUNK):
+                chunk = [
+                    c if isinstance(c, UnverifiedChange) else decode(c)
+                    for c in todo[k : k + DECODE_CHUNK]
+                ]
+                for u in chunk:
+                    # the common case, a change made on this document's only head: it
+                    # cannot be known or waiting, and its causal past is everything here
+                    if linear and len(heads) == 1 and len(u.deps) == 1 and not self._pending:
+                        ((i, head),) = heads.items()
+                        if u.deps[0] == head:
+                            app(verified(u, (i,), seq_of(u.actor), True))
+                            continue
+                    receive(u, applied, batch)
             if len(self._pending) > MAX_PENDING:
                 raise MissingDependencyError(
                     f"{len(self._pending)} changes wait for missing dependencies "
@@ -425,7 +440,7 @@ class Doc:
                 return True
         return False
 
-    def _receive(self, u: UnverifiedChange, applied: list[Change], batch: set[bytes]) -> None:
+    def _receive(self, u: UnverifiedChange, applied: list[Change], batch: _CallHashes) -> None:
         h = self._history
         index = h.index
         # a seq beyond the author's last one cannot be known yet: only the others need the
@@ -458,7 +473,7 @@ class Doc:
         if self._pending:
             self._drain(c.hash, applied, batch)
 
-    def _drain(self, arrived: bytes, applied: list[Change], batch: set[bytes]) -> None:
+    def _drain(self, arrived: bytes, applied: list[Change], batch: _CallHashes) -> None:
         """Apply buffered changes that waited for ``arrived`` and now have every dep.
 
         Only the changes waiting on a hash that just arrived are looked at, so delivering n
@@ -635,6 +650,7 @@ class Doc:
             self._check_causality(u, dep_idx, known_seq, refs, preds)
         u.__class__ = Change  # verified: the same object, now trusted
         assert isinstance(u, Change)
+        u._drop_ops()
         i = h.add(u, dep_idx, at_heads)
         if self._clock_for_next is not None:
             h.remember(i, self._clock_for_next)
@@ -990,6 +1006,26 @@ def _waiting_index(
             if d not in index and (base is None or d not in base.heads):
                 waiting.setdefault(d, []).append(hsh)
     return waiting
+
+
+class _CallHashes:
+    """The hashes of the changes of one :meth:`Doc.apply_changes` call, computed on first
+    use: only a buffered change that turns out invalid asks (is it from this call?)."""
+
+    __slots__ = ("_changes", "_set")
+
+    def __init__(self, changes: list[bytes | UnverifiedChange]) -> None:
+        self._changes = changes
+        self._set: set[bytes] | None = None
+
+    def __contains__(self, h: bytes) -> bool:
+        if self._set is None:
+            self._set = {
+                c.hash if isinstance(c, UnverifiedChange) else change_hash(bytes(c))
+                for c in self._changes
+                if isinstance(c, UnverifiedChange | bytes | bytearray | memoryview)
+            }
+        return h in self._set
 
 
 class _Deferred:

@@ -651,3 +651,27 @@ def test_reference_to_element_made_concurrently_on_another_doc():
     )
     receiver.apply_changes([good])
     assert str(receiver["t"]) == "abcX?"
+
+
+def test_malformed_change_after_many_applied_undoes_them_all():
+    """Remote changes are decoded a chunk at a time, so a malformed one far into a batch is
+    found after hundreds were applied: they are undone, listeners hear nothing, and the
+    same batch without it applies in full."""
+    src = Doc("aa")
+    t = src.root.make_text("t")
+    for k in range(700):
+        t.insert(k, "x")
+    good = src.get_changes()
+    doc = Doc("bb")
+    doc.apply_changes(good[:10])
+    heard: list[int] = []
+    doc.on_change(lambda cs, origin: heard.append(len(cs)))
+    sub = doc.observe(lambda patches: heard.append(-1))
+    heads = doc.heads
+    for bad in (good[600][:-3], b"\xc1" + good[600][1:]):
+        _assert_rejected_unchanged(doc, [*good[10:600], bad, *good[601:]], DecodeError)
+        assert heard == [] and doc.change_count() == 10 and doc.heads == heads
+        doc._check()
+    doc.apply_changes(good[10:])
+    assert str(doc.root["t"]) == str(t) and heard[0] == len(good) - 10
+    sub.close()

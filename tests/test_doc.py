@@ -1128,3 +1128,22 @@ def test_merge_refuses_an_actor_whose_chains_differ() -> None:
     a2.merge(a)
     a2.merge(c)  # chains agree: only c's new change is sent
     assert a2.to_py() == c.to_py() and a2.heads == c.heads
+
+
+def test_applied_changes_give_their_ops_back() -> None:
+    """Verified remote changes drop their decoded ops and decode them again when read."""
+    from crdt.change import Change, decode_change
+
+    a = Doc("aa")
+    t = a.root.make_text("t")
+    t.insert(0, "hello")
+    t.delete(1, 2)
+    a.root["k"] = [1, 2.5, "x"]
+    raws = a.get_changes()
+    expected = [decode_change(r).ops for r in raws]
+    b = Doc("bb")
+    applied = b.apply_changes(raws)
+    assert all(type(c) is Change for c in applied)
+    assert [c.ops for c in applied] == expected
+    assert [c.ops for c in applied] == expected  # the second read uses the decoded copy
+    assert b.to_py() == a.to_py()
