@@ -60,8 +60,9 @@ SAVE_VERSION = 3
 MAX_SAVE_BYTES = 1 << 31
 """A saved history that inflates beyond this is refused (a bound against zip bombs)."""
 GC_PAUSE_BATCH = 1000
-DECODE_CHUNK = 256  # remote changes decoded at a time (see Doc._apply_changes)
 """Batches of more changes than this run with the cyclic garbage collector paused."""
+DECODE_CHUNK = 256
+"""Remote changes are decoded this many at a time, just before they are applied."""
 _MAP, _LIST, _TEXT = ObjType.MAP, ObjType.LIST, ObjType.TEXT
 MAX_PENDING = 100_000
 """Changes waiting for missing dependencies before :class:`MissingDependencyError`."""

@@ -675,3 +675,19 @@ def test_malformed_change_after_many_applied_undoes_them_all():
     doc.apply_changes(good[10:])
     assert str(doc.root["t"]) == str(t) and heard[0] == len(good) - 10
     sub.close()
+
+
+def test_invalid_buffered_change_fails_its_own_call_but_not_a_later_one():
+    """A change waiting for a missing dep that turns out invalid when the dep arrives: in
+    the call that brought it, the call fails and changes nothing; buffered by an earlier
+    call, it is dropped into ``rejected`` and the valid changes that completed it apply."""
+    bad, bad_hash = encode_change(C, 1, 99, 0, None, (H2,), [(SET, None, "z", 1, ())])
+    doc = _receiver(1)
+    _assert_rejected_unchanged(doc, [bad, C2, C3], InvalidChangeError)
+    assert doc.pending == 0 and doc.rejected == []
+    assert doc.apply_changes([bad]) == [] and doc.pending == 1
+    applied = doc.apply_changes([C2, C3])
+    assert [c.hash for c in applied] == [H2, H3]
+    assert doc.to_py() == AFTER_C3 and doc.pending == 0
+    assert [(u.hash, type(e)) for u, e in doc.rejected] == [(bad_hash, InvalidChangeError)]
+    doc._check()
