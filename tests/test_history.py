@@ -12,6 +12,17 @@ from crdt import Doc
 from crdt.snapshot import encode_snapshot, load_snapshot
 
 
+def _seal(doc: Doc) -> None:
+    """Enough further changes that every earlier one is in a sealed (cut, compressed)
+    block of the raw store, not in its recent list."""
+    from crdt.history import BLOCK
+
+    n = len(doc._history)
+    for k in range(BLOCK):
+        doc.root["filler"] = k
+    assert len(doc._history._raw.mid) >= n
+
+
 def _check_bytes(doc: Doc) -> None:
     h = doc._history
     for i in range(len(h)):
@@ -59,6 +70,10 @@ def test_messages_at_every_string_width_keep_exact_bytes() -> None:
     _check_bytes(a)
     _check_bytes(b)
     assert b.get_changes() == a.get_changes()
+    _seal(a)
+    _check_bytes(a)
+    b.apply_changes(a.get_changes())
+    assert b.get_changes() == a.get_changes()
 
 
 def test_many_deps_and_snapshot_base_keep_exact_bytes() -> None:
@@ -73,6 +88,12 @@ def test_many_deps_and_snapshot_base_keep_exact_bytes() -> None:
     snap = load_snapshot(encode_snapshot(hub), b"\xee" * 16)
     snap["after"] = 1  # deps are the cut's heads: not changes of this history
     _check_bytes(snap)
+    before = snap._history.raws()
+    _seal(hub)
+    _seal(snap)
+    _check_bytes(hub)
+    _check_bytes(snap)
+    assert snap._history.raws()[: len(before)] == before
     assert Doc.load(snap.save()).to_py() == snap.to_py()
 
 
