@@ -1,4 +1,4 @@
-"""History keeps change bytes without the author and deps, and gives them back exactly."""
+"""History keeps change bytes in compressed blocks and gives them back exactly."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _seal(doc: Doc) -> None:
     n = len(doc._history)
     for k in range(BLOCK):
         doc.root["filler"] = k
-    assert len(doc._history._raw.mid) >= n
+    assert len(doc._history._raw.off) - 1 >= n
 
 
 def _check_bytes(doc: Doc) -> None:
@@ -57,8 +57,8 @@ def test_raw_bytes_round_trip(seed: int, actor_len: int, msg_len: int) -> None:
 
 
 def test_messages_at_every_string_width_keep_exact_bytes() -> None:
-    """The stored middle is sized from the encoded fields: fixstr, str8, str16 and str32
-    messages (lengths in UTF-8 bytes) on both sides of each width's limit."""
+    """fixstr, str8, str16 and str32 messages (lengths in UTF-8 bytes) on both sides of
+    each width's limit, in the recent list and in sealed blocks."""
     a = Doc("aa")
     t = a.root.make_text("t")
     for n in (0, 1, 15, 16, 31, 32, 255, 256, 65_535, 65_536):
@@ -133,7 +133,8 @@ def test_fork_is_an_independent_copy(seed: int) -> None:
 
 
 def test_raw_store_blocks_survive_truncation_at_every_boundary() -> None:
-    """Changes live in compressed blocks of BLOCK; undoing a batch may reopen a block."""
+    """Changes live in compressed blocks of BLOCK, whose dictionary is the hashes before
+    them; undoing a batch may reopen a block."""
     from crdt.history import BLOCK
 
     d = Doc(b"\x05" * 16, clock=lambda: 0)
