@@ -22,7 +22,7 @@ from .codec import pack as _packb
 from .codec import unpack as _unpackb
 from .errors import DecodeError
 from .ids import MAX_ACTOR_LEN
-from .op import Op, decode_ops, encode_ops, op_actors
+from .op import INS, REM, Op, decode_ops, encode_ops, op_actors
 from .values import INT64_MAX
 
 FORMAT_VERSION = 1
@@ -131,6 +131,21 @@ class _FirstUse(dict[bytes, int]):
         return i
 
 
+def _encode_ops_and_table(actor: bytes, ops: list[Op]) -> tuple[list[Any], list[bytes]]:
+    """Ops in wire form and the sorted actor table they index (the general path)."""
+    # Actors get indexes in order of first use while encoding; the table must be sorted,
+    # which that order already is with one other actor (text objects are often made by
+    # another actor).  With more, encode again with the sorted table.
+    idx = _FirstUse()
+    idx[actor] = 0
+    enc = encode_ops(ops, idx)
+    if len(idx) > 2:
+        table = sorted(idx)
+        table.remove(actor)
+        return encode_ops(ops, {actor: 0, **{a: i + 1 for i, a in enumerate(table)}}), table
+    return enc, [*idx][1:]  # the author was numbered first
+
+
 def encode_change(
     actor: bytes,
     seq: int,
@@ -141,18 +156,34 @@ def encode_change(
     ops: list[Op],
 ) -> tuple[bytes, bytes]:
     """Encode a change canonically; returns ``(raw, hash)``.  ``deps`` must be sorted."""
-    # Actors get indexes in order of first use while encoding; the table must be sorted,
-    # which that order already is with one other actor (the common case: text objects are
-    # often made by another actor).  With more, encode again with the sorted table.
-    idx = _FirstUse()
-    idx[actor] = 0
-    enc = encode_ops(ops, idx)
-    if len(idx) > 2:
-        table = sorted(idx)
-        table.remove(actor)
-        enc = encode_ops(ops, {actor: 0, **{a: i + 1 for i, a in enumerate(table)}})
-    else:
-        table = [*idx][1:]  # the author was numbered first
+    table: list[bytes] = []
+    enc: list[Any] | None = None
+    if len(ops) == 1:
+        # One keystroke or one deletion: a single INS or REM op whose two ids name the
+        # author and at most one other actor (the text's maker).  Encoded directly, it
+        # costs a third of the general path below, which a change per keystroke pays.
+        op = ops[0]
+        a = op[0]
+        if (a == INS and type(op[3]) is str or a == REM) and op[1] is not None and op[2]:
+            _, obj, e, x = op
+            oa = obj[1]
+            if oa == actor:
+                o = [obj[0], 0]
+                ea = e[1]
+                if ea == actor:
+                    enc = [[a, o, [e[0], 0], x]]
+                else:
+                    table = [ea]
+                    enc = [[a, o, [e[0], 1], x]]
+            else:
+                table = [oa]
+                ea = e[1]
+                if ea == actor:
+                    enc = [[a, [obj[0], 1], [e[0], 0], x]]
+                elif ea == oa:
+                    enc = [[a, [obj[0], 1], [e[0], 1], x]]
+    if enc is None:
+        enc, table = _encode_ops_and_table(actor, ops)
     # msgpack writes a tuple as an array, the same bytes as a list
     raw = _packb((FORMAT_VERSION, actor, seq, start_op, time, message, deps, table, enc))
     return raw, _blake2b(raw, digest_size=HASH_LEN).digest()
