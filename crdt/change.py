@@ -42,12 +42,12 @@ class UnverifiedChange:
     """A well-formed change whose history has not been checked yet."""
 
     __slots__ = (
+        "_ops",
         "actor",
         "deps",
         "hash",
         "message",
         "n_ops",
-        "ops",
         "raw",
         "seq",
         "start_op",
@@ -73,10 +73,16 @@ class UnverifiedChange:
         self.time = time  # author's wall clock, ms since the epoch (informational)
         self.message = message  # optional commit message
         self.deps = deps  # hashes of the heads it was made on, sorted
-        self.ops = ops  # op tuples (see crdt.op)
+        self._ops: list[Op] | None = ops  # op tuples (see crdt.op); None: dropped (Change)
         self.raw = raw  # the canonical encoded bytes
         self.hash = hash  # BLAKE2b-256 of raw
         self.n_ops = n_ops  # counters consumed by ops
+
+    @property
+    def ops(self) -> list[Op]:
+        """The change's op tuples."""
+        assert self._ops is not None
+        return self._ops
 
     @property
     def end_op(self) -> int:
@@ -90,16 +96,13 @@ class UnverifiedChange:
         )
 
 
-_OPS_SLOT: Any = UnverifiedChange.__dict__["ops"]  # the descriptor of the ``ops`` slot
-
-
 class Change(UnverifiedChange):
     """A change that is part of a document's history (made locally or verified).
 
-    A remote change drops its decoded ops once they are applied (the document's state holds
-    them now) and decodes them again from ``raw`` when :attr:`ops` is read: a batch of 260K
-    keystroke changes kept ~100 MB of op tuples alive in the list ``apply_changes``
-    returns, and applying it was ~10% slower for the memory it never reused.
+    A change drops its ops once they are applied (the document's state holds them now) and
+    decodes them again from ``raw`` when :attr:`ops` is read: a batch of 260K keystroke
+    changes kept ~100 MB of op tuples alive in the list ``apply_changes`` returns, and
+    applying it was ~10% slower for the memory it never reused.
     """
 
     __slots__ = ()
@@ -107,18 +110,10 @@ class Change(UnverifiedChange):
     @property
     def ops(self) -> list[Op]:
         """The change's ops (decoded again from :attr:`raw` if they were dropped)."""
-        ops: list[Op] | None = _OPS_SLOT.__get__(self, Change)
+        ops = self._ops
         if ops is None:
-            ops = decode_change(self.raw).ops
-            _OPS_SLOT.__set__(self, ops)
+            ops = self._ops = decode_change(self.raw).ops
         return ops
-
-    @ops.setter
-    def ops(self, value: list[Op]) -> None:
-        _OPS_SLOT.__set__(self, value)
-
-    def _drop_ops(self) -> None:
-        _OPS_SLOT.__set__(self, None)
 
 
 class _FirstUse(dict[bytes, int]):
@@ -164,7 +159,7 @@ def encode_change(
         # costs a third of the general path below, which a change per keystroke pays.
         op = ops[0]
         a = op[0]
-        if (a == INS and type(op[3]) is str or a == REM) and op[1] is not None and op[2]:
+        if ((a == INS and type(op[3]) is str) or a == REM) and op[1] is not None and op[2]:
             _, obj, e, x = op
             oa = obj[1]
             if oa == actor:

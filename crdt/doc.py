@@ -651,7 +651,7 @@ class Doc:
             self._check_causality(u, dep_idx, known_seq, refs, preds)
         u.__class__ = Change  # verified: the same object, now trusted
         assert isinstance(u, Change)
-        u._drop_ops()
+        u._ops = None  # applied: the state holds them (see Change)
         i = h.add(u, dep_idx, at_heads)
         if self._clock_for_next is not None:
             h.remember(i, self._clock_for_next)

@@ -29,12 +29,13 @@ keys = st.text(max_size=3) | ids
 
 
 def ops() -> st.SearchStrategy[Any]:
-    content = st.text(min_size=1, max_size=4) | st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=3)
+    int64 = st.integers(-(2**63), 2**63 - 1)
+    content = st.text(min_size=1, max_size=4) | st.lists(int64, min_size=1, max_size=3)
     return st.one_of(
         st.tuples(st.just(INS), objs, st.none() | ids, content),
         st.tuples(st.just(REM), objs, ids, st.integers(1, 2**20)),
         st.tuples(st.just(INS_MAKE), objs, st.none() | ids, st.sampled_from(list(ObjType))),
-        st.tuples(st.just(SET), objs, keys, st.integers(-(2**63), 2**63 - 1) | st.text(), preds),
+        st.tuples(st.just(SET), objs, keys, int64 | st.text(), preds),
         st.tuples(st.just(DEL), objs, keys, preds),
         st.tuples(st.just(MAKE), objs, keys, st.sampled_from(list(ObjType)), preds),
         st.tuples(st.just(INC), objs, keys, st.integers(-5, 5), preds),
