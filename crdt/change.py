@@ -62,7 +62,7 @@ class UnverifiedChange:
         time: int,
         message: str | None,
         deps: tuple[bytes, ...],
-        ops: list[Op],
+        ops: list[Op] | None,
         raw: bytes,
         hash: bytes,
         n_ops: int,

@@ -44,6 +44,7 @@ from .errors import (
 from .hashindex import HashIndex
 from .history import History
 from .ids import ActorId, ObjId, OpId, coerce_actor
+from .linear import apply_linear
 from .op import INS, INS_MAKE, REM, op_size
 from .opset import OpSet
 from .patches import Patch, build_patches
@@ -61,8 +62,6 @@ MAX_SAVE_BYTES = 1 << 31
 """A saved history that inflates beyond this is refused (a bound against zip bombs)."""
 GC_PAUSE_BATCH = 1000
 """Batches of more changes than this run with the cyclic garbage collector paused."""
-DECODE_CHUNK = 256
-"""Remote changes are decoded this many at a time, just before they are applied."""
 _MAP, _LIST, _TEXT = ObjType.MAP, ObjType.LIST, ObjType.TEXT
 MAX_PENDING = 100_000
 """Changes waiting for missing dependencies before :class:`MissingDependencyError`."""
@@ -350,11 +349,10 @@ class Doc:
                 gc.enable()
 
     def _apply_changes(self, changes: list[bytes | UnverifiedChange]) -> list[Change]:
-        # Changes are decoded a chunk at a time, just before they are applied: decoding a
+        # Changes are decoded one at a time, just before they are applied: decoding a
         # big batch up front kept every decoded change alive at once (~1 KB each: 260 MB
-        # for the paper trace's 260K changes), and decoding each one alone between applies
-        # thrashed the L1 cache between the two code paths.  A malformed change late in
-        # the batch is found after earlier ones were applied, and undone with them.
+        # for the paper trace's 260K changes).  A malformed change late in the batch is
+        # found after earlier ones were applied, and undone with them.
         todo: list[bytes | UnverifiedChange] | list[UnverifiedChange] = changes
         if self._deferred is not None:
             decoded = [c if isinstance(c, UnverifiedChange) else decode_change(c) for c in changes]
@@ -376,21 +374,29 @@ class Doc:
             seq_of = h.seq_of
             app = applied.append
             linear = self._base is None
+            fast = linear and not observed
             decode = decode_change
-            for k in range(0, len(todo), DECODE_CHUNK):
-                chunk = [
-                    c if isinstance(c, UnverifiedChange) else decode(c)
-                    for c in todo[k : k + DECODE_CHUNK]
-                ]
-                for u in chunk:
-                    # the common case, a change made on this document's only head: it
-                    # cannot be known or waiting, and its causal past is everything here
-                    if linear and len(heads) == 1 and len(u.deps) == 1 and not self._pending:
-                        ((i, head),) = heads.items()
-                        if u.deps[0] == head:
-                            app(verified(u, (i,), seq_of(u.actor), True))
-                            continue
-                    receive(u, applied, batch)
+            k = 0
+            n = len(todo)
+            while k < n:
+                if fast and len(heads) == 1 and not self._pending:
+                    # a peer's typing: one-op changes, each on the only head (crdt.linear)
+                    self._dirty = True  # (from its first edit; undone if it raises)
+                    k = apply_linear(self, todo, k, applied)
+                    self._dirty = False
+                    if k == n:
+                        break
+                c = todo[k]
+                k += 1
+                u = c if isinstance(c, UnverifiedChange) else decode(c)
+                # a change made on this document's only head: it cannot be known or
+                # waiting, and its causal past is everything here
+                if linear and len(heads) == 1 and len(u.deps) == 1 and not self._pending:
+                    ((i, head),) = heads.items()
+                    if u.deps[0] == head:
+                        app(verified(u, (i,), seq_of(u.actor), True))
+                        continue
+                receive(u, applied, batch)
             if len(self._pending) > MAX_PENDING:
                 raise MissingDependencyError(
                     f"{len(self._pending)} changes wait for missing dependencies "

@@ -1,0 +1,321 @@
+"""The remote fast path (crdt.linear) decides exactly what the general path decides.
+
+Every history is applied twice: as usual, and with the fast path switched off (it then
+takes no change, and the general path takes them all).  Both must give the same
+documents, the same applied changes, and for damaged histories the same error, raised
+from the same change, with the document left as it was.  The damage is aimed at every
+field the fast path checks, re-encoded canonically so that only that one rule breaks.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import crdt.doc as doc_mod
+from crdt import CrdtError, Doc
+
+OTHER = b"\x02" * 16
+
+
+MODES = ("maker", "self", "two")
+
+
+def _history(seed: int, n: int, mode: str) -> list[bytes]:
+    """A per-keystroke history: typing, deleting, inserts at the head, a list and a map
+    edit now and then.  ``mode``: one actor types into a text another made ("maker") or
+    that it made itself ("self"), or two actors take turns ("two")."""
+    rng = random.Random(seed)
+    maker = Doc(b"\x01" * 16 if mode == "self" else b"\x00" * 16, clock=lambda: 5)
+    maker.root.make_text("t")  # op 1
+    maker.root.make_list("l")  # op 2
+    maker.root.make_map("m")  # op 3
+    docs = [maker if mode == "self" else maker.fork(b"\x01" * 16)]
+    if mode == "two":
+        docs.append(maker.fork(OTHER))
+    for k in range(n):
+        d = docs[k % len(docs)] if rng.random() < 0.8 else rng.choice(docs)
+        t = d.root["t"]
+        r = rng.random()
+        if r < 0.6 or len(t) == 0:
+            t.insert(rng.choice([len(t), rng.randint(0, len(t))]), rng.choice("ab\u00e9\U0001f600"))
+        elif r < 0.85:
+            pos = rng.randrange(len(t))
+            t.delete(pos, min(rng.choice([1, 1, 2]), len(t) - pos))
+        elif r < 0.9:
+            t.insert(0, "^")
+        elif r < 0.95:
+            d.root["l"].append(k)
+        else:
+            d.root["m"]["k"] = k
+        if len(docs) > 1:  # keep one head: the other replica sees the change at once
+            for o in docs:
+                if o is not d:
+                    o.merge(d)
+    last = docs[0]
+    for o in docs[1:]:
+        last.merge(o)
+    return last.get_changes()
+
+
+SETUP = 3  # the changes that make the text, the list and the map
+
+
+def _typing(raw: bytes) -> bool:
+    """Whether a change has the fast path's shape: one INS (with a ref) or REM."""
+    ops = msgpack.unpackb(raw)[8]
+    return len(ops) == 1 and ops[0][0] in (3, 5) and ops[0][2] is not None
+
+
+def _apply(
+    changes: list[Any], fast: bool, monkeypatch: pytest.MonkeyPatch, setup: int = SETUP
+) -> Any:
+    """(document, hashes applied, error or None) after applying ``changes[:setup]``, then
+    the others in one apply_changes call."""
+    with monkeypatch.context() as m:
+        if not fast:
+            m.setattr(doc_mod, "apply_linear", lambda doc, changes, k, applied: k)
+        d = Doc(b"\x7f" * 16)
+        d.apply_changes(changes[:setup])
+        before = (d.to_py(), d.heads)
+        err: tuple[type, str] | None = None
+        applied: list[bytes] = []
+        try:
+            applied = [c.hash for c in d.apply_changes(changes[setup:])]
+        except CrdtError as exc:
+            err = (type(exc), str(exc))
+            assert (d.to_py(), d.heads) == before  # nothing of the call stays
+        d._check()
+        return d, applied, err
+
+
+def _same(changes: list[Any], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...] | None:
+    d1, a1, e1 = _apply(changes, True, monkeypatch)
+    d2, a2, e2 = _apply(changes, False, monkeypatch)
+    assert e1 == e2
+    assert a1 == a2
+    assert d1.to_py() == d2.to_py() and d1.heads == d2.heads
+    assert d1.get_changes() == d2.get_changes()
+    return e1
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32), n=st.integers(1, 120), mode=st.sampled_from(MODES))
+def test_valid_histories_apply_the_same(seed: int, n: int, mode: str) -> None:
+    mp = pytest.MonkeyPatch()
+    try:
+        changes = _history(seed, n, mode)
+        assert _same(changes, mp) is None
+    finally:
+        mp.undo()
+
+
+def test_the_fast_path_takes_the_typing_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a vacuous comparison: the fast path does apply most of a typing history."""
+    taken = []
+    real = doc_mod.apply_linear
+
+    def counting(doc: Doc, changes: list[Any], k: int, applied: list[Any]) -> int:
+        end = real(doc, changes, k, applied)
+        taken.append(end - k)
+        return end
+
+    monkeypatch.setattr(doc_mod, "apply_linear", counting)
+    changes = _history(7, 300, "maker")
+    Doc().apply_changes(changes)
+    assert sum(taken) > 0.7 * len(changes)
+
+
+# ------------------------------------------------------------------ damaged histories
+
+
+def _set(i: int, value: Any) -> Callable[[list[Any]], None]:
+    def f(top: list[Any]) -> None:
+        top[i] = value
+
+    return f
+
+
+def _op(path: tuple[int, ...], value: Any) -> Callable[[list[Any]], None]:
+    def f(top: list[Any]) -> None:
+        x = top[8][0]
+        for p in path[:-1]:
+            x = x[p]
+        if type(x) is list and len(x) > path[-1]:  # (an insert at the head has no ref)
+            x[path[-1]] = value
+
+    return f
+
+
+def _add(delta: int, *path: int) -> Callable[[list[Any]], None]:
+    def f(top: list[Any]) -> None:
+        x = top
+        for p in path[:-1]:
+            x = x[p]
+        x[path[-1]] += delta
+
+    return f
+
+
+MUTATIONS: dict[str, Callable[[list[Any]], None]] = {
+    "version": _set(0, 2),
+    "version bool": _set(0, True),
+    "actor str": _set(1, "a"),
+    "actor empty": _set(1, b""),
+    "actor long": _set(1, b"\x01" * 65),
+    "seq +1": _add(1, 2),
+    "seq -1": _add(-1, 2),
+    "seq float": _set(2, 1.5),
+    "start_op +1": _add(1, 3),
+    "start_op -1": _add(-1, 3),
+    "time negative": _set(4, -1),
+    "message int": _set(5, 3),
+    "message str": _set(5, "fine"),
+    "deps none": _set(6, []),
+    "deps two": lambda top: top[6].append(b"\xff" * 32),
+    "dep unknown": _set(6, [b"\x00" * 32]),
+    "dep short": lambda top: top.__setitem__(6, [top[6][0][:31]]),
+    "table author": lambda top: top.__setitem__(7, [top[1]]),
+    "table unused": _set(7, [b"\x05" * 16]),
+    "table two": lambda top: top[7].append(b"\xfe" * 16),
+    "table str": _set(7, ["x"]),
+    "ops none": _set(8, []),
+    "ops two": lambda top: top[8].append(top[8][0]),
+    "op short": lambda top: top[8][0].pop(),
+    "action 4": _op((0,), 4),
+    "action 1.0": _op((0,), 3.0),
+    "obj counter +big": _op((1, 0), 10**6),
+    "obj counter 0": _op((1, 0), 0),
+    "obj index 2": _op((1, 1), 2),
+    "obj none": _op((1,), None),
+    "obj list": _op((1, 0), 2),
+    "obj map": _op((1, 0), 3),
+    "obj float": _op((1, 0), 1.0),
+    "ref counter +big": _op((2, 0), 10**6),
+    "ref counter 0": _op((2, 0), 0),
+    "ref index 1": _op((2, 1), 1),
+    "ref index -1": _op((2, 1), -1),
+    "ref bool": _op((2, 1), False),
+    "ref none": _op((2,), None),
+    "ref float": lambda top: _op((2, 0), float(top[8][0][2][0]))(top),
+    "content int": _op((3,), 7),
+    "content empty": _op((3,), ""),
+    "content list": _op((3,), ["x"]),
+    "content big": _op((3,), 10**6),
+    "content float": _op((3,), 1.0),
+}
+
+
+def _damage(raw: bytes, how: str) -> bytes:
+    top = msgpack.unpackb(raw)
+    MUTATIONS[how](top)
+    try:
+        return msgpack.packb(top)
+    except (OverflowError, ValueError):  # pragma: no cover - every mutation packs
+        return raw
+
+
+RAW_DAMAGE: dict[str, Callable[[bytes], bytes]] = {
+    "truncated": lambda r: r[:-1],
+    "extra byte": lambda r: r + b"\x00",
+    "not msgpack": lambda r: b"\xc1" + r[1:],
+    "bytearray": lambda r: bytearray(r),  # type: ignore[arg-type,return-value]
+    # the same value, wider than canonical: seq as uint32 instead of its shortest form
+    "non-canonical seq": lambda r: _widen_seq(r),
+}
+
+
+def _widen_seq(raw: bytes) -> bytes:
+    top = msgpack.unpackb(raw)
+    seq = top[2]
+    head = msgpack.packb(top[:2])[1:]  # fields 0-1, without the array header
+    tail = b"".join(msgpack.packb(x) for x in top[3:])
+    return b"\x99" + head + b"\xce" + seq.to_bytes(4, "big") + tail
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**32),
+    n=st.integers(2, 40),
+    mode=st.sampled_from(MODES),
+    at=st.floats(0, 1),
+    how=st.sampled_from(sorted(MUTATIONS) + sorted(RAW_DAMAGE)),
+)
+def test_damaged_histories_fail_the_same(seed: int, n: int, mode: str, at: float, how: str) -> None:
+    """One change of the shape the fast path takes, damaged in one field."""
+    changes = _history(seed, n, mode)
+    typing = [i for i in range(SETUP, len(changes)) if _typing(changes[i])]
+    if not typing:
+        return
+    i = typing[int(at * (len(typing) - 1))]
+    raw = changes[i]
+    bad = RAW_DAMAGE[how](raw) if how in RAW_DAMAGE else _damage(raw, how)
+    mp = pytest.MonkeyPatch()
+    try:
+        _same([*changes[:i], bad, *changes[i + 1 :]], mp)
+    finally:
+        mp.undo()
+
+
+A = b"\x0a" * 16
+
+
+def _one_op_change(table: list[bytes], op: list[Any], author: bytes = A) -> list[bytes]:
+    """A history whose last change is hand-made: ``author`` (A made the text "ab", op 1
+    to 3, and a map, op 4) makes ``op`` as op 5 under actor ``table``, re-encoded
+    canonically."""
+    a = Doc(A, clock=lambda: 0)
+    t = a.root.make_text("t")  # op 1
+    t.insert(0, "ab")  # ops 2, 3
+    a.root.make_map("m")  # op 4
+    good = a.fork(A)
+    good.root["t"].insert(2, "c")  # op 5, ref (3, A)
+    raw = good.get_changes(a.heads)[0]
+    top = msgpack.unpackb(raw)
+    top[1] = author
+    if author != A:
+        top[2] = 1  # its first change
+    top[7] = table
+    top[8] = [op]
+    return [*a.get_changes(), msgpack.packb(top)]
+
+
+@pytest.mark.parametrize(
+    "table, op, author, ok",
+    [
+        ([], [3, [1, 0], [3, 0], "c"], A, True),
+        ([A], [3, [1, 1], [3, 1], "c"], A, False),  # the author in its own table
+        ([A], [3, [1, 0], [3, 1], "c"], A, False),
+        ([b"\x0b" * 16], [3, [1, 0], [3, 0], "c"], A, False),  # naming no op's actor
+        ([b"\x0b" * 16, b"\x0c" * 16], [3, [1, 0], [3, 0], "c"], A, False),
+        ([], [5, [1, 0], [2, 0], 2], A, True),  # REM of "ab"
+        ([], [5, [1, 0], [2, 0], 3], A, False),  # an element that is not a text's
+        ([], [5, [1, 0], [3, 0], 2**63], A, False),
+        ([], [3, [1, 0], [5, 0], "c"], A, False),  # ref to the element this op makes
+        ([], [3, [1, 0], [3, 0], ""], A, False),
+        ([], [3, [1.0, 0], [3, 0], "c"], A, False),
+        ([], [3, [1, 0], [3.0, 0], "c"], A, False),
+        ([], [5, [1, 0], [2, 0], 2.0], A, False),
+        ([], [3, [1, 0], [3, False], "c"], A, False),
+        ([], [3, [4, 0], [3, 0], "c"], A, False),  # into the map
+        ([], [5, [4, 0], [3, 0], 1], A, False),
+        ([A], [3, [1, 1], [3, 1], "c"], b"\x0b" * 16, True),  # a new author
+        ([A], [3, [1, 1], [3, 1], "c"], b"", False),
+        ([A], [3, [1, 1], [3, 1], "c"], b"\x0b" * 65, False),
+        ([A], [3, [1, 1], [3, 1], "c"], "b", False),
+    ],
+)
+def test_hand_made_one_op_changes(
+    table: list[bytes], op: list[Any], author: bytes, ok: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    changes = _one_op_change(table, op, author)
+    d1, a1, e1 = _apply(changes, True, monkeypatch, setup=3)
+    d2, a2, e2 = _apply(changes, False, monkeypatch, setup=3)
+    assert e1 == e2 and a1 == a2 and d1.to_py() == d2.to_py()
+    assert (e1 is None) is ok, e1
