@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 _INS = 3  # crdt.op.INS and REM, as they appear on the wire
 _REM = 5
 _TEXT, _MAP = ObjType.TEXT, ObjType.MAP
+FAST_MAX_BYTES = 1024
+"""Changes longer than this go to the general path without being read here."""
 
 
 def apply_linear(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> int:
@@ -51,7 +53,9 @@ def apply_linear(doc: Doc, changes: list[Any], k: int, applied: list[Change]) ->
     start, n_ops, seq_of, add = h.start, h.n_ops, h.seq_of, h.add
     nxt = start[hi] + n_ops[hi]  # the start_op the next change must have
     app = applied.append
-    max_bytes = _change.MAX_CHANGE_BYTES  # looked up per call: tests lower it
+    # bigger changes are left to the general path unread: a keystroke's change is ~100
+    # bytes, and a big change would be unpacked twice (once here, to find it has many ops)
+    max_bytes = min(FAST_MAX_BYTES, _change.MAX_CHANGE_BYTES)  # (tests lower the latter)
     n = len(changes)
     while k < n:
         raw = changes[k]

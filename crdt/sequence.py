@@ -16,7 +16,7 @@ Indexes:
 - by position: the chunk list with cached visible lengths, plus a cursor (the last chunk
   used and its start position), so local edits near the previous one cost O(1) chunk
   steps and a far jump costs O(chunks) = O(runs / MAX_RUNS);
-- by id: per actor, the sorted start counters of its runs (``SortedList``) and a dict from
+- by id: per actor, the sorted start counters of its runs (``SortedInts``) and a dict from
   start to run; a run knows its chunk, so a remote op never scans the document.
 
 Forks are copy-on-write: :meth:`Sequence.copy` gives the copy chunks of its own (links,
@@ -38,10 +38,9 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
-from sortedcontainers import SortedList
-
 from .errors import UsageError
 from .run import Register, Run
+from .sortedints import SortedInts
 
 MAX_RUNS = 64
 """A chunk splits in two when it holds more runs than this."""
@@ -68,7 +67,7 @@ class _ActorRuns:
     __slots__ = ("by_start", "starts")
 
     def __init__(self) -> None:
-        self.starts: Any = SortedList()  # start counters of this actor's runs, ascending
+        self.starts = SortedInts()  # start counters of this actor's runs
         self.by_start: dict[int, Run] = {}  # start counter -> run
 
     def copy(self) -> _ActorRuns:
@@ -86,11 +85,10 @@ class _ActorRuns:
         del self.by_start[run.ctr]
 
     def find(self, ctr: int) -> Run | None:
-        starts = self.starts
-        i = starts.bisect_right(ctr)
-        if i == 0:
+        s = self.starts.floor(ctr)
+        if s is None:
             return None
-        run = self.by_start[starts[i - 1]]
+        run = self.by_start[s]
         return run if ctr < run.ctr + run.n else None
 
 
@@ -103,6 +101,7 @@ class Sequence:
         "_cur_pos",
         "_hint",
         "_ic",
+        "_ici",
         "_index",
         "_indexed",
         "_irefs",
@@ -128,6 +127,7 @@ class Sequence:
         # last run located by position: (run, chunk, index in chunk, position of its
         # first element); valid until any edit other than extending that run in place
         self._ic: Run | None = None  # last run a remote insert went into (same validity)
+        self._ici = 0  # where _ic was last seen in its chunk (checked before it is used)
 
     # ------------------------------------------------------------------ reading
 
@@ -260,7 +260,7 @@ class Sequence:
         for actor, g in groups.items():
             ar = index[actor] = _ActorRuns()
             ar.by_start = {r.ctr: r for r in g}
-            ar.starts = SortedList(ar.by_start)
+            ar.starts = SortedInts(ar.by_start)
         self._index = index
         self._irefs = [1]
         self._indexed = True
@@ -543,7 +543,12 @@ class Sequence:
                     nc = chunk.next
                     nx = nc.runs[0] if nc is not None else None
                 else:
-                    nx = runs[runs.index(ic) + 1]
+                    # list.index compares every run before it (~80 instructions each, for
+                    # objects without __eq__): remember where it was
+                    ici = self._ici
+                    if not (ici < len(runs) and runs[ici] is ic):
+                        ici = self._ici = runs.index(ic)
+                    nx = runs[ici + 1]
                 if (
                     not ic.deleted
                     and not ic.reg
@@ -601,26 +606,29 @@ class Sequence:
         self._ic = new
         return new
 
-    def _isolate(self, ctr: int, actor: bytes, n: int) -> Run:
-        """Split so that elements ``(ctr..ctr+n'-1)`` form one run; returns it (n' <= n)."""
+    def _isolate(self, ctr: int, actor: bytes, n: int) -> tuple[Run, Chunk, int]:
+        """Split so that elements ``(ctr..ctr+n'-1)`` form one run (n' <= n); returns it,
+        its chunk and its index there."""
         run = self.find(ctr, actor)
         if run is None:
             raise AssertionError(f"unknown element {ctr}@{actor.hex()}")
         chunk = self._chunk_of(run)
+        ri = chunk.runs.index(run)
         if chunk.refs[0] > 1 or run.chunk is not chunk:
-            ri = chunk.runs.index(run)
             self._own(chunk)
             run = chunk.runs[ri]
         off = ctr - run.ctr
         if off:
-            ri = chunk.runs.index(run)
             run = self._split(chunk, ri, off)
+            ri += 1
             self._hint = run
         if n < run.n:
-            ri = chunk.runs.index(run)
             self._split(chunk, ri, n)
-        self._fit(chunk)
-        return run
+        if len(chunk.runs) > MAX_RUNS:
+            self._fit(chunk)
+            chunk = self._chunk_of(run)  # (the split may have moved it)
+            ri = chunk.runs.index(run)
+        return run, chunk, ri
 
     def remote_delete(
         self, ctr: int, actor: bytes, n: int, indexes: bool = False
@@ -641,10 +649,8 @@ class Sequence:
             if found.deleted:  # already gone: do not split it
                 ctr = found.ctr + found.n
                 continue
-            run = self._isolate(ctr, actor, end - ctr)
+            run, chunk, ri = self._isolate(ctr, actor, end - ctr)
             ctr += run.n
-            chunk = run.chunk
-            assert chunk is not None
             if run.reg:
                 reg = run.content[0]
                 ins_ctr = run.ctr
@@ -656,9 +662,7 @@ class Sequence:
             self.vis -= run.n
             if indexes:
                 out.append((self.index_of(run), run.n))
-            runs = chunk.runs
-            ri = runs.index(run)
-            if ri + 1 < len(runs):
+            if ri + 1 < len(chunk.runs):
                 self._merge_left(chunk, ri + 1)
             self._merge_left(chunk, ri)
         return out
@@ -667,7 +671,7 @@ class Sequence:
 
     def register_at(self, ctr: int, actor: bytes) -> Run:
         """Turn element ``(ctr, actor)`` into a lone register run and return it."""
-        run = self._isolate(ctr, actor, 1)
+        run = self._isolate(ctr, actor, 1)[0]
         if not run.reg:
             run.reg = True
             value = run.content[0]

@@ -290,6 +290,7 @@ def _one_op_change(table: list[bytes], op: list[Any], author: bytes = A) -> list
     "table, op, author, ok",
     [
         ([], [3, [1, 0], [3, 0], "c"], A, True),
+        ([], [3, [1, 0], [3, 0], "c" * 2000], A, True),  # too long for the fast path
         ([A], [3, [1, 1], [3, 1], "c"], A, False),  # the author in its own table
         ([A], [3, [1, 0], [3, 1], "c"], A, False),
         ([b"\x0b" * 16], [3, [1, 0], [3, 0], "c"], A, False),  # naming no op's actor
