@@ -38,17 +38,15 @@ the original ones.  Hashes are recomputed (BLAKE2b-256), never stored.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .change import FORMAT_VERSION
+from .change import FORMAT_VERSION, change_hash
 from .codec import pack, unpack
 from .errors import DecodeError
 
 _packb = pack
 _unpackb = unpack
-_blake2b = hashlib.blake2b
 
 _DEFAULTS: tuple[Any, ...] = (None, None, None, 0, [], 0, 0, None)
 _TAIL_DEFAULTS: tuple[Any, ...] = _DEFAULTS[2:]
@@ -303,7 +301,7 @@ class Scope:
 
     def _decode_one(self, item: Any, seqs: dict[bytes | None, int]) -> Decoded | None:
         if type(item) is bytes:
-            hsh = _blake2b(item, digest_size=32).digest()
+            hsh = change_hash(item)
             self._note_raw(item, hsh)
             try:
                 top = _unpackb(item)
@@ -350,6 +348,6 @@ class Scope:
             return None
         top = [FORMAT_VERSION, actor, seq, start, time, msg, deps, table, ops]
         raw = _packb(top)
-        hsh = _blake2b(raw, digest_size=32).digest()
+        hsh = change_hash(raw)
         self._note(hsh, actor, seq, end, time)
         return raw, hsh, actor, seq, deps, (start, end - start + 1, time, msg)  # type: ignore[return-value]

@@ -23,8 +23,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import change as _change
-from .change import HASH_LEN, Change, _blake2b
-from .codec import pack, unpack
+from .change import Change, new_hasher
+from .codec import pack_lists, unpack
 from .ids import MAX_ACTOR_LEN
 from .values import INT64_MAX, ObjType
 
@@ -143,9 +143,11 @@ def apply_linear(doc: Doc, changes: list[Any], k: int, applied: list[Change]) ->
                 break
         else:
             break
-        if pack(top) != raw:  # canonical form, as decode_change demands
+        if pack_lists(top) != raw:  # canonical form, as decode_change demands
             break
-        hsh = _blake2b(raw, digest_size=HASH_LEN).digest()
+        hasher = new_hasher()
+        hasher.update(raw)
+        hsh = hasher.digest()
         if a == _INS:
             sq.integrate_insert((rc, ra), start_op, actor, x)
         else:
