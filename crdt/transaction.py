@@ -21,6 +21,8 @@ from .run import Register
 from .sequence import Sequence
 from .values import INT64_MAX, INT64_MIN, Counter, ObjType, check_scalar, same_value
 
+_TEXT = ObjType.TEXT
+
 if TYPE_CHECKING:
     from .change import Change
     from .doc import Doc
@@ -211,11 +213,13 @@ class Transaction:
         st = self._obj(obj, ObjType.LIST, ObjType.TEXT)
         content = _content(st, values)
         if content:
-            self._insert(st.data, obj, index, content)
+            seq: Sequence = st.data
+            if type(index) is not int or not 0 <= index <= seq.vis:
+                raise UsageError(f"insert index {index!r} out of range for length {seq.vis}")
+            self._insert(seq, obj, index, content)
 
     def _insert(self, seq: Sequence, obj: ObjId, index: int, content: Any) -> None:
-        if type(index) is not int or not 0 <= index <= seq.vis:
-            raise UsageError(f"insert index {index!r} out of range for length {seq.vis}")
+        """Insert non-empty ``content`` at ``index``, which the caller checked."""
         ctr = self.ctr
         actor = self.actor
         ref = seq.local_insert(index, ctr, actor, content)
@@ -290,7 +294,8 @@ class Transaction:
         if index < 0 or index + delete > seq.vis:
             raise UsageError(f"splice {index}+{delete} out of range for length {seq.vis}")
         if text:
-            content = _content(st, text)
+            # (a str into a text, the commonest edit, needs no _content)
+            content = text if type(text) is str and st.type is _TEXT else _content(st, text)
             self._insert(seq, obj, index, content)
             if delete:
                 self._remove(seq, obj, index + len(content), delete)
