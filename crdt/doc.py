@@ -379,8 +379,8 @@ class Doc:
             k = 0
             n = len(todo)
             while k < n:
-                if fast and len(heads) == 1 and not self._pending:
-                    # a peer's typing: one-op changes, each on the only head (crdt.linear)
+                if fast and not self._pending:
+                    # a peer's typing: one-op changes, each on a head (crdt.linear)
                     self._dirty = True  # (from its first edit; undone if it raises)
                     k = apply_linear(self, todo, k, applied)
                     self._dirty = False
@@ -700,6 +700,10 @@ class Doc:
         if own is not None and clock.get(actor, 0) < known_seq:
             raise InvalidChangeError("the author's previous change is not in the causal past")
         for fc, fa in refs + preds:
+            if fa == actor:
+                # the author's own op of an earlier change (it exists: checked before):
+                # its changes form a chain, and the last one is in the past
+                continue
             ci = h.change_of(fc, fa)
             if ci is None or clock.get(fa, 0) < h.seq_number(ci):
                 raise InvalidChangeError(

@@ -1,4 +1,4 @@
-"""The remote fast path: changes of one text op, each made on the document's only head.
+"""The remote fast path: changes of one text op, each made on a head of the document.
 
 A peer typing sends one such change per keystroke: one INS of a string, or one REM, whose
 only dep is the previous change.  Decoding each one into an :class:`UnverifiedChange`,
@@ -8,14 +8,16 @@ kind), and that work is most of applying a per-keystroke history.
 
 :func:`apply_linear` takes such changes from a batch one after the other and does, in one
 loop, exactly the checks :func:`crdt.change.decode_change` and ``Doc._apply_verified`` do
-for this shape (SPEC.md sections 4-6): well formed, canonical, hashed, made on the head,
-the author's next seq, the next start_op, every id it names already in the document (the
-document has no other head, so everything in it is in the change's causal past).  It is
-conservative: at the first change that does not have the shape, or fails any check, it
-stops and leaves that change to the general path, which applies it or raises the error
-it deserves.  So this path decides nothing the general path would decide differently,
-and never raises on input; ``tests/test_linear.py`` checks both paths give the same
-documents, results and errors on valid and damaged histories.
+for this shape (SPEC.md sections 4-6): well formed, canonical, hashed, made on a head,
+the author's next seq, the next start_op, every id it names already in the document and
+earlier than the op.  On the only head everything in the document is in the change's
+causal past; on one head of several (peers typing at once) the general path's causality
+check runs (``Doc._check_causality``).  The path is conservative: at the first change
+that does not have the shape, or fails any check, it stops and leaves that change to the
+general path, which applies it or raises the error it deserves.  So this path decides
+nothing the general path would decide differently, and never raises on input;
+``tests/test_linear.py`` checks both paths give the same documents, results and errors
+on valid and damaged histories.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from . import change as _change
 from .change import Change, new_hasher
 from .codec import pack_lists, unpack
+from .errors import InvalidChangeError
 from .ids import MAX_ACTOR_LEN
 from .values import INT64_MAX, ObjType
 
@@ -40,19 +43,26 @@ FAST_MAX_BYTES = 1024
 
 def apply_linear(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> int:
     """Apply ``changes[k]``, ``changes[k + 1]``, ... while each is encoded bytes of a
-    one-op text change made on ``doc``'s only head; returns the index of the first change
-    left to the general path (``len(changes)`` if none).
+    one-op text change whose one dep is a head of ``doc``; returns the index of the first
+    change left to the general path (``len(changes)`` if none).
 
     The caller has checked that ``doc`` may take this path: no base snapshot, no buffered
-    changes, no observers, exactly one head.  O(1) per change beyond the op itself.
+    changes, no observers.  O(1) per change beyond the op itself on the only head; on one
+    head of several, the causality check of the general path (a clock of the dep).
     """
     h = doc._history
-    heads = h.heads_idx()
-    ((hi, hh),) = heads.items()
+    heads = h.heads_idx()  # (live: History.add updates it)
     objs = doc._opset.objs
     start, n_ops, seq_of, add = h.start, h.n_ops, h.seq_of, h.add
-    nxt = start[hi] + n_ops[hi]  # the start_op the next change must have
+    causality = doc._check_causality
+    max_op = doc._max_op
     app = applied.append
+    # the only head, if there is one (hh is None otherwise), and one past its last op
+    hh: bytes | None = None
+    hi = hnxt = -1
+    if len(heads) == 1:
+        ((hi, hh),) = heads.items()
+        hnxt = start[hi] + n_ops[hi]
     # bigger changes are left to the general path unread: a keystroke's change is ~100
     # bytes, and a big change would be unpacked twice (once here, to find it has many ops)
     max_bytes = min(FAST_MAX_BYTES, _change.MAX_CHANGE_BYTES)  # (tests lower the latter)
@@ -68,6 +78,23 @@ def apply_linear(doc: Doc, changes: list[Any], k: int, applied: list[Change]) ->
         if type(top) is not list or len(top) != 9:
             break
         version, actor, seq, start_op, time, message, deps, table, ops = top
+        if type(deps) is not list or len(deps) != 1:
+            break
+        d = deps[0]
+        if hh is not None and d == hh:  # the only head: its past is the whole document
+            di = hi
+            dh = hh
+            nxt = hnxt
+            at_heads = True
+        else:
+            for hi, dh in heads.items():
+                if dh == d:
+                    di = hi
+                    break
+            else:
+                break
+            nxt = start[di] + n_ops[di]
+            at_heads = len(heads) == 1
         if not (
             start_op == nxt
             and type(start_op) is int
@@ -80,15 +107,13 @@ def apply_linear(doc: Doc, changes: list[Any], k: int, applied: list[Change]) ->
             and type(time) is int
             and 0 <= time <= INT64_MAX
             and (message is None or type(message) is str)
-            and type(deps) is list
-            and len(deps) == 1
-            and deps[0] == hh
             and type(table) is list
             and type(ops) is list
             and len(ops) == 1
         ):
             break
-        if seq != seq_of(actor) + 1:
+        known = seq_of(actor)
+        if seq != known + 1:
             break
         op = ops[0]
         if type(op) is not list or len(op) != 4:
@@ -98,9 +123,10 @@ def apply_linear(doc: Doc, changes: list[Any], k: int, applied: list[Change]) ->
             break  # (an insert at the head, r None, is rare: the general path takes it)
         oc, oi = o
         rc, ri = r
-        # (every id in the document is below start_op: the only head holds the greatest
-        # counter, so an object or element found below is earlier than this op; but a
-        # float would find it too, hence the int tests)
+        # (an object or element found below is earlier than this op: on the only head,
+        # every counter in the document is below start_op; on one of several, the
+        # causality check below puts every id the op names in its dep's past, where they
+        # are too.  A float would find an id as well, hence the int tests)
         if not (type(oc) is int and type(oi) is int and type(rc) is int and type(ri) is int):
             break
         if table:
@@ -127,18 +153,22 @@ def apply_linear(doc: Doc, changes: list[Any], k: int, applied: list[Change]) ->
             sq = st.data
             if sq.find(rc, ra) is None:
                 break
+            refs = None if at_heads else [obj, (rc, ra)]
         elif a == _REM and type(a) is int and type(x) is int and 0 < x:
             size = x
+            end = rc + x
             if st.type is _MAP:
                 break
             sq = st.data
+            refs = None if at_heads else [obj]
             e = rc
-            end = rc + x
             while e < end:
                 run = sq.find(e, ra)
                 if run is None:
                     break
                 e = run.ctr + run.n
+                if refs is not None:
+                    refs.append(((e if e < end else end) - 1, ra))  # (as the general path)
             if e < end:
                 break
         else:
@@ -148,16 +178,29 @@ def apply_linear(doc: Doc, changes: list[Any], k: int, applied: list[Change]) ->
         hasher = new_hasher()
         hasher.update(raw)
         hsh = hasher.digest()
+        c = Change(actor, seq, start_op, time, message, (dh,), None, raw, hsh, size)
+        if refs is not None:
+            doc._clock_for_next = None
+            try:
+                causality(c, (di,), known, refs, [])  # (may set doc._clock_for_next)
+            except InvalidChangeError:
+                break
         if a == _INS:
             sq.integrate_insert((rc, ra), start_op, actor, x)
         else:
             sq.remote_delete(rc, ra, x, False)
-        c = Change(actor, seq, start_op, time, message, (hh,), None, raw, hsh, size)
-        hi = add(c, (hi,), True)
-        hh = hsh
-        nxt = start_op + size
+        i = add(c, (di,), at_heads)
+        if refs is not None and doc._clock_for_next is not None:
+            h.remember(i, doc._clock_for_next)  # (later clock walks stop here)
+        if len(heads) == 1:
+            hi = i
+            hh = hsh
+            hnxt = start_op + size
+        else:
+            hh = None
+        if start_op + size - 1 > max_op:
+            max_op = start_op + size - 1
         app(c)
         k += 1
-    if nxt - 1 > doc._max_op:
-        doc._max_op = nxt - 1
+    doc._max_op = max_op
     return k
