@@ -456,7 +456,7 @@ class Doc:
         if (u.seq <= known and u.hash in index) or u.hash in self._pending:
             return
         base = self._base
-        get = index.get
+        get = h.number
         deps = u.deps
         if len(deps) == 1:
             d0 = get(deps[0])

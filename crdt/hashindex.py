@@ -95,17 +95,8 @@ class HashIndex:
                 slots <<= 2
             self._rebuild(slots)  # takes them all in
             return
-        mask = self.mask
-        b = self.buf
-        p = i * HASH_LEN
-        while i < n:
-            i += 1
-            s = hash(bytes(b[p : p + HASH_LEN])) & mask
-            p += HASH_LEN
-            while t[s]:
-                s = (s + 1) & mask
-            t[s] = i
-        self.used += n - self.indexed
+        _fill(t, self.mask, bytes(self.buf[i * HASH_LEN :]), i)
+        self.used += n - i
         self.indexed = n
 
     def _rebuild(self, slots: int) -> None:
@@ -114,18 +105,10 @@ class HashIndex:
             slots >>= 1  # after a big truncation
         t = array("I", bytes(4 * slots))
         mask = slots - 1
-        b = bytes(self.buf)
-        i = 0
-        for p in range(0, len(b), HASH_LEN):
-            i += 1
-            s = hash(b[p : p + HASH_LEN]) & mask
-            while t[s]:
-                s = (s + 1) & mask
-            t[s] = i
+        _fill(t, mask, bytes(self.buf), 0)
         self.table = t
         self.mask = mask
-        self.used = i
-        self.indexed = i
+        self.used = self.indexed = len(self)
 
     def get(self, h: bytes) -> int | None:
         """The change number of hash ``h``, or None.  O(1) expected."""
@@ -184,6 +167,18 @@ class HashIndex:
         for i in range(n):
             h = self.hash_at(i)
             assert self.get(h) == i
+
+
+def _fill(t: array[int], mask: int, hashes: bytes, first: int) -> None:
+    """Put the hashes back to back in ``hashes`` (change numbers ``first`` on) into the
+    table ``t``, which has room: one probe per hash when it is at most half full."""
+    e = first
+    for p in range(0, len(hashes), HASH_LEN):
+        e += 1
+        s = hash(hashes[p : p + HASH_LEN]) & mask
+        while t[s]:
+            s = (s + 1) & mask
+        t[s] = e
 
 
 def _from_hashes(buf: bytes) -> HashIndex:

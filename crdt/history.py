@@ -181,12 +181,20 @@ class History:
         return self.index.all()
 
     def number(self, h: bytes) -> int | None:
-        """The change number of hash ``h``, or None if this history lacks it."""
+        """The change number of hash ``h``, or None if this history lacks it.  O(1).
+
+        A few heads are looked at first: a remote change's deps are most often heads, and
+        then the hash index (filled at its first lookup after appends) is not needed."""
+        heads = self._heads
+        if len(heads) <= 4:
+            for i, x in heads.items():
+                if x == h:
+                    return i
         return self.index.get(h)
 
     def numbers(self, hashes: SeqABC[bytes]) -> tuple[int, ...]:
         """The change numbers of ``hashes``, all of which this history must have."""
-        get = self.index.get
+        get = self.number
         out = tuple([get(x) for x in hashes])
         if None in out:
             raise KeyError("unknown change hash")  # callers check first: an internal error
