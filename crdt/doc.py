@@ -62,6 +62,9 @@ MAX_SAVE_BYTES = 1 << 31
 """A saved history that inflates beyond this is refused (a bound against zip bombs)."""
 GC_PAUSE_BATCH = 1000
 """Batches of more changes than this run with the cyclic garbage collector paused."""
+GC_PAUSE_BYTES = 64 * 1024
+"""So do batches of more bytes than this (one big change makes as many objects as many
+small ones)."""
 _MAP, _LIST, _TEXT = ObjType.MAP, ObjType.LIST, ObjType.TEXT
 MAX_PENDING = 100_000
 """Changes waiting for missing dependencies before :class:`MissingDependencyError`."""
@@ -333,7 +336,10 @@ class Doc:
         changes = list(changes)
         # Bulk applies allocate many long-lived containers; the cyclic GC would rescan them
         # again and again for nothing (10-20% of the time), so it pauses for big batches.
-        paused = len(changes) > GC_PAUSE_BATCH and gc.isenabled()
+        paused = gc.isenabled() and (
+            len(changes) > GC_PAUSE_BATCH
+            or sum([len(c) for c in changes if type(c) is bytes]) > GC_PAUSE_BYTES
+        )
         if paused:
             gc.disable()
         try:

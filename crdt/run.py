@@ -38,7 +38,7 @@ class Register:
 class Run:
     """Consecutive elements ``(ctr..ctr+n-1, actor)``; see the module docstring."""
 
-    __slots__ = ("actor", "chunk", "content", "ctr", "deleted", "n", "reg")
+    __slots__ = ("actor", "chunk", "content", "ctr", "deleted", "n", "reg", "ri")
 
     def __init__(
         self, ctr: int, actor: bytes, content: Any, deleted: bool, chunk: Chunk | None
@@ -50,6 +50,7 @@ class Run:
         self.deleted = deleted  # all elements are tombstones (invisible)
         self.reg = False  # a single list element holding a Register
         self.chunk = chunk  # the chunk holding this run (back-pointer for id lookups)
+        self.ri = 0  # where it was last seen in its chunk's runs (a hint: checked first)
 
     @property
     def end(self) -> int:

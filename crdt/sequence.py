@@ -46,6 +46,17 @@ MAX_RUNS = 64
 """A chunk splits in two when it holds more runs than this."""
 
 
+def _where(runs: list[Run], run: Run) -> int:
+    """The index of ``run`` in ``runs`` (which holds it).  O(1) when its hint is right,
+    else O(C): ``list.index`` compares every run before it, ~80 instructions each for
+    objects without ``__eq__``, and a remote op asks once or twice."""
+    i = run.ri
+    if i < len(runs) and runs[i] is run:
+        return i
+    i = run.ri = runs.index(run)
+    return i
+
+
 class Chunk:
     """A slice of the sequence: up to ``MAX_RUNS`` runs and their visible length."""
 
@@ -101,7 +112,6 @@ class Sequence:
         "_cur_pos",
         "_hint",
         "_ic",
-        "_ici",
         "_index",
         "_indexed",
         "_irefs",
@@ -127,7 +137,6 @@ class Sequence:
         # last run located by position: (run, chunk, index in chunk, position of its
         # first element); valid until any edit other than extending that run in place
         self._ic: Run | None = None  # last run a remote insert went into (same validity)
-        self._ici = 0  # where _ic was last seen in its chunk (checked before it is used)
 
     # ------------------------------------------------------------------ reading
 
@@ -332,6 +341,7 @@ class Sequence:
         self._rc = self._ic = None
         right = chunk.runs[ri].split(off)
         chunk.runs.insert(ri + 1, right)
+        right.ri = ri + 1
         self._index_add(right)
         return right
 
@@ -352,6 +362,7 @@ class Sequence:
                 return left
         run.chunk = chunk
         runs.insert(ri, run)
+        run.ri = ri
         self._index_add(run)
         if not run.deleted:
             chunk.vis += run.n
@@ -545,10 +556,7 @@ class Sequence:
                 else:
                     # list.index compares every run before it (~80 instructions each, for
                     # objects without __eq__): remember where it was
-                    ici = self._ici
-                    if not (ici < len(runs) and runs[ici] is ic):
-                        ici = self._ici = runs.index(ic)
-                    nx = runs[ici + 1]
+                    nx = runs[_where(runs, ic) + 1]
                 if (
                     not ic.deleted
                     and not ic.reg
@@ -569,7 +577,7 @@ class Sequence:
             if run is None:
                 raise AssertionError(f"unknown reference {ref}")
             chunk = self._chunk_of(run)
-            ri = chunk.runs.index(run)
+            ri = _where(chunk.runs, run)
             off = rctr - run.ctr
             if off < run.n - 1:
                 nxt = rctr + 1  # the element after ref inside the same run
@@ -613,7 +621,7 @@ class Sequence:
         if run is None:
             raise AssertionError(f"unknown element {ctr}@{actor.hex()}")
         chunk = self._chunk_of(run)
-        ri = chunk.runs.index(run)
+        ri = _where(chunk.runs, run)
         if chunk.refs[0] > 1 or run.chunk is not chunk:
             self._own(chunk)
             run = chunk.runs[ri]
@@ -627,7 +635,7 @@ class Sequence:
         if len(chunk.runs) > MAX_RUNS:
             self._fit(chunk)
             chunk = self._chunk_of(run)  # (the split may have moved it)
-            ri = chunk.runs.index(run)
+            ri = _where(chunk.runs, run)
         return run, chunk, ri
 
     def remote_delete(
