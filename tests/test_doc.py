@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from crdt import (
     Counter,
+    CrdtError,
     Doc,
     List,
     Map,
@@ -1147,3 +1148,38 @@ def test_applied_changes_give_their_ops_back() -> None:
     assert [c.ops for c in applied] == expected
     assert [c.ops for c in applied] == expected  # the second read uses the decoded copy
     assert b.to_py() == a.to_py()
+
+
+@pytest.mark.parametrize("big", ["changes", "bytes", "neither"])
+def test_big_batches_pause_the_cyclic_gc_and_always_restore_it(big: str) -> None:
+    """apply_changes pauses the GC for many changes or many bytes (a burst of long-lived
+    objects), and leaves it as it found it, whether the call succeeds or fails."""
+    import gc
+
+    import crdt.doc as doc_mod
+
+    a = Doc("aa")
+    t = a.root.make_text("t")
+    if big == "changes":
+        for k in range(doc_mod.GC_PAUSE_BATCH + 1):
+            t.insert(k, "x")
+    elif big == "bytes":
+        t.insert(0, "x" * (doc_mod.GC_PAUSE_BYTES + 1))
+    else:
+        t.insert(0, "xy")
+    changes = a.get_changes()
+    seen: list[bool] = []
+    assert gc.isenabled()
+    try:
+        b = Doc("bb")
+        b.on_change(lambda cs, origin: seen.append(gc.isenabled()))
+        b.apply_changes(changes)
+        assert seen == [big == "neither"] and gc.isenabled()
+        with pytest.raises(CrdtError):
+            Doc("cc").apply_changes([*changes, b"\x93bad"])
+        assert gc.isenabled()
+        gc.disable()  # a caller's own choice is kept
+        Doc("dd").apply_changes(changes)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
