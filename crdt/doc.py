@@ -41,10 +41,10 @@ from .errors import (
     TransactionError,
     UsageError,
 )
+from .fastpath import apply_fast
 from .hashindex import HashIndex
 from .history import History
 from .ids import ActorId, ObjId, OpId, coerce_actor
-from .linear import apply_linear
 from .op import INS, INS_MAKE, REM, op_size
 from .opset import OpSet
 from .patches import Patch, build_patches
@@ -386,9 +386,9 @@ class Doc:
             n = len(todo)
             while k < n:
                 if fast and not self._pending:
-                    # a peer's typing: one-op changes, each on a head (crdt.linear)
+                    # a peer's typing: one-op changes, each on a head (crdt.fastpath)
                     self._dirty = True  # (from its first edit; undone if it raises)
-                    k = apply_linear(self, todo, k, applied)
+                    k = apply_fast(self, todo, k, applied)
                     self._dirty = False
                     if k == n:
                         break

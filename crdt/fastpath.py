@@ -6,7 +6,7 @@ then verifying it op by op against any history, costs about three times the work
 shape needs (a dozen calls, tuples for every op id, the general checks of every op
 kind), and that work is most of applying a per-keystroke history.
 
-:func:`apply_linear` takes such changes from a batch one after the other and does, in one
+:func:`apply_fast` takes such changes from a batch one after the other and does, in one
 loop, exactly the checks :func:`crdt.change.decode_change` and ``Doc._apply_verified`` do
 for this shape (SPEC.md sections 4-6): well formed, canonical, hashed, made on a head,
 the author's next seq, the next start_op, every id it names already in the document and
@@ -16,7 +16,7 @@ check runs (``Doc._check_causality``).  The path is conservative: at the first c
 that does not have the shape, or fails any check, it stops and leaves that change to the
 general path, which applies it or raises the error it deserves.  So this path decides
 nothing the general path would decide differently, and never raises on input;
-``tests/test_linear.py`` checks both paths give the same documents, results and errors
+``tests/test_fastpath.py`` checks both paths give the same documents, results and errors
 on valid and damaged histories.
 """
 
@@ -29,19 +29,19 @@ from .change import Change, new_hasher
 from .codec import pack_lists, unpack
 from .errors import InvalidChangeError
 from .ids import MAX_ACTOR_LEN
+from .op import INS as _INS
+from .op import REM as _REM
 from .values import INT64_MAX, ObjType
 
 if TYPE_CHECKING:
     from .doc import Doc
 
-_INS = 3  # crdt.op.INS and REM, as they appear on the wire
-_REM = 5
 _TEXT, _MAP = ObjType.TEXT, ObjType.MAP
 FAST_MAX_BYTES = 1024
 """Changes longer than this go to the general path without being read here."""
 
 
-def apply_linear(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> int:
+def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> int:
     """Apply ``changes[k]``, ``changes[k + 1]``, ... while each is encoded bytes of a
     one-op text change whose one dep is a head of ``doc``; returns the index of the first
     change left to the general path (``len(changes)`` if none).

@@ -1,4 +1,4 @@
-"""The remote fast path (crdt.linear) decides exactly what the general path decides.
+"""The remote fast path (crdt.fastpath) decides exactly what the general path decides.
 
 Every history is applied twice: as usual, and with the fast path switched off (it then
 takes no change, and the general path takes them all).  Both must give the same
@@ -82,7 +82,7 @@ def _apply(
     the others in one apply_changes call."""
     with monkeypatch.context() as m:
         if not fast:
-            m.setattr(doc_mod, "apply_linear", lambda doc, changes, k, applied: k)
+            m.setattr(doc_mod, "apply_fast", lambda doc, changes, k, applied: k)
         d = Doc(b"\x7f" * 16)
         d.apply_changes(changes[:setup])
         before = (d.to_py(), d.heads)
@@ -121,14 +121,14 @@ def test_valid_histories_apply_the_same(seed: int, n: int, mode: str) -> None:
 def test_the_fast_path_takes_the_typing_changes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Not a vacuous comparison: the fast path does apply most of a typing history."""
     taken = []
-    real = doc_mod.apply_linear
+    real = doc_mod.apply_fast
 
     def counting(doc: Doc, changes: list[Any], k: int, applied: list[Any]) -> int:
         end = real(doc, changes, k, applied)
         taken.append(end - k)
         return end
 
-    monkeypatch.setattr(doc_mod, "apply_linear", counting)
+    monkeypatch.setattr(doc_mod, "apply_fast", counting)
     changes = _history(7, 300, "maker")
     Doc().apply_changes(changes)
     assert sum(taken) > 0.7 * len(changes)
