@@ -698,11 +698,7 @@ class Doc:
             refs = [r for r in refs if h.change_of(r[0], r[1]) is not None]
             preds = [p for p in preds if h.change_of(p[0], p[1]) is not None]
         own = h.by_actor.get(actor)
-        clock = h.clock(dep_idx)
-        # this change's own clock, kept so that later walks stop here
-        mine = dict(clock)
-        mine[actor] = known_seq + 1
-        self._clock_for_next = mine
+        clock = h.clock(dep_idx)  # (a new dict: it becomes this change's own clock below)
         if own is not None and clock.get(actor, 0) < known_seq:
             raise InvalidChangeError("the author's previous change is not in the causal past")
         for fc, fa in refs + preds:
@@ -715,6 +711,9 @@ class Doc:
                 raise InvalidChangeError(
                     f"reference {fc}@{fa.hex()} is not in the change's causal past"
                 )
+        # this change's own clock, kept so that later walks stop here
+        clock[actor] = known_seq + 1
+        self._clock_for_next = clock
 
     @property
     def pending(self) -> int:

@@ -85,7 +85,7 @@ class _RawStore:
         """Compress the ``BLOCK`` changes in ``recent`` into a block."""
         recent = self.recent
         assert len(recent) == BLOCK
-        z = zlib.compressobj(1, zdict=self._zdict(len(self.blocks)))
+        z = zlib.compressobj(1, zlib.DEFLATED, -15, zdict=self._zdict(len(self.blocks)))
         self.blocks.append(z.compress(b"".join(recent)) + z.flush())
         off = self.off
         off.extend(itertools.accumulate(map(len, recent), initial=off[-1]))
@@ -113,7 +113,7 @@ class _RawStore:
     def _inflate(self, b: int) -> bytes:
         cb, data = self._cache
         if cb != b:
-            z = zlib.decompressobj(zdict=self._zdict(b))
+            z = zlib.decompressobj(-15, zdict=self._zdict(b))
             data = z.decompress(self.blocks[b])
             self._cache = (b, data)
         return data
@@ -355,13 +355,18 @@ class History:
         i = nums[k]
         return i if ctr < start[i] + self.n_ops[i] else None
 
-    def clock(self, dep_idx: Iterable[int]) -> dict[bytes, int]:
-        """Per actor, the greatest seq in the causal past of ``dep_idx`` (inclusive).
+    def clock(self, dep_idx: SeqABC[int]) -> dict[bytes, int]:
+        """Per actor, the greatest seq in the causal past of ``dep_idx`` (inclusive); a new
+        dict the caller may keep.
 
         Walks back from ``dep_idx`` and stops at changes whose clock is cached
         (:meth:`remember`); callers cache the clock of every change that needed one, so in
         a concurrent history each walk only covers the changes since the last such change.
         """
+        if len(dep_idx) == 1:  # (a peer typing on its own last change: cached, one copy)
+            cached = self._clocks.get(dep_idx[0])
+            if cached is not None:
+                return dict(cached)
         actor, deps = self.actor, self.deps
         by_actor = self.by_actor
         base = self.base
