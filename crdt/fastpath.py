@@ -41,6 +41,53 @@ FAST_MAX_BYTES = 1024
 """Changes longer than this go to the general path without being read here."""
 
 
+def _sizes() -> bytes:
+    """Byte length of a msgpack uint, nil or fixstr by its first byte (0: other types)."""
+    t = bytearray(256)
+    for b in range(0x80):
+        t[b] = 1  # positive fixint
+    t[0xC0] = 1  # nil
+    for b, n in ((0xCC, 2), (0xCD, 3), (0xCE, 5), (0xCF, 9)):
+        t[b] = n  # uint 8/16/32/64
+    for b in range(0xA0, 0xC0):
+        t[b] = 1 + (b & 0x1F)  # fixstr
+    return bytes(t)
+
+
+_SIZE = _sizes()
+
+
+def _looks_fast(raw: Any) -> bool:
+    """Whether ``raw`` seems to be a change the fast path takes: read off its bytes, without
+    unpacking, up to its ops (one dep or two, at most one actor in the table, one op of four
+    items that is an INS or a REM).  A guess that only saves work: a change it lets through
+    gets every check, and one it turns away goes to the general path, which takes all."""
+    if type(raw) is not bytes or len(raw) > FAST_MAX_BYTES:
+        return False
+    size = _SIZE
+    try:
+        if raw[0] != 0x99 or raw[1] != 1 or raw[2] != 0xC4:
+            return False
+        p = 4 + raw[3]  # past the author
+        p += size[raw[p]]  # seq
+        p += size[raw[p]]  # start_op
+        p += size[raw[p]]  # time
+        m = size[raw[p]]  # message: nil or a short str
+        p += m
+        nd = raw[p] - 0x90  # one dep or two
+        if not m or not 1 <= nd <= 2 or raw[p + 1] != 0xC4:
+            return False
+        p += 34 * nd  # past the deps (p + 1 is the table)
+        t = raw[p + 1]
+        if t == 0x91:
+            p += 2 + raw[p + 3]  # one actor in the table
+        elif t != 0x90:
+            return False
+        return raw[p + 2] == 0x91 and raw[p + 3] == 0x94 and raw[p + 4] in (_INS, _REM)
+    except IndexError:  # (too short to be one)
+        return False
+
+
 def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> int:
     """Apply ``changes[k]``, ``changes[k + 1]``, ... while each is encoded bytes of a
     one-op text change whose one dep is a head of ``doc``; returns the index of the first
@@ -50,6 +97,8 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     changes, no observers.  O(1) per change beyond the op itself on the only head; on one
     head of several, the causality check of the general path (a clock of the dep).
     """
+    if not _looks_fast(changes[k]):
+        return k  # (before any setup: in a history of other changes, every one comes here)
     h = doc._history
     heads = h.heads_idx()  # (live: History.add updates it)
     objs = doc._opset.objs
@@ -78,23 +127,44 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
         if type(top) is not list or len(top) != 9:
             break
         version, actor, seq, start_op, time, message, deps, table, ops = top
-        if type(deps) is not list or len(deps) != 1:
+        if type(deps) is not list:
             break
-        d = deps[0]
-        if hh is not None and d == hh:  # the only head: its past is the whole document
-            di = hi
-            dh = hh
-            nxt = hnxt
-            at_heads = True
-        else:
-            for hi, dh in heads.items():
-                if dh == d:
-                    di = hi
-                    break
+        if len(deps) == 1:
+            d = deps[0]
+            if hh is not None and d == hh:  # the only head: its past is the whole document
+                dep_idx: tuple[int, ...] = (hi,)
+                dep_hashes: tuple[bytes, ...] = (hh,)
+                nxt = hnxt
+                at_heads = True
             else:
+                for j, dh in heads.items():
+                    if dh == d:
+                        dep_idx = (j,)
+                        break
+                else:
+                    break
+                dep_hashes = (dh,)
+                nxt = start[j] + n_ops[j]
+                at_heads = len(heads) == 1
+        elif len(deps) == 2:
+            # made just after a merge: two heads (sorted, as decode_change demands)
+            d, d2 = deps
+            if type(d) is not bytes or type(d2) is not bytes or not d < d2:
                 break
-            nxt = start[di] + n_ops[di]
-            at_heads = len(heads) == 1
+            i1 = i2 = -1
+            for j, dh in heads.items():
+                if dh == d:
+                    i1 = j
+                elif dh == d2:
+                    i2 = j
+            if i1 < 0 or i2 < 0:
+                break
+            dep_idx = (i1, i2)
+            dep_hashes = (heads[i1], heads[i2])
+            nxt = max(start[i1] + n_ops[i1], start[i2] + n_ops[i2])
+            at_heads = len(heads) == 2
+        else:
+            break
         if not (
             start_op == nxt
             and type(start_op) is int
@@ -178,18 +248,18 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
         hasher = new_hasher()
         hasher.update(raw)
         hsh = hasher.digest()
-        c = Change(actor, seq, start_op, time, message, (dh,), None, raw, hsh, size)
+        c = Change(actor, seq, start_op, time, message, dep_hashes, None, raw, hsh, size)
         if refs is not None:
             doc._clock_for_next = None
             try:
-                causality(c, (di,), known, refs, [])  # (may set doc._clock_for_next)
+                causality(c, dep_idx, known, refs, [])  # (may set doc._clock_for_next)
             except InvalidChangeError:
                 break
         if a == _INS:
             sq.integrate_insert((rc, ra), start_op, actor, x)
         else:
             sq.remote_delete(rc, ra, x, False)
-        i = add(c, (di,), at_heads)
+        i = add(c, dep_idx, at_heads)
         if refs is not None and doc._clock_for_next is not None:
             h.remember(i, doc._clock_for_next)  # (later clock walks stop here)
         if len(heads) == 1:

@@ -87,9 +87,12 @@ def _apply(
         d.apply_changes(changes[:setup])
         before = (d.to_py(), d.heads)
         err: tuple[type, str] | None = None
-        applied: list[bytes] = []
+        applied: list[Any] = []
         try:
-            applied = [c.hash for c in d.apply_changes(changes[setup:])]
+            applied = [
+                (c.hash, c.deps, c.actor, c.seq, c.start_op, c.n_ops, c.time, c.message)
+                for c in d.apply_changes(changes[setup:])
+            ]
         except CrdtError as exc:
             err = (type(exc), str(exc))
             assert (d.to_py(), d.heads) == before  # nothing of the call stays
@@ -190,6 +193,10 @@ MUTATIONS: dict[str, Callable[[list[Any]], None]] = {
     "message str": _set(5, "fine"),
     "deps none": _set(6, []),
     "deps two": lambda top: top[6].append(b"\xff" * 32),
+    "deps reversed": lambda top: top[6].reverse(),
+    "deps twice": lambda top: top.__setitem__(6, [top[6][0], top[6][0]]),
+    "deps three": lambda top: top[6].extend([b"\xfe" * 32, b"\xff" * 32]),
+    "dep str": lambda top: top[6].__setitem__(-1, "x" * 32),
     "dep unknown": _set(6, [b"\x00" * 32]),
     "dep short": lambda top: top.__setitem__(6, [top[6][0][:31]]),
     "table author": lambda top: top.__setitem__(7, [top[1]]),
@@ -366,3 +373,83 @@ def test_a_ref_outside_the_dep_past_fails_the_same(monkeypatch: pytest.MonkeyPat
         assert (e1 is None) is ok, e1
         if not ok:
             assert "causal past" in e1[1]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(data=st.binary(max_size=200))
+def test_the_byte_guess_never_raises(data: bytes) -> None:
+    from crdt.fastpath import _looks_fast
+
+    assert _looks_fast(data) in (True, False)
+    assert _looks_fast(b"\x99\x01\xc4" + data) in (True, False)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_byte_guess_knows_the_shape(mode: str) -> None:
+    """It lets through every change of the fast path's shape (with or without a table,
+    with or without a short message) and turns the others away unread."""
+    from crdt.fastpath import _looks_fast
+
+    def shape(raw: bytes) -> bool:  # (an insert at the head, ref nil, passes the guess)
+        top = msgpack.unpackb(raw)
+        ops = top[8]
+        return 1 <= len(top[6]) <= 2 and len(top[7]) <= 1 and len(ops) == 1 and ops[0][0] in (3, 5)
+
+    changes = _history(11, 150, mode)
+    assert sum(map(shape, changes)) > 40
+    for raw in changes:
+        assert _looks_fast(raw) == shape(raw), msgpack.unpackb(raw)
+    top = msgpack.unpackb(changes[-1])
+    for msg, ok in (("short", True), ("m" * 31, True), ("m" * 32, False)):
+        top[5] = msg
+        assert _looks_fast(msgpack.packb(top)) is (ok and shape(changes[-1]))
+
+
+def test_changes_made_after_a_merge(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two deps, both heads: the fast path takes them (on all the heads, or on two of
+    three with the causality check), and decides as the general path does when damaged."""
+    a = Doc(A, clock=lambda: 0)
+    a.root.make_text("t").insert(0, "ab")  # ops 1-3
+    b = a.fork(b"\x0b" * 16)
+    c = a.fork(b"\x0c" * 16)
+    cut = a.heads
+    a.root["t"].insert(2, "x")  # op 4 by A
+    b.root["t"].insert(2, "yy")  # ops 4-5 by B (so the two deps end apart)
+    c.root["t"].insert(0, "w")  # op 4 by C
+    a.merge(b)
+    a.root["t"].insert(1, "z")  # op 6 by A after its "a", deps: its "x" and B's "yy"
+    setup = b.get_changes([])[: len(b.get_changes()) - 1]
+    ax, az = a.get_changes(cut)[0], a.get_changes(cut)[-1]
+    by = b.get_changes(cut)[0]
+    cw = c.get_changes(cut)[0]
+    top = msgpack.unpackb(az)
+    assert len(top[6]) == 2
+    taken: list[int] = []
+    real = doc_mod.apply_fast
+
+    def counting(doc: Doc, changes: list[Any], k: int, applied: list[Any]) -> int:
+        end = real(doc, changes, k, applied)
+        taken.extend(range(k, end))
+        return end
+
+    cases: list[tuple[str, list[Any], bool]] = [
+        ("on all heads", [ax, by, az], True),
+        ("on two of three heads", [ax, by, cw, az], True),
+    ]
+    reversed_deps = [*top[:6], top[6][::-1], *top[7:]]
+    cases.append(("deps unsorted", [ax, by, msgpack.packb(reversed_deps)], False))
+    # A's "z" re-pointed after C's "w" (op 4 by C), which A's deps have not seen
+    assert top[7] == [] and top[8] == [[3, [1, 0], [2, 0], "z"]]
+    far = [*top[:7], [b"\x0c" * 16], [[3, [1, 0], [4, 1], "z"]]]
+    cases.append(("ref outside the past", [ax, by, cw, msgpack.packb(far)], False))
+    for name, tail, ok in cases:
+        changes = [*setup, *tail]
+        taken.clear()
+        monkeypatch.setattr(doc_mod, "apply_fast", counting)
+        d1, a1, e1 = _apply(changes, True, monkeypatch, setup=len(setup))
+        monkeypatch.undo()
+        d2, a2, e2 = _apply(changes, False, monkeypatch, setup=len(setup))
+        assert e1 == e2 and a1 == a2 and d1.to_py() == d2.to_py(), name
+        assert (e1 is None) is ok, (name, e1)
+        if ok:
+            assert len(tail) - 1 in taken, name  # the two-dep change (of the second call)
