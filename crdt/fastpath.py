@@ -1,4 +1,4 @@
-"""The remote fast path: changes of one text op, each made on a head of the document.
+"""The remote fast path: changes of one text op, on one or two deps the document has.
 
 A peer typing sends one such change per keystroke: one INS of a string, or one REM, whose
 only dep is the previous change.  Decoding each one into an :class:`UnverifiedChange`,
@@ -8,14 +8,14 @@ kind), and that work is most of applying a per-keystroke history.
 
 :func:`apply_fast` takes such changes from a batch one after the other and does, in one
 loop, exactly the checks :func:`crdt.change.decode_change` and ``Doc._apply_verified`` do
-for this shape (SPEC.md sections 4-6): well formed, canonical, hashed, made on a head,
-the author's next seq, the next start_op, every id it names already in the document and
-earlier than the op.  On the only head everything in the document is in the change's
-causal past; on one head of several (peers typing at once) the general path's causality
-check runs (``Doc._check_causality``).  The path is conservative: at the first change
-that does not have the shape, or fails any check, it stops and leaves that change to the
-general path, which applies it or raises the error it deserves.  So this path decides
-nothing the general path would decide differently, and never raises on input;
+for this shape (SPEC.md sections 4-6): well formed, canonical, hashed, its deps known, the
+author's next seq, the next start_op, every id it names already in the document and
+earlier than the op.  Made on the only head (or on all the heads), everything in the
+document is in the change's causal past; otherwise (peers typing at once) the general
+path's causality check runs (``Doc._check_causality``).  The path is conservative: at the
+first change that does not have the shape, or fails any check, it stops and leaves that
+change to the general path, which applies it or raises the error it deserves.  So this
+path decides nothing the general path would decide differently, and never raises on input;
 ``tests/test_fastpath.py`` checks both paths give the same documents, results and errors
 on valid and damaged histories.
 """
@@ -90,19 +90,19 @@ def _looks_fast(raw: Any) -> bool:
 
 def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> int:
     """Apply ``changes[k]``, ``changes[k + 1]``, ... while each is encoded bytes of a
-    one-op text change whose one dep is a head of ``doc``; returns the index of the first
+    one-op text change on one or two deps that ``doc`` has; returns the index of the first
     change left to the general path (``len(changes)`` if none).
 
     The caller has checked that ``doc`` may take this path: no base snapshot, no buffered
-    changes, no observers.  O(1) per change beyond the op itself on the only head; on one
-    head of several, the causality check of the general path (a clock of the dep).
+    changes, no observers.  O(1) per change beyond the op itself on the heads; otherwise
+    the causality check of the general path (a clock of the deps).
     """
     if not _looks_fast(changes[k]):
         return k  # (before any setup: in a history of other changes, every one comes here)
     h = doc._history
     heads = h.heads_idx()  # (live: History.add updates it)
     objs = doc._opset.objs
-    start, n_ops, seq_of, add = h.start, h.n_ops, h.seq_of, h.add
+    start, n_ops, seq_of, add, number = h.start, h.n_ops, h.seq_of, h.add, h.number
     causality = doc._check_causality
     max_op = doc._max_op
     app = applied.append
@@ -136,33 +136,27 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
                 dep_hashes: tuple[bytes, ...] = (hh,)
                 nxt = hnxt
                 at_heads = True
-            else:
-                for j, dh in heads.items():
-                    if dh == d:
-                        dep_idx = (j,)
-                        break
-                else:
-                    break
-                dep_hashes = (dh,)
+            else:  # a change this document has, not its only head
+                j = number(d)
+                if j is None:
+                    break  # (missing: the general path buffers it)
+                dep_idx = (j,)
+                dep_hashes = (d,)
                 nxt = start[j] + n_ops[j]
-                at_heads = len(heads) == 1
+                at_heads = False
         elif len(deps) == 2:
-            # made just after a merge: two heads (sorted, as decode_change demands)
+            # made just after a merge (sorted, as decode_change demands)
             d, d2 = deps
             if type(d) is not bytes or type(d2) is not bytes or not d < d2:
                 break
-            i1 = i2 = -1
-            for j, dh in heads.items():
-                if dh == d:
-                    i1 = j
-                elif dh == d2:
-                    i2 = j
-            if i1 < 0 or i2 < 0:
+            i1 = number(d)
+            i2 = number(d2)
+            if i1 is None or i2 is None:
                 break
             dep_idx = (i1, i2)
-            dep_hashes = (heads[i1], heads[i2])
+            dep_hashes = (d, d2)
             nxt = max(start[i1] + n_ops[i1], start[i2] + n_ops[i2])
-            at_heads = len(heads) == 2
+            at_heads = len(heads) == 2 and i1 in heads and i2 in heads
         else:
             break
         if not (

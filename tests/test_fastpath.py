@@ -453,3 +453,42 @@ def test_changes_made_after_a_merge(monkeypatch: pytest.MonkeyPatch) -> None:
         assert (e1 is None) is ok, (name, e1)
         if ok:
             assert len(tail) - 1 in taken, name  # the two-dep change (of the second call)
+
+
+def test_deps_that_are_not_heads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deps the document has but not as heads (a peer that saw less): the causality
+    check decides; and a dep it lacks makes the change wait, however well the rest fits."""
+    a = Doc(A, clock=lambda: 0)
+    with a.transaction():
+        a.root.make_text("t").insert(0, "ab")  # ops 1-3, one change
+    b = a.fork(b"\x0b" * 16)
+    cut = a.heads
+    a.root["t"].insert(2, "p")  # A1: op 4
+    d = a.fork(b"\x0d" * 16)  # sees A1 only
+    a.root["t"].insert(3, "y")  # A2: op 5
+    b.root["t"].insert(2, "x")  # B1: op 4
+    d.merge(b)
+    d.root["t"].insert(3, "q")  # D1: op 5 after A's "p", deps A1 and B1
+    a1, a2 = a.get_changes(cut)
+    (b1,) = b.get_changes(cut)
+    (d1,) = [x for x in d.get_changes(cut) if x not in (a1, b1)]
+    top = msgpack.unpackb(d1)
+    assert len(top[6]) == 2 and top[8][0][0] == 3
+    setup = a.get_changes()[:1]
+    ref_y = [*top[:7], [A], [[3, top[8][0][1], [5, 1], "q"]]]  # A2's "y": not in its past
+    ref_p = [*top[:7], [A], [[3, top[8][0][1], [4, 1], "q"]]]  # A1's "p": in its past
+    lone = msgpack.unpackb(b1)  # B1 on a dep nobody has: it must wait
+    lone[6] = [b"\x01" * 32]
+    cases = [
+        ([a1, a2, b1, d1], True),
+        ([a1, a2, b1, msgpack.packb(ref_y)], False),
+        ([a1, a2, b1, msgpack.packb(ref_p)], True),
+        ([msgpack.packb(lone)], True),
+    ]
+    for tail, ok in cases:
+        changes = [*setup, *tail]
+        d_1, a_1, e_1 = _apply(changes, True, monkeypatch, setup=1)
+        d_2, a_2, e_2 = _apply(changes, False, monkeypatch, setup=1)
+        assert e_1 == e_2 and a_1 == a_2 and d_1.to_py() == d_2.to_py()
+        assert d_1.pending == d_2.pending
+        assert (e_1 is None) is ok, e_1
