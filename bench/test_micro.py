@@ -123,6 +123,42 @@ def test_local_typing_1000(benchmark: Any) -> None:
     benchmark.pedantic(run, setup=setup, rounds=30)
 
 
+def test_keystroke_commits_1000(benchmark: Any) -> None:
+    """1000 characters typed one by one, each its own transaction (a change per keystroke:
+    the commit path, what B1 per-patch measures)."""
+    base, obj = build_text(10_000)
+
+    def setup() -> tuple[tuple[Doc], dict[str, Any]]:
+        return (base.fork(actor=actor(1)),), {}
+
+    def run(d: Doc) -> None:
+        for i in range(1000):
+            with d.transaction() as tx:
+                tx.splice(obj, 5000 + i, 0, "x")
+
+    benchmark.pedantic(run, setup=setup, rounds=30)
+
+
+def test_apply_keystroke_changes_1000(benchmark: Any) -> None:
+    """A peer's 1000 keystroke changes, each on the only head, applied in one batch (the
+    remote fast path, crdt.fastpath: what B2 per-patch measures)."""
+    base, obj = build_text(10_000)
+    typist = base.fork(actor=actor(1))
+    for i in range(1000):
+        with typist.transaction() as tx:
+            tx.splice(obj, 5000 + i, 0, "x")
+    changes = typist.get_changes(base.heads)
+    assert len(changes) == 1000
+
+    def setup() -> tuple[tuple[Doc], dict[str, Any]]:
+        return (base.fork(actor=actor(2)),), {}
+
+    def run(d: Doc) -> None:
+        d.apply_changes(changes)
+
+    benchmark.pedantic(run, setup=setup, rounds=30)
+
+
 @pytest.fixture(scope="module")
 def big_change(base10k: tuple[Doc, Any]) -> Any:
     """A change of ~500 ops: inserts and deletes at random positions."""
