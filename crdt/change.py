@@ -22,7 +22,7 @@ from .codec import pack_lists as _packb
 from .codec import unpack as _unpackb
 from .errors import DecodeError
 from .ids import MAX_ACTOR_LEN
-from .op import INS, REM, Op, decode_ops, encode_ops, op_actors
+from .op import INS, REM, Op, decode_ops, encode_ops, unused_actors
 from .values import INT64_MAX
 
 FORMAT_VERSION = 1
@@ -249,10 +249,8 @@ def decode_change(raw: bytes, expected_hash: bytes | None = None) -> UnverifiedC
             prev = a
         actors = [actor, *table]
         ops, n_ops = decode_ops(ops_raw, actors)
-        used = op_actors(ops)
-        for a in table:
-            if a not in used:
-                raise _bad("actor table names an actor no op uses")
+        if unused_actors(ops, table):
+            raise _bad("actor table names an actor no op uses")
     else:
         ops, n_ops = decode_ops(ops_raw, [actor])
     if start_op + n_ops - 1 > INT64_MAX:

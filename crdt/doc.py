@@ -577,17 +577,23 @@ class Doc:
         opset = self._opset
         objs = opset.objs
         apply = opset.apply
+        direct = opset.patches is None  # sequence ops go straight to the sequence
         refs: list[OpId] = []  # existing ops of earlier changes this change names
         preds: list[OpId] = []  # pred ids of earlier changes (may name any op)
         ctr = start_op
         lazy = self._deferred is not None
         self._dirty = True
+        last_obj: Any = None  # the object of the op before, checked (decoding shares it)
+        last_st: Any = None
         for op in u.ops:
             a = op[0]
             obj = op[1]
             if obj is None:
                 t = _MAP
                 st = objs[None]
+            elif obj is last_obj:
+                st = last_st
+                t = st.type
             else:
                 st = objs.get(obj)  # type: ignore[assignment]
                 if st is None or obj[0] >= ctr:
@@ -595,6 +601,8 @@ class Doc:
                 if obj[1] != actor or obj[0] < start_op:
                     refs.append(obj)
                 t = st.type
+                last_obj = obj
+                last_st = st
             size = 1
             if a == INS or a == INS_MAKE:
                 if a == INS:
@@ -604,12 +612,17 @@ class Doc:
                 elif t != _LIST:
                     raise InvalidChangeError(f"op {ctr}: object insert into a {t.name.lower()}")
                 ref = op[2]
+                found = None
                 if ref is not None:
                     rc, ra = ref
-                    if rc >= ctr or st.data.find(rc, ra) is None:
+                    if rc >= ctr or (found := st.data.find(rc, ra)) is None:
                         raise InvalidChangeError(f"op {ctr}: unknown element {rc}@{ra.hex()}")
                     if ra != actor or rc < start_op:
                         refs.append(ref)
+                if direct and a == INS:
+                    st.data.integrate_insert(ref, ctr, actor, op[3], found)
+                    ctr += size
+                    continue
             elif a == REM:
                 if t == _MAP:
                     raise InvalidChangeError(f"op {ctr}: remove from a map")
@@ -620,10 +633,13 @@ class Doc:
                     raise InvalidChangeError(f"op {ctr}: removes elements not before it")
                 seq: Sequence = st.data
                 e = ec
+                first = None
                 while e < end:
                     run = seq.find(e, ea)
                     if run is None:
                         raise InvalidChangeError(f"op {ctr}: unknown element {e}@{ea.hex()}")
+                    if first is None:
+                        first = run
                     stop = run.ctr + run.n
                     last = (stop if stop < end else end) - 1
                     # an actor's changes form a chain: if the change holding the last
@@ -631,6 +647,10 @@ class Doc:
                     if ea != actor or last < start_op:
                         refs.append((last, ea))
                     e = stop
+                if direct:
+                    seq.remote_delete(ec, ea, size, False, first)
+                    ctr += size
+                    continue
             else:
                 key = op[2]
                 if type(key) is str:

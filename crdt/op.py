@@ -103,25 +103,31 @@ def encode_ops(ops: list[Op], actor_idx: dict[bytes, int]) -> list[Any]:
     return out
 
 
-def op_actors(ops: list[Op]) -> set[bytes]:
-    """Every actor an op id in ``ops`` names."""
-    seen: set[bytes] = set()
-    add = seen.add
+def unused_actors(ops: list[Op], actors: list[bytes]) -> set[bytes]:
+    """The actors of ``actors`` that no op id in ``ops`` names.
+
+    Stops as soon as every one is seen: a table names few actors, and the first ops
+    usually name them all (a change's object is the commonest).  O(ops) at worst.
+    """
+    left = set(actors)
+    discard = left.discard
     for op in ops:
         a = op[0]
         if op[1] is not None:
-            add(op[1][1])
+            discard(op[1][1])
         if a == INS or a == INS_MAKE:
             if op[2] is not None:
-                add(op[2][1])
+                discard(op[2][1])
         elif a == REM:
-            add(op[2][1])
+            discard(op[2][1])
         else:
             if type(op[2]) is not str:
-                add(op[2][1])
+                discard(op[2][1])
             for p in op[-1]:
-                add(p[1])
-    return seen
+                discard(p[1])
+        if not left:
+            break
+    return left
 
 
 # ------------------------------------------------------------------ decoding
@@ -195,6 +201,12 @@ def decode_ops(raw: Any, actors: list[bytes]) -> tuple[list[Op], int]:
     app = out.append
     na = len(actors)
     size = 0
+    # The object of the last INS or REM, as a checked wire list and as its id: a run of
+    # ops on one object decodes it once and shares one tuple (the apply loop tests it by
+    # identity).  ``==`` also holds for [1.0, 1] or [True, 1], which re-encode to their
+    # own bytes and so pass the canonical check: the field types are tested again.
+    last_o: Any = ()
+    last_oid: Any = None
     for r in raw:
         if type(r) is not list or not r:
             raise _bad("op is not a non-empty list")
@@ -225,11 +237,15 @@ def decode_ops(raw: Any, actors: list[bytes]) -> tuple[list[Op], int]:
             else:
                 rid = None if ref is None else _dec_id(ref, actors)
             o = r[1]
-            if type(o) is list and len(o) == 2 and type(o[1]) is int and 0 <= o[1] < na:
+            if o == last_o and type(o[0]) is int and type(o[1]) is int:
+                oid: Any = last_oid
+            elif type(o) is list and len(o) == 2 and type(o[1]) is int and 0 <= o[1] < na:
                 oc = o[0]
                 if type(oc) is not int or not 1 <= oc <= INT64_MAX:
                     raise _bad("op id fields are not positive ints")
-                oid: Any = (oc, actors[o[1]])
+                oid = (oc, actors[o[1]])
+                last_o = o
+                last_oid = oid
             else:
                 oid = _dec_obj(o, actors)
             app((INS, oid, rid, c))
@@ -238,7 +254,31 @@ def decode_ops(raw: Any, actors: list[bytes]) -> tuple[list[Op], int]:
             cnt = r[3]
             if type(cnt) is not int or cnt < 1 or cnt > INT64_MAX:
                 raise _bad("remove count")
-            app((REM, _dec_obj(r[1], actors), _dec_id(r[2], actors), cnt))
+            e = r[2]
+            if (
+                type(e) is list
+                and len(e) == 2
+                and type(e[0]) is int
+                and type(e[1]) is int
+                and 1 <= e[0] <= INT64_MAX
+                and 0 <= e[1] < na
+            ):
+                eid: Any = (e[0], actors[e[1]])
+            else:
+                eid = _dec_id(e, actors)
+            o = r[1]
+            if o == last_o and type(o[0]) is int and type(o[1]) is int:
+                oid = last_oid
+            elif type(o) is list and len(o) == 2 and type(o[1]) is int and 0 <= o[1] < na:
+                oc = o[0]
+                if type(oc) is not int or not 1 <= oc <= INT64_MAX:
+                    raise _bad("op id fields are not positive ints")
+                oid = (oc, actors[o[1]])
+                last_o = o
+                last_oid = oid
+            else:
+                oid = _dec_obj(o, actors)
+            app((REM, oid, eid, cnt))
             size += cnt
         elif a == INS_MAKE and n == 4 and type(a) is int:
             ref = r[2]

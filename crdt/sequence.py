@@ -35,6 +35,7 @@ copy O(r / C), plus O(C) for each chunk either copy later changes.
 from __future__ import annotations
 
 import itertools
+from bisect import bisect_right
 from collections.abc import Iterator
 from typing import Any
 
@@ -87,20 +88,9 @@ class _ActorRuns:
         new.by_start = dict(self.by_start)
         return new
 
-    def add(self, run: Run) -> None:
-        self.starts.add(run.ctr)
-        self.by_start[run.ctr] = run
-
     def remove(self, run: Run) -> None:
         self.starts.remove(run.ctr)
         del self.by_start[run.ctr]
-
-    def find(self, ctr: int) -> Run | None:
-        s = self.starts.floor(ctr)
-        if s is None:
-            return None
-        run = self.by_start[s]
-        return run if ctr < run.ctr + run.n else None
 
 
 class Sequence:
@@ -230,10 +220,28 @@ class Sequence:
         ar = self._index.get(actor)
         if ar is None:
             return None
-        run = ar.find(ctr)
-        if run is not None:
+        # SortedInts.floor, inlined: this runs once per remote op
+        st = ar.starts
+        maxes = st.maxes
+        k = bisect_right(maxes, ctr)
+        if k < len(maxes):
+            lst = st.lists[k]
+            i = bisect_right(lst, ctr)
+            if i:
+                s = lst[i - 1]
+            elif k:
+                s = maxes[k - 1]
+            else:
+                return None
+        elif k:
+            s = maxes[k - 1]
+        else:
+            return None
+        run = ar.by_start[s]
+        if ctr < run.ctr + run.n:
             self._hint = run
-        return run
+            return run
+        return None
 
     def has_element(self, ctr: int, actor: bytes) -> bool:
         return self.find(ctr, actor) is not None
@@ -277,11 +285,12 @@ class Sequence:
     def _index_add(self, run: Run) -> None:
         if not self._indexed:
             return
-        index = self._own_index()
+        index = self._index if self._irefs[0] == 1 else self._own_index()
         ar = index.get(run.actor)
         if ar is None:
             ar = index[run.actor] = _ActorRuns()
-        ar.add(run)
+        ar.starts.add(run.ctr)
+        ar.by_start[run.ctr] = run
 
     def _own_index(self) -> dict[bytes, _ActorRuns]:
         """The id index, copied first if another sequence shares it.  O(r) on a copy."""
@@ -527,12 +536,18 @@ class Sequence:
     # ------------------------------------------------------------ remote ops
 
     def integrate_insert(
-        self, ref: tuple[int, bytes] | None, ctr: int, actor: bytes, content: Any
+        self,
+        ref: tuple[int, bytes] | None,
+        ctr: int,
+        actor: bytes,
+        content: Any,
+        ref_run: Run | None = None,
     ) -> Run:
         """Insert elements ``(ctr..ctr+len-1, actor)`` after ``ref`` by the RGA rule.
 
-        ``ref`` must exist (verified by the caller).  Returns the run now holding the first
-        new element.  O(log r + C + skipped runs).
+        ``ref`` must exist (verified by the caller, who may pass the run holding it as
+        ``ref_run``).  Returns the run now holding the first new element.
+        O(log r + C + skipped runs).
         """
         if type(content) is list:
             content = content.copy()  # runs grow in place; never share the op's list
@@ -573,10 +588,12 @@ class Sequence:
             ri = 0
         else:
             rctr, ractor = ref
-            run = self.find(rctr, ractor)
+            run = ref_run if ref_run is not None else self.find(rctr, ractor)
             if run is None:
                 raise AssertionError(f"unknown reference {ref}")
-            chunk = self._chunk_of(run)
+            chunk = run.chunk  # type: ignore[assignment]
+            if self._alias:
+                chunk = self._chunk_of(run)
             ri = _where(chunk.runs, run)
             off = rctr - run.ctr
             if off < run.n - 1:
@@ -609,18 +626,25 @@ class Sequence:
         if ri == 0 and prev is not None:
             chunk = prev
             ri = len(chunk.runs)
-        chunk = self._own(chunk)
+        if chunk.refs[0] != 1 or (chunk.runs and chunk.runs[0].chunk is not chunk):
+            chunk = self._own(chunk)
         new = self._place(chunk, ri, Run(ctr, actor, content, False, chunk))
         self._ic = new
         return new
 
-    def _isolate(self, ctr: int, actor: bytes, n: int) -> tuple[Run, Chunk, int]:
+    def _isolate(
+        self, ctr: int, actor: bytes, n: int, run: Run | None = None
+    ) -> tuple[Run, Chunk, int]:
         """Split so that elements ``(ctr..ctr+n'-1)`` form one run (n' <= n); returns it,
-        its chunk and its index there."""
-        run = self.find(ctr, actor)
+        its chunk and its index there.  ``run``: the run holding ``ctr``, if the caller
+        found it."""
         if run is None:
-            raise AssertionError(f"unknown element {ctr}@{actor.hex()}")
-        chunk = self._chunk_of(run)
+            run = self.find(ctr, actor)
+            if run is None:
+                raise AssertionError(f"unknown element {ctr}@{actor.hex()}")
+        chunk: Chunk = run.chunk  # type: ignore[assignment]
+        if self._alias:
+            chunk = self._chunk_of(run)
         ri = _where(chunk.runs, run)
         if chunk.refs[0] > 1 or run.chunk is not chunk:
             self._own(chunk)
@@ -639,25 +663,31 @@ class Sequence:
         return run, chunk, ri
 
     def remote_delete(
-        self, ctr: int, actor: bytes, n: int, indexes: bool = False
+        self, ctr: int, actor: bytes, n: int, indexes: bool = False, first: Run | None = None
     ) -> list[tuple[int, int]]:
         """Delete elements ``(ctr..ctr+n-1, actor)`` (each removing its insert op).
 
         Already deleted elements stay deleted.  A register element loses the entry of its
         insert op and stays visible if a later set survives.  Returns the runs that became
-        invisible with their lengths (for patches).  O(log r + C) per run touched.
+        invisible with their lengths (for patches).  ``first``: the run holding ``ctr``,
+        if the caller found it.  O(log r + C) per run touched.
         """
         self._cur = None
+        self._rc = self._ic = None
         out: list[tuple[int, int]] = []
         end = ctr + n
+        found = first
         while ctr < end:
-            found = self.find(ctr, actor)
+            if found is None:
+                found = self.find(ctr, actor)
             if found is None:
                 raise AssertionError(f"unknown element {ctr}@{actor.hex()}")
             if found.deleted:  # already gone: do not split it
                 ctr = found.ctr + found.n
+                found = None
                 continue
-            run, chunk, ri = self._isolate(ctr, actor, end - ctr)
+            run, chunk, ri = self._isolate(ctr, actor, end - ctr, found)
+            found = None
             ctr += run.n
             if run.reg:
                 reg = run.content[0]
@@ -670,9 +700,16 @@ class Sequence:
             self.vis -= run.n
             if indexes:
                 out.append((self.index_of(run), run.n))
-            if ri + 1 < len(chunk.runs):
-                self._merge_left(chunk, ri + 1)
-            self._merge_left(chunk, ri)
+            # a tombstone run may continue into its neighbours (most do not: test first)
+            runs = chunk.runs
+            if ri + 1 < len(runs):
+                nx = runs[ri + 1]
+                if nx.deleted and nx.actor == actor and nx.ctr == run.ctr + run.n:
+                    self._merge_left(chunk, ri + 1)
+            if ri:
+                lf = runs[ri - 1]
+                if lf.deleted and lf.actor == actor and lf.ctr + lf.n == run.ctr:
+                    self._merge_left(chunk, ri)
         return out
 
     # ------------------------------------------------------------ registers (lists)

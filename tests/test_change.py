@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,7 @@ from crdt.change import (
     encode_change,
 )
 from crdt.codec import pack
+from crdt.errors import DecodeError
 from crdt.op import DEL, INC, INS, INS_MAKE, MAKE, REM, SET
 from crdt.values import ObjType
 
@@ -53,3 +55,45 @@ def test_one_op_encodes_as_the_general_path_does(op: Any, seq: int, time: int) -
     assert h == change_hash(raw)
     back = decode_change(raw)
     assert back.ops == [op] and back.hash == h
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    oplist=st.lists(ops(), min_size=1, max_size=8),
+    shared=st.lists(st.sampled_from(ACTORS), max_size=8),
+)
+def test_changes_of_many_ops_decode_to_their_ops(oplist: list[Any], shared: list[bytes]) -> None:
+    # runs of INS/REM on one object (what decoding shares one id tuple for), mixed with
+    # every other shape; the actor table is whatever the ops name, in any order
+    for i, actor in enumerate(shared):
+        a, _, *rest = oplist[i % len(oplist)]
+        if a in (INS, REM):
+            oplist.append((a, (7, actor), *rest))
+    raw, h = encode_change(AUTHOR, 1, 5, 0, None, (), oplist)
+    back = decode_change(raw)
+    assert back.ops == oplist and back.hash == h
+
+
+def _raw_change(table: list[bytes], enc: list[Any]) -> bytes:
+    return pack((FORMAT_VERSION, AUTHOR, 1, 5, 0, None, [], table, enc))
+
+
+def test_an_object_id_equal_to_the_one_before_but_not_ints_is_rejected() -> None:
+    good = _raw_change([], [[INS, [3, 0], None, "ab"], [INS, [3, 0], [5, 0], "c"]])
+    assert [op[1] for op in decode_change(good).ops] == [(3, AUTHOR), (3, AUTHOR)]
+    for twin in ([3.0, 0], [3, False], [True, 0]):
+        first = [3, 0] if twin != [True, 0] else [1, 0]
+        for action, tail in ((INS, [[5, 0], "c"]), (REM, [[5, 0], 1])):
+            raw = _raw_change([], [[INS, first, None, "ab"], [action, twin, *tail]])
+            with pytest.raises(DecodeError):
+                decode_change(raw)
+
+
+def test_a_table_actor_named_only_by_the_last_op_is_used() -> None:
+    other = ACTORS[1]
+    enc = [[INS, [3, 0], None, "ab"]] * 5 + [[REM, [3, 0], [4, 1], 1]]
+    back = decode_change(_raw_change([other], enc))
+    assert back.ops[-1] == (REM, (3, AUTHOR), (4, other), 1)
+    unused = _raw_change([other], enc[:-1])
+    with pytest.raises(DecodeError, match="no op uses"):
+        decode_change(unused)
