@@ -33,9 +33,10 @@ endif
 
 lint: $(STAMP)
 	$(VPY) -m ruff check crdt echo tests bench
+	$(VPY) -m ruff format --check crdt echo tests bench
 
 typecheck: $(STAMP)
-	$(VPY) -m mypy --strict crdt echo
+	$(VPY) -m mypy --strict crdt echo bench
 
 unit: $(STAMP) js
 	$(VPY) -m pytest

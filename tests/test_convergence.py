@@ -76,8 +76,10 @@ class DataPicker:
 
     def chance(self, p: float) -> bool:
         # hypothesis shrinks booleans towards False, i.e. towards the simpler path
-        return self.data.draw(st.booleans()) if p >= 0.5 else self.data.draw(
-            st.integers(0, 99).map(lambda x: x < p * 100)
+        return (
+            self.data.draw(st.booleans())
+            if p >= 0.5
+            else self.data.draw(st.integers(0, 99).map(lambda x: x < p * 100))
         )
 
     def text(self, max_len: int) -> str:
@@ -102,8 +104,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.docs: list[Doc] = []
         self.explicit: list[Any] = []  # per replica: the transaction opened with begin()
 
-    @initialize(actors=st.lists(st.binary(min_size=1, max_size=16), min_size=2, max_size=5,
-                                unique=True))
+    @initialize(
+        actors=st.lists(st.binary(min_size=1, max_size=16), min_size=2, max_size=5, unique=True)
+    )
     def make_replicas(self, actors: list[bytes]) -> None:
         self.docs = [Doc(a) for a in actors]
         self.explicit = [None] * len(actors)
@@ -272,8 +275,13 @@ def _splices(data: Any, doc: Doc, alphabet_start: int, n: int) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(data=st.data(), actors=actor_lists, base_len=st.integers(0, 12),
-       na=st.integers(0, 10), nb=st.integers(0, 10))
+@given(
+    data=st.data(),
+    actors=actor_lists,
+    base_len=st.integers(0, 12),
+    na=st.integers(0, 10),
+    nb=st.integers(0, 10),
+)
 def test_concurrent_text_splices_converge(
     data: Any, actors: list[bytes], base_len: int, na: int, nb: int
 ) -> None:
@@ -308,8 +316,8 @@ def test_concurrent_inserts_same_position(
     base[:k] + the three runs (each contiguous) + base[k:], in the same order, and the
     runs are ordered by descending op id (counter, actor) of their first element."""
     origin = Doc(b"\x00")
-    base: Any = "".join(chr(0x61 + i) for i in range(base_len)) if is_text else list(
-        range(base_len)
+    base: Any = (
+        "".join(chr(0x61 + i) for i in range(base_len)) if is_text else list(range(base_len))
     )
     if is_text:
         origin.root.make_text("s", base)
@@ -324,9 +332,11 @@ def test_concurrent_inserts_same_position(
         for w in range(data.draw(st.integers(0, 2))):
             doc.root[f"w{r}"] = w
         size = data.draw(st.integers(1, 4))
-        run: Any = "".join(chr(0x400 + 10 * r + j) for j in range(size)) if is_text else [
-            f"{r}.{j}" for j in range(size)
-        ]
+        run: Any = (
+            "".join(chr(0x400 + 10 * r + j) for j in range(size))
+            if is_text
+            else [f"{r}.{j}" for j in range(size)]
+        )
         runs.append(run)
         seq = doc.root["s"]
         typing = data.draw(st.booleans())
@@ -349,9 +359,9 @@ def test_concurrent_inserts_same_position(
     values = [doc.to_py()["s"] for doc in replicas]
     assert values[0] == values[1] == values[2]
     order = sorted(range(3), key=lambda r: first_ids[r], reverse=True)
-    middle: Any = "".join(runs[r] for r in order) if is_text else [
-        x for r in order for x in runs[r]
-    ]
+    middle: Any = (
+        "".join(runs[r] for r in order) if is_text else [x for r in order for x in runs[r]]
+    )
     assert values[0] == base[:k] + middle + base[k:]
 
 
@@ -402,7 +412,7 @@ def test_list_set_concurrent_with_delete_keeps_element(
     a.merge(b)
     b.merge(a)
     base = [f"v{j}" for j in range(n)]
-    expected = [*base[:start], "new", *base[start + cnt:]] if start <= i < start + cnt else None
+    expected = [*base[:start], "new", *base[start + cnt :]] if start <= i < start + cnt else None
     assert expected is not None
     assert a.to_py()["l"] == expected
     assert b.to_py()["l"] == expected
@@ -427,10 +437,8 @@ def _seq_edits(data: Any, doc: Doc, n: int) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(data=st.data(), before=st.integers(1, 4), inside=st.integers(1, 4),
-       after=st.integers(0, 3))
-def test_aborted_savepoint_restores_state(data: Any, before: int, inside: int, after: int
-                                          ) -> None:
+@given(data=st.data(), before=st.integers(1, 4), inside=st.integers(1, 4), after=st.integers(0, 3))
+def test_aborted_savepoint_restores_state(data: Any, before: int, inside: int, after: int) -> None:
     """Inside an open transaction, a ``with doc.transaction()`` block that raises undoes
     exactly its own edits; the edits around it commit and replicate as made."""
     doc = Doc(b"\x01")

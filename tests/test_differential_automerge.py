@@ -49,8 +49,13 @@ class Proc:
     def __init__(self, argv: list[str], cwd: Path) -> None:
         self.argv = argv
         self.p = subprocess.Popen(
-            argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, bufsize=1,
+            argv,
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
         )
         self.buf = ""
 
@@ -106,6 +111,7 @@ def strict(v: Any) -> Any:
 
 
 # ------------------------------------------------------------------ scenario generation
+
 
 def _objects(doc: Any) -> list[tuple[str, list[Any], Any]]:
     """(kind, path, view) of every object in a mirror document."""
@@ -169,8 +175,11 @@ def _edit(rng: random.Random, peer: str, doc: Any) -> dict[str, Any]:
         return {"cmd": "delete", "peer": peer, "path": [*p, rng.choice(list(m))]}
     if what in ("insert", "list_make"):
         p, lst = rng.choice(lists)
-        cmd = {"cmd": "insert" if what == "insert" else "make", "peer": peer,
-               "path": [*p, rng.randint(0, len(lst))]}
+        cmd = {
+            "cmd": "insert" if what == "insert" else "make",
+            "peer": peer,
+            "path": [*p, rng.randint(0, len(lst))],
+        }
         if what == "insert":
             cmd["value"] = _scalar(rng)
         else:
@@ -185,8 +194,14 @@ def _edit(rng: random.Random, peer: str, doc: Any) -> dict[str, Any]:
     p, t = rng.choice(texts)
     n = len(t)
     pos = rng.randint(0, n)
-    return {"cmd": "splice", "peer": peer, "path": p, "pos": pos,
-            "del": rng.randint(0, min(3, n - pos)), "text": _ascii(rng, rng.randint(0, 5))}
+    return {
+        "cmd": "splice",
+        "peer": peer,
+        "path": p,
+        "pos": pos,
+        "del": rng.randint(0, min(3, n - pos)),
+        "text": _ascii(rng, rng.randint(0, 5)),
+    }
 
 
 def scenario(seed: int, steps: int) -> list[dict[str, Any]]:
@@ -249,8 +264,10 @@ def scenario(seed: int, steps: int) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------ running both drivers
 
-def run_both(py: Proc, js: Proc, cmds: list[dict[str, Any]], strict_mirror: bool = True
-             ) -> str | None:
+
+def run_both(
+    py: Proc, js: Proc, cmds: list[dict[str, Any]], strict_mirror: bool = True
+) -> str | None:
     """Feed ``cmds`` to both drivers; return a description of the first divergence."""
     mirror_out: list[dict[str, Any]] = []
     mirror = Driver(mirror_out.append) if strict_mirror else None
@@ -268,8 +285,10 @@ def run_both(py: Proc, js: Proc, cmds: list[dict[str, Any]], strict_mirror: bool
             return f"before command {i} ({cmd}): errors python={a_err} automerge={b_err}"
         assert a is not None and b is not None
         if strict(a["value"]) != strict(b["value"]):
-            return (f"command {i} (dump {cmd['peer']}):\n  python:    "
-                    f"{json.dumps(a['value'])}\n  automerge: {json.dumps(b['value'])}")
+            return (
+                f"command {i} (dump {cmd['peer']}):\n  python:    "
+                f"{json.dumps(a['value'])}\n  automerge: {json.dumps(b['value'])}"
+            )
         if mirror is not None:
             mirror.run([json.dumps(cmd)])
             if mirror_out != [a]:
@@ -299,8 +318,9 @@ def _diverges(py: Proc, js: Proc, cmds: list[dict[str, Any]]) -> bool:
     return False
 
 
-def minimise(py: Proc, js: Proc, cmds: list[dict[str, Any]], budget: float = 60.0
-             ) -> list[dict[str, Any]]:
+def minimise(
+    py: Proc, js: Proc, cmds: list[dict[str, Any]], budget: float = 60.0
+) -> list[dict[str, Any]]:
     """Greedy delta debugging: drop chunks of commands while the divergence persists
     (``new`` lines stay first; each trial starts from fresh peers)."""
     news = [c for c in cmds if c["cmd"] == "new"]
@@ -316,20 +336,25 @@ def minimise(py: Proc, js: Proc, cmds: list[dict[str, Any]], budget: float = 60.
     while chunk >= 1 and time.monotonic() < end:
         i = 0
         while i < len(body) and time.monotonic() < end:
-            trial = body[:i] + body[i + chunk:]
+            trial = body[:i] + body[i + chunk :]
             if bad(trial):
                 body = trial
             else:
                 i += chunk
         chunk //= 2
     # peers that are never used need not be created
-    used = {c.get("peer") for c in body} | {c.get("from") for c in body} | {
-        c.get("to") for c in body}
-    return [c for c in news if c["peer"] in used] + body + [
-        {"cmd": "dump", "peer": p} for p in PEERS if p in used]
+    used = (
+        {c.get("peer") for c in body} | {c.get("from") for c in body} | {c.get("to") for c in body}
+    )
+    return (
+        [c for c in news if c["peer"] in used]
+        + body
+        + [{"cmd": "dump", "peer": p} for p in PEERS if p in used]
+    )
 
 
 # ------------------------------------------------------------------ the test
+
 
 @pytest.fixture(scope="module")
 def drivers() -> Any:
@@ -339,8 +364,11 @@ def drivers() -> Any:
         msg = "node not found: the Automerge differential test needs it"
         print(msg)
         pytest.skip(msg)
-    missing = [p for p in (JS_DRIVER, JS_DIR / "node_modules" / "@automerge" / "automerge")
-               if not p.exists()]
+    missing = [
+        p
+        for p in (JS_DRIVER, JS_DIR / "node_modules" / "@automerge" / "automerge")
+        if not p.exists()
+    ]
     if missing:
         msg = f"missing {', '.join(map(str, missing))} (run `make js`)"
         if ci:

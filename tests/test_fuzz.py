@@ -151,8 +151,11 @@ def test_fuzz_forever() -> None:
         try:
             fuzz_once(seed, steps=300)
         except BaseException:
-            print(f"\nfuzz: FAILING SEED {seed} (after {done} passing seeds); reproduce with "
-                  f"fuzz_once({seed}, steps=300, verbose=True)", flush=True)
+            print(
+                f"\nfuzz: FAILING SEED {seed} (after {done} passing seeds); reproduce with "
+                f"fuzz_once({seed}, steps=300, verbose=True)",
+                flush=True,
+            )
             raise
         done += 1
         if done % 100 == 0:

@@ -57,8 +57,10 @@ def _report(name: str, t0: float) -> None:
 
 # ------------------------------------------------------------------ sequential
 
-@pytest.mark.parametrize("path", SEQ_FILES or [Path("sequential/missing")], ids=_id if SEQ_FILES
-                         else None)
+
+@pytest.mark.parametrize(
+    "path", SEQ_FILES or [Path("sequential/missing")], ids=_id if SEQ_FILES else None
+)
 def test_sequential_trace_one_transaction(path: Path) -> None:
     """The whole trace as one transaction of splices gives endContent."""
     _need_traces(SEQ_FILES, "sequential/*.json.gz")
@@ -94,8 +96,9 @@ def paper_per_txn() -> tuple[Doc, dict[str, Any], float]:
     return doc, trace, time.perf_counter() - t0
 
 
-def test_paper_trace_one_transaction_per_txn(paper_per_txn: tuple[Doc, dict[str, Any], float]
-                                              ) -> None:
+def test_paper_trace_one_transaction_per_txn(
+    paper_per_txn: tuple[Doc, dict[str, Any], float],
+) -> None:
     doc, trace, secs = paper_per_txn
     assert str(doc.root["text"]) == trace["endContent"]
     # every trace txn edits something, so each made exactly one change (+1: make_text)
@@ -126,6 +129,7 @@ def test_paper_trace_save_load(paper_per_txn: tuple[Doc, dict[str, Any], float])
 
 
 # ------------------------------------------------------------------ concurrent
+
 
 def replay_concurrent(
     trace: dict[str, Any], seed: int = 0, shuffle_fresh: bool = False

@@ -13,9 +13,9 @@ class LoroPy:
     def __init__(self) -> None:
         from loro import ExportMode, LoroDoc, VersionVector
 
-        self.LoroDoc = LoroDoc
-        self.ExportMode = ExportMode
-        self.VersionVector = VersionVector
+        self.LoroDoc: Any = LoroDoc
+        self.ExportMode: Any = ExportMode
+        self.VersionVector: Any = VersionVector
         self.version = importlib.metadata.version("loro")
 
     def create(self, agent: int) -> Any:

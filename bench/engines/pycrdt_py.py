@@ -15,7 +15,7 @@ class Pycrdt:
     def __init__(self) -> None:
         from pycrdt import Doc, Text
 
-        self.Doc = Doc
+        self.Doc: Any = Doc
         self.Text = Text
         self.version = importlib.metadata.version("pycrdt")
         self.extra_forks = 0

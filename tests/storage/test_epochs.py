@@ -230,6 +230,4 @@ def test_local_commit_on_fresh_snapshot_doc(tmp_path: Path) -> None:
         with pd.transaction() as tx:
             tx.put(None, "new", 1)
         assert st.heads == pd.doc.heads
-        assert set(st.epoch.heads) <= set(
-            decode_change(pd.doc.get_changes()[0]).deps
-        )
+        assert set(st.epoch.heads) <= set(decode_change(pd.doc.get_changes()[0]).deps)

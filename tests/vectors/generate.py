@@ -202,8 +202,14 @@ def E(id: str) -> tuple[str]:
     return (id,)
 
 
-def _header(actor: bytes, seq: int, start: int, deps: list[str], actors: list[bytes],
-            message: str | None = None) -> dict[str, Any]:
+def _header(
+    actor: bytes,
+    seq: int,
+    start: int,
+    deps: list[str],
+    actors: list[bytes],
+    message: str | None = None,
+) -> dict[str, Any]:
     return {
         "version": 1,
         "actor": actor.hex(),
@@ -256,9 +262,18 @@ EXPECTED: dict[str, dict[str, Any]] = {
             MAKE(_a(19), MAP_OBJ, "l", "list", []),
             INS_MAKE(_a(20), LIST_OBJ, None, "map"),
             SET(_a(21), _a(20), "deep", {"bool": True}, []),
-            INS(_a(22), LIST_OBJ, _a(20), [
-                {"int": 1}, {"str": "two"}, {"nil": None}, {"float": 2.5}, {"bytes": "01"},
-            ]),
+            INS(
+                _a(22),
+                LIST_OBJ,
+                _a(20),
+                [
+                    {"int": 1},
+                    {"str": "two"},
+                    {"nil": None},
+                    {"float": 2.5},
+                    {"bytes": "01"},
+                ],
+            ),
         ],
     },
     "text_typing": {
@@ -281,9 +296,17 @@ EXPECTED: dict[str, dict[str, Any]] = {
         **_header(A, 6, 45, ["text_splice"], []),
         "ops": [
             MAKE(_a(45), None, "list", "list", []),
-            INS(_a(46), LIST2_OBJ, None, [
-                {"str": "a"}, {"str": "b"}, {"str": "c"}, {"counter": 0},
-            ]),
+            INS(
+                _a(46),
+                LIST2_OBJ,
+                None,
+                [
+                    {"str": "a"},
+                    {"str": "b"},
+                    {"str": "c"},
+                    {"counter": 0},
+                ],
+            ),
         ],
     },
     "list_element_ops": {
@@ -421,13 +444,30 @@ def changes_json() -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------- invalid changes
 
 
-def _pack(actor: bytes = A, seq: int = 1, start: int = 1, deps: list[bytes] | None = None,
-          table: list[bytes] | None = None, ops: list[Any] | None = None, version: Any = 1,
-          time: int = 0, message: str | None = None) -> bytes:
+def _pack(
+    actor: bytes = A,
+    seq: int = 1,
+    start: int = 1,
+    deps: list[bytes] | None = None,
+    table: list[bytes] | None = None,
+    ops: list[Any] | None = None,
+    version: Any = 1,
+    time: int = 0,
+    message: str | None = None,
+) -> bytes:
     """A change built directly from the layout of SPEC 6, bypassing the engine's encoder."""
     return msgpack.packb(
-        [version, actor, seq, start, time, message, deps or [], table or [],
-         ops if ops is not None else [[0, None, "k", 1, []]]]
+        [
+            version,
+            actor,
+            seq,
+            start,
+            time,
+            message,
+            deps or [],
+            table or [],
+            ops if ops is not None else [[0, None, "k", 1, []]],
+        ]
     )
 
 
@@ -455,8 +495,7 @@ def _run_across_changes() -> tuple[list[bytes], list[bytes], bytes]:
         for i in range(16):
             tx.put(None, f"k{i}", i)
     c3 = _new(c, c1)
-    bad = _pack(actor=B, start=20, deps=sorted(c.heads), table=[A],
-                ops=[[5, [1, 1], [2, 1], 4]])
+    bad = _pack(actor=B, start=20, deps=sorted(c.heads), table=[A], ops=[[5, [1, 1], [2, 1], 4]])
     return [*c1, c2, c3], [*c1, c3], bad
 
 
@@ -481,95 +520,231 @@ def invalid_json(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ("seq_0", "D5", [], _pack(seq=0), "DecodeError"),
         ("start_op_0", "D5", [], _pack(start=0), "DecodeError"),
         ("negative_time", "D6", [], _pack(time=-1), "DecodeError"),
-        ("message_not_str", "D7", [], msgpack.packb([1, A, 1, 1, 0, b"m", [], [],
-                                                      [[0, None, "k", 1, []]]]), "DecodeError"),
+        (
+            "message_not_str",
+            "D7",
+            [],
+            msgpack.packb([1, A, 1, 1, 0, b"m", [], [], [[0, None, "k", 1, []]]]),
+            "DecodeError",
+        ),
         ("dep_not_32_bytes", "D8", [], _pack(deps=[b"\x01" * 31]), "DecodeError"),
         ("deps_unsorted", "D8", [], _pack(deps=[b"\x02" * 32, b"\x01" * 32]), "DecodeError"),
         ("deps_duplicate", "D8", [], _pack(deps=[b"\x01" * 32, b"\x01" * 32]), "DecodeError"),
-        ("table_has_author", "D9", [], _pack(table=[A], ops=[[0, None, "k", 1, [[1, 1]]]]),
-         "DecodeError"),
-        ("table_unsorted", "D9", [], _pack(actor=B, table=[C, A],
-                                             ops=[[0, None, "k", 1, [[1, 1], [1, 2]]]]),
-         "DecodeError"),
+        (
+            "table_has_author",
+            "D9",
+            [],
+            _pack(table=[A], ops=[[0, None, "k", 1, [[1, 1]]]]),
+            "DecodeError",
+        ),
+        (
+            "table_unsorted",
+            "D9",
+            [],
+            _pack(actor=B, table=[C, A], ops=[[0, None, "k", 1, [[1, 1], [1, 2]]]]),
+            "DecodeError",
+        ),
         ("table_unused_actor", "D9", [], _pack(actor=B, table=[A]), "DecodeError"),
         ("unknown_action", "D10", [], _pack(ops=[[7, None, "k", 1, []]]), "DecodeError"),
         ("wrong_arity", "D10", [], _pack(ops=[[0, None, "k", 1]]), "DecodeError"),
-        ("actor_index_out_of_range", "D10", [],
-         _pack(ops=[[0, None, "k", 1, [[1, 1]]]]), "DecodeError"),
+        (
+            "actor_index_out_of_range",
+            "D10",
+            [],
+            _pack(ops=[[0, None, "k", 1, [[1, 1]]]]),
+            "DecodeError",
+        ),
         ("op_id_counter_0", "D10", [], _pack(ops=[[0, None, "k", 1, [[0, 0]]]]), "DecodeError"),
         ("empty_text_insert", "D10", [], _pack(ops=[[3, [1, 0], None, ""]]), "DecodeError"),
         ("rem_count_0", "D10", [], _pack(ops=[[5, [1, 0], [1, 0], 0]]), "DecodeError"),
         ("unknown_object_type", "D10", [], _pack(ops=[[2, None, "k", 3, []]]), "DecodeError"),
         ("map_value_not_scalar", "D10", [], _pack(ops=[[0, None, "k", [1], []]]), "DecodeError"),
-        ("unknown_ext_type", "D10", [],
-         _pack(ops=[[0, None, "k", msgpack.ExtType(2, b"\x01"), []]]), "DecodeError"),
-        ("int_not_minimal", "D11", [], ok.replace(b"\x01\x01\x00", b"\xcd\x00\x01\x01\x00", 1),
-         "DecodeError"),
-        ("float32", "D11", [], _pack(ops=[[0, None, "k", 1.5, []]]).replace(
-            b"\xcb\x3f\xf8\x00\x00\x00\x00\x00\x00", b"\xca\x3f\xc0\x00\x00"), "DecodeError"),
+        (
+            "unknown_ext_type",
+            "D10",
+            [],
+            _pack(ops=[[0, None, "k", msgpack.ExtType(2, b"\x01"), []]]),
+            "DecodeError",
+        ),
+        (
+            "int_not_minimal",
+            "D11",
+            [],
+            ok.replace(b"\x01\x01\x00", b"\xcd\x00\x01\x01\x00", 1),
+            "DecodeError",
+        ),
+        (
+            "float32",
+            "D11",
+            [],
+            _pack(ops=[[0, None, "k", 1.5, []]]).replace(
+                b"\xcb\x3f\xf8\x00\x00\x00\x00\x00\x00", b"\xca\x3f\xc0\x00\x00"
+            ),
+            "DecodeError",
+        ),
         ("str_as_bin", "D11", [], _pack().replace(b"\xa1k", b"\xc4\x01k"), "DecodeError"),
         # history rules
         ("seq_gap", "V1", [], _pack(seq=2), "InvalidChangeError"),
-        ("duplicate_seq", "V1", [by["map_set_scalars"]],
-         _pack(message="another first change"), "DuplicateSeqError"),
+        (
+            "duplicate_seq",
+            "V1",
+            [by["map_set_scalars"]],
+            _pack(message="another first change"),
+            "DuplicateSeqError",
+        ),
         ("start_op_too_high", "V2", [], _pack(start=2), "InvalidChangeError"),
-        ("start_op_ignores_deps", "V2", [by["map_set_scalars"]],
-         _pack(actor=B, deps=[h["map_set_scalars"]], start=1), "InvalidChangeError"),
-        ("author_chain_broken", "V3", [by["map_set_scalars"], by["map_update_delete_increment"]],
-         # A's seq 3 that depends only on A's seq 1
-         _pack(seq=3, start=13, deps=[h["map_set_scalars"]]), "InvalidChangeError"),
-        ("unknown_object", "V4", upto_list,
-         _pack(actor=B, start=54, deps=[head], table=[A],
-               ops=[[0, [999, 1], "k", 1, []]]), "InvalidChangeError"),
-        ("own_object_not_made", "V4", [], _pack(ops=[[0, [1, 0], "k", 1, []]]),
-         "InvalidChangeError"),
-        ("unknown_element", "V5", upto_list,
-         _pack(actor=B, start=54, deps=[head], table=[A],
-               ops=[[3, text_obj, [26, 1], "x"]]), "InvalidChangeError"),
-        ("ref_not_before_op", "V5", [],
-         _pack(ops=[[2, None, "t", 2, []], [3, [1, 0], [2, 0], "x"]]), "InvalidChangeError"),
-        ("pred_not_before_op", "V6", [], _pack(ops=[[0, None, "k", 1, [[1, 0]]]]),
-         "InvalidChangeError"),
-        ("pred_unknown_op", "V6", [by["map_set_scalars"]],
-         # names 12@bb: no such op (12@aa exists)
-         _pack(actor=B, start=13, deps=[h["map_set_scalars"]],
-               ops=[[0, None, "k", 1, [[12, 0]]]]), "InvalidChangeError"),
-        ("text_insert_into_list", "V7", upto_list,
-         _pack(actor=B, start=54, deps=[head], table=[A], ops=[[3, list_obj, None, "x"]]),
-         "InvalidChangeError"),
-        ("list_insert_into_text", "V7", upto_list,
-         _pack(actor=B, start=54, deps=[head], table=[A], ops=[[3, text_obj, None, ["x"]]]),
-         "InvalidChangeError"),
-        ("object_insert_into_text", "V7", upto_list,
-         _pack(actor=B, start=54, deps=[head], table=[A], ops=[[4, text_obj, None, 0]]),
-         "InvalidChangeError"),
-        ("element_set_on_text", "V7", upto_list,
-         _pack(actor=B, start=54, deps=[head], table=[A],
-               ops=[[0, text_obj, [28, 1], "x", [[28, 1]]]]), "InvalidChangeError"),
-        ("map_key_on_list", "V7", upto_list,
-         _pack(actor=B, start=54, deps=[head], table=[A], ops=[[0, list_obj, "k", 1, []]]),
-         "InvalidChangeError"),
-        ("element_key_on_map", "V7", upto_list,
-         _pack(actor=B, start=54, deps=[head], table=[A], ops=[[0, None, [46, 1], 1, []]]),
-         "InvalidChangeError"),
-        ("rem_on_map", "V7", upto_list,
-         _pack(actor=B, start=54, deps=[head], table=[A], ops=[[5, None, [46, 1], 1]]),
-         "InvalidChangeError"),
-        ("pred_not_in_causal_past", "V8",
-         [*upto_list, by["foreign_actor"], by["concurrent_put"]],
-         # C's second change, on its own first one only, overwrites B's 54@bb, which C
-         # has not seen (54 < 55 passes the counter rule, the causal past rule fails)
-         _pack(actor=C, seq=2, start=55, deps=[h["concurrent_put"]], table=[B],
-               ops=[[0, None, "int", 12, [[54, 1]]]]), "InvalidChangeError"),
+        (
+            "start_op_ignores_deps",
+            "V2",
+            [by["map_set_scalars"]],
+            _pack(actor=B, deps=[h["map_set_scalars"]], start=1),
+            "InvalidChangeError",
+        ),
+        (
+            "author_chain_broken",
+            "V3",
+            [by["map_set_scalars"], by["map_update_delete_increment"]],
+            # A's seq 3 that depends only on A's seq 1
+            _pack(seq=3, start=13, deps=[h["map_set_scalars"]]),
+            "InvalidChangeError",
+        ),
+        (
+            "unknown_object",
+            "V4",
+            upto_list,
+            _pack(actor=B, start=54, deps=[head], table=[A], ops=[[0, [999, 1], "k", 1, []]]),
+            "InvalidChangeError",
+        ),
+        (
+            "own_object_not_made",
+            "V4",
+            [],
+            _pack(ops=[[0, [1, 0], "k", 1, []]]),
+            "InvalidChangeError",
+        ),
+        (
+            "unknown_element",
+            "V5",
+            upto_list,
+            _pack(actor=B, start=54, deps=[head], table=[A], ops=[[3, text_obj, [26, 1], "x"]]),
+            "InvalidChangeError",
+        ),
+        (
+            "ref_not_before_op",
+            "V5",
+            [],
+            _pack(ops=[[2, None, "t", 2, []], [3, [1, 0], [2, 0], "x"]]),
+            "InvalidChangeError",
+        ),
+        (
+            "pred_not_before_op",
+            "V6",
+            [],
+            _pack(ops=[[0, None, "k", 1, [[1, 0]]]]),
+            "InvalidChangeError",
+        ),
+        (
+            "pred_unknown_op",
+            "V6",
+            [by["map_set_scalars"]],
+            # names 12@bb: no such op (12@aa exists)
+            _pack(
+                actor=B, start=13, deps=[h["map_set_scalars"]], ops=[[0, None, "k", 1, [[12, 0]]]]
+            ),
+            "InvalidChangeError",
+        ),
+        (
+            "text_insert_into_list",
+            "V7",
+            upto_list,
+            _pack(actor=B, start=54, deps=[head], table=[A], ops=[[3, list_obj, None, "x"]]),
+            "InvalidChangeError",
+        ),
+        (
+            "list_insert_into_text",
+            "V7",
+            upto_list,
+            _pack(actor=B, start=54, deps=[head], table=[A], ops=[[3, text_obj, None, ["x"]]]),
+            "InvalidChangeError",
+        ),
+        (
+            "object_insert_into_text",
+            "V7",
+            upto_list,
+            _pack(actor=B, start=54, deps=[head], table=[A], ops=[[4, text_obj, None, 0]]),
+            "InvalidChangeError",
+        ),
+        (
+            "element_set_on_text",
+            "V7",
+            upto_list,
+            _pack(
+                actor=B,
+                start=54,
+                deps=[head],
+                table=[A],
+                ops=[[0, text_obj, [28, 1], "x", [[28, 1]]]],
+            ),
+            "InvalidChangeError",
+        ),
+        (
+            "map_key_on_list",
+            "V7",
+            upto_list,
+            _pack(actor=B, start=54, deps=[head], table=[A], ops=[[0, list_obj, "k", 1, []]]),
+            "InvalidChangeError",
+        ),
+        (
+            "element_key_on_map",
+            "V7",
+            upto_list,
+            _pack(actor=B, start=54, deps=[head], table=[A], ops=[[0, None, [46, 1], 1, []]]),
+            "InvalidChangeError",
+        ),
+        (
+            "rem_on_map",
+            "V7",
+            upto_list,
+            _pack(actor=B, start=54, deps=[head], table=[A], ops=[[5, None, [46, 1], 1]]),
+            "InvalidChangeError",
+        ),
+        (
+            "pred_not_in_causal_past",
+            "V8",
+            [*upto_list, by["foreign_actor"], by["concurrent_put"]],
+            # C's second change, on its own first one only, overwrites B's 54@bb, which C
+            # has not seen (54 < 55 passes the counter rule, the causal past rule fails)
+            _pack(
+                actor=C,
+                seq=2,
+                start=55,
+                deps=[h["concurrent_put"]],
+                table=[B],
+                ops=[[0, None, "int", 12, [[54, 1]]]],
+            ),
+            "InvalidChangeError",
+        ),
         ("rem_range_not_in_causal_past", "V8", run_ctx, run_bad, "InvalidChangeError"),
         ("rem_range_unknown_element", "V5", run_ctx_partial, run_bad, "InvalidChangeError"),
-        ("counter_payload_not_minimal", "D11", [],
-         _pack(ops=[[0, None, "k", msgpack.ExtType(1, b"\xd0\x05"), []]]), "DecodeError"),
+        (
+            "counter_payload_not_minimal",
+            "D11",
+            [],
+            _pack(ops=[[0, None, "k", msgpack.ExtType(1, b"\xd0\x05"), []]]),
+            "DecodeError",
+        ),
     ]
     out = []
     for name, rule, ctx, raw, err in cases:
-        out.append({"name": name, "rule": rule, "context": [x.hex() for x in ctx],
-                    "hex": raw.hex(), "error": err})
+        out.append(
+            {
+                "name": name,
+                "rule": rule,
+                "context": [x.hex() for x in ctx],
+                "hex": raw.hex(),
+                "error": err,
+            }
+        )
     return out
 
 
@@ -600,14 +775,17 @@ SCENARIOS: list[dict[str, Any]] = [
     {
         "name": "concurrent_map_puts_same_counter",
         "comment": [
-            "a puts k=\"A\" as op 1@aa, b puts k=\"B\" as op 1@bb, neither sees the other.",
+            'a puts k="A" as op 1@aa, b puts k="B" as op 1@bb, neither sees the other.',
             "Both sets name no pred, so both survive as values of k (SPEC 4.2).",
-            "Same counter: the actor bytes decide, bb > aa, so 1@bb wins: k = \"B\".",
+            'Same counter: the actor bytes decide, bb > aa, so 1@bb wins: k = "B".',
         ],
         "lines": _lines(
-            _peer("a", AA), _peer("b", BB),
-            {"cmd": "put", "peer": "a", "path": ["k"], "value": "A"}, _commit("a"),
-            {"cmd": "put", "peer": "b", "path": ["k"], "value": "B"}, _commit("b"),
+            _peer("a", AA),
+            _peer("b", BB),
+            {"cmd": "put", "peer": "a", "path": ["k"], "value": "A"},
+            _commit("a"),
+            {"cmd": "put", "peer": "b", "path": ["k"], "value": "B"},
+            _commit("b"),
             *_sync_all("a", "b"),
             {"cmd": "conflicts", "peer": "a", "path": ["k"]},
         ),
@@ -617,14 +795,17 @@ SCENARIOS: list[dict[str, Any]] = [
     {
         "name": "concurrent_map_puts_counter_beats_actor",
         "comment": [
-            "a first puts x=1 (1@aa), then k=\"A\" (2@aa); b puts k=\"B\" (1@bb).",
-            "Op ids compare by counter first: 2@aa > 1@bb although aa < bb, so k = \"A\".",
+            'a first puts x=1 (1@aa), then k="A" (2@aa); b puts k="B" (1@bb).',
+            'Op ids compare by counter first: 2@aa > 1@bb although aa < bb, so k = "A".',
         ],
         "lines": _lines(
-            _peer("a", AA), _peer("b", BB),
+            _peer("a", AA),
+            _peer("b", BB),
             {"cmd": "put", "peer": "a", "path": ["x"], "value": 1},
-            {"cmd": "put", "peer": "a", "path": ["k"], "value": "A"}, _commit("a"),
-            {"cmd": "put", "peer": "b", "path": ["k"], "value": "B"}, _commit("b"),
+            {"cmd": "put", "peer": "a", "path": ["k"], "value": "A"},
+            _commit("a"),
+            {"cmd": "put", "peer": "b", "path": ["k"], "value": "B"},
+            _commit("b"),
             *_sync_all("a", "b"),
         ),
         "expected": {"a": {"x": 1, "k": "A"}, "b": {"x": 1, "k": "A"}},
@@ -632,20 +813,24 @@ SCENARIOS: list[dict[str, Any]] = [
     {
         "name": "delete_vs_put",
         "comment": [
-            "a puts k=\"v0\" (1@aa); both peers see it.",
-            "Then concurrently a deletes k (DEL 2@aa, pred [1@aa]) and b puts k=\"v1\"",
+            'a puts k="v0" (1@aa); both peers see it.',
+            'Then concurrently a deletes k (DEL 2@aa, pred [1@aa]) and b puts k="v1"',
             "(SET 2@bb, pred [1@aa]).  A DEL removes only the ops its pred names, so 2@bb",
-            "survives: k = \"v1\" on both (a delete concurrent with a set loses).",
+            'survives: k = "v1" on both (a delete concurrent with a set loses).',
             "Also: a second key d is deleted by a alone and stays deleted.",
         ],
         "lines": _lines(
-            _peer("a", AA), _peer("b", BB),
+            _peer("a", AA),
+            _peer("b", BB),
             {"cmd": "put", "peer": "a", "path": ["k"], "value": "v0"},
-            {"cmd": "put", "peer": "a", "path": ["d"], "value": "gone"}, _commit("a"),
+            {"cmd": "put", "peer": "a", "path": ["d"], "value": "gone"},
+            _commit("a"),
             {"cmd": "sync", "from": "a", "to": "b"},
             {"cmd": "delete", "peer": "a", "path": ["k"]},
-            {"cmd": "delete", "peer": "a", "path": ["d"]}, _commit("a"),
-            {"cmd": "put", "peer": "b", "path": ["k"], "value": "v1"}, _commit("b"),
+            {"cmd": "delete", "peer": "a", "path": ["d"]},
+            _commit("a"),
+            {"cmd": "put", "peer": "b", "path": ["k"], "value": "v1"},
+            _commit("b"),
             *_sync_all("a", "b"),
         ),
         "expected": {"a": {"k": "v1"}, "b": {"k": "v1"}},
@@ -653,19 +838,21 @@ SCENARIOS: list[dict[str, Any]] = [
     {
         "name": "concurrent_text_inserts_same_position",
         "comment": [
-            "a makes text t (1@aa) and types \"xy\" (2@aa, 3@aa); b receives it.",
-            "a types \"12\" at 1, i.e. after x: INS ref 2@aa, elements 4@aa, 5@aa.",
-            "b types \"34\" at 1, also after x: INS ref 2@aa, elements 4@bb, 5@bb.",
+            'a makes text t (1@aa) and types "xy" (2@aa, 3@aa); b receives it.',
+            'a types "12" at 1, i.e. after x: INS ref 2@aa, elements 4@aa, 5@aa.',
+            'b types "34" at 1, also after x: INS ref 2@aa, elements 4@bb, 5@bb.',
             "RGA: after x, skip elements with a greater id than the new one.  4@bb > 4@aa,",
             "so on a, inserting 4@bb after x skips nothing (4@aa < 4@bb) and goes first;",
             "on b, inserting 4@aa skips 4@bb and its run 5@bb, stops at y (3@aa < 4@aa).",
-            "Runs never interleave: t = \"x3412y\" on both.",
+            'Runs never interleave: t = "x3412y" on both.',
         ],
         "lines": _lines(
-            _peer("a", AA), _peer("b", BB),
+            _peer("a", AA),
+            _peer("b", BB),
             {"cmd": "make", "peer": "a", "path": ["t"], "type": "text"},
             {"cmd": "splice", "peer": "a", "path": ["t"], "pos": 0, "del": 0, "text": "xy"},
-            _commit("a"), {"cmd": "sync", "from": "a", "to": "b"},
+            _commit("a"),
+            {"cmd": "sync", "from": "a", "to": "b"},
             {"cmd": "splice", "peer": "a", "path": ["t"], "pos": 1, "del": 0, "text": "12"},
             _commit("a"),
             {"cmd": "splice", "peer": "b", "path": ["t"], "pos": 1, "del": 0, "text": "34"},
@@ -677,18 +864,20 @@ SCENARIOS: list[dict[str, Any]] = [
     {
         "name": "concurrent_text_inserts_counter_decides",
         "comment": [
-            "Text \"xy\" = 2@aa, 3@aa as before, seen by both.",
-            "a inserts \"A\" at 1 (4@aa after x), commits, then \"Z\" at 1 (5@aa, also",
+            'Text "xy" = 2@aa, 3@aa as before, seen by both.',
+            'a inserts "A" at 1 (4@aa after x), commits, then "Z" at 1 (5@aa, also',
             "after x, placed before A because it is newer: a shows xZAy).",
-            "b concurrently inserts \"B\" at 1 (4@bb after x).",
+            'b concurrently inserts "B" at 1 (4@bb after x).',
             "Children of x, in descending id order: 5@aa (Z), 4@bb (B), 4@aa (A).",
-            "So t = \"xZBAy\" on both: the counter decides before the actor.",
+            'So t = "xZBAy" on both: the counter decides before the actor.',
         ],
         "lines": _lines(
-            _peer("a", AA), _peer("b", BB),
+            _peer("a", AA),
+            _peer("b", BB),
             {"cmd": "make", "peer": "a", "path": ["t"], "type": "text"},
             {"cmd": "splice", "peer": "a", "path": ["t"], "pos": 0, "del": 0, "text": "xy"},
-            _commit("a"), {"cmd": "sync", "from": "a", "to": "b"},
+            _commit("a"),
+            {"cmd": "sync", "from": "a", "to": "b"},
             {"cmd": "splice", "peer": "a", "path": ["t"], "pos": 1, "del": 0, "text": "A"},
             _commit("a"),
             {"cmd": "splice", "peer": "a", "path": ["t"], "pos": 1, "del": 0, "text": "Z"},
@@ -702,15 +891,17 @@ SCENARIOS: list[dict[str, Any]] = [
     {
         "name": "insert_after_concurrently_deleted_element",
         "comment": [
-            "Text \"abc\" = 2@aa..4@aa, seen by both.  a deletes b (REM 3@aa, 1 at 5@aa);",
-            "b inserts \"X\" at 2, after b (5@bb, ref 3@aa).  The deleted b stays as a",
-            "tombstone, so X still goes right after it: t = \"aXc\" on both.",
+            'Text "abc" = 2@aa..4@aa, seen by both.  a deletes b (REM 3@aa, 1 at 5@aa);',
+            'b inserts "X" at 2, after b (5@bb, ref 3@aa).  The deleted b stays as a',
+            'tombstone, so X still goes right after it: t = "aXc" on both.',
         ],
         "lines": _lines(
-            _peer("a", AA), _peer("b", BB),
+            _peer("a", AA),
+            _peer("b", BB),
             {"cmd": "make", "peer": "a", "path": ["t"], "type": "text"},
             {"cmd": "splice", "peer": "a", "path": ["t"], "pos": 0, "del": 0, "text": "abc"},
-            _commit("a"), {"cmd": "sync", "from": "a", "to": "b"},
+            _commit("a"),
+            {"cmd": "sync", "from": "a", "to": "b"},
             {"cmd": "splice", "peer": "a", "path": ["t"], "pos": 1, "del": 1, "text": ""},
             _commit("a"),
             {"cmd": "splice", "peer": "b", "path": ["t"], "pos": 2, "del": 0, "text": "X"},
@@ -722,21 +913,26 @@ SCENARIOS: list[dict[str, Any]] = [
     {
         "name": "concurrent_list_inserts",
         "comment": [
-            "a makes list l (1@aa) and inserts \"x\" at 0 (2@aa, ref head); b receives it.",
-            "a inserts \"a1\" at 1 (3@aa, ref 2@aa).",
-            "b inserts \"b1\" at 1 (3@bb, ref 2@aa), commits, then \"b0\" at 0 (4@bb, ref head).",
+            'a makes list l (1@aa) and inserts "x" at 0 (2@aa, ref head); b receives it.',
+            'a inserts "a1" at 1 (3@aa, ref 2@aa).',
+            'b inserts "b1" at 1 (3@bb, ref 2@aa), commits, then "b0" at 0 (4@bb, ref head).',
             "Head children in descending id order: 4@bb (b0), 2@aa (x).",
             "Children of x: 3@bb (b1) before 3@aa (a1) since bb > aa.",
-            "l = [\"b0\", \"x\", \"b1\", \"a1\"] on both.",
+            'l = ["b0", "x", "b1", "a1"] on both.',
         ],
         "lines": _lines(
-            _peer("a", AA), _peer("b", BB),
+            _peer("a", AA),
+            _peer("b", BB),
             {"cmd": "make", "peer": "a", "path": ["l"], "type": "list"},
             {"cmd": "insert", "peer": "a", "path": ["l", 0], "value": "x"},
-            _commit("a"), {"cmd": "sync", "from": "a", "to": "b"},
-            {"cmd": "insert", "peer": "a", "path": ["l", 1], "value": "a1"}, _commit("a"),
-            {"cmd": "insert", "peer": "b", "path": ["l", 1], "value": "b1"}, _commit("b"),
-            {"cmd": "insert", "peer": "b", "path": ["l", 0], "value": "b0"}, _commit("b"),
+            _commit("a"),
+            {"cmd": "sync", "from": "a", "to": "b"},
+            {"cmd": "insert", "peer": "a", "path": ["l", 1], "value": "a1"},
+            _commit("a"),
+            {"cmd": "insert", "peer": "b", "path": ["l", 1], "value": "b1"},
+            _commit("b"),
+            {"cmd": "insert", "peer": "b", "path": ["l", 0], "value": "b0"},
+            _commit("b"),
             *_sync_all("a", "b"),
         ),
         "expected": {"a": {"l": ["b0", "x", "b1", "a1"]}, "b": {"l": ["b0", "x", "b1", "a1"]}},
@@ -744,20 +940,25 @@ SCENARIOS: list[dict[str, Any]] = [
     {
         "name": "list_set_survives_concurrent_remove",
         "comment": [
-            "List l = [\"x\", \"y\"] (1@aa make, 2@aa and 3@aa inserted one per commit).",
-            "a sets l[0] = \"X\": SET on element 2@aa with pred [2@aa] (4@aa).",
+            'List l = ["x", "y"] (1@aa make, 2@aa and 3@aa inserted one per commit).',
+            'a sets l[0] = "X": SET on element 2@aa with pred [2@aa] (4@aa).',
             "b removes l[0]: REM of element 2@aa, which removes only its insert op 2@aa.",
             "The element stays visible while a value op survives: 4@aa does.",
-            "l = [\"X\", \"y\"] on both.",
+            'l = ["X", "y"] on both.',
         ],
         "lines": _lines(
-            _peer("a", AA), _peer("b", BB),
+            _peer("a", AA),
+            _peer("b", BB),
             {"cmd": "make", "peer": "a", "path": ["l"], "type": "list"},
-            {"cmd": "insert", "peer": "a", "path": ["l", 0], "value": "x"}, _commit("a"),
-            {"cmd": "insert", "peer": "a", "path": ["l", 1], "value": "y"}, _commit("a"),
+            {"cmd": "insert", "peer": "a", "path": ["l", 0], "value": "x"},
+            _commit("a"),
+            {"cmd": "insert", "peer": "a", "path": ["l", 1], "value": "y"},
+            _commit("a"),
             {"cmd": "sync", "from": "a", "to": "b"},
-            {"cmd": "put", "peer": "a", "path": ["l", 0], "value": "X"}, _commit("a"),
-            {"cmd": "delete", "peer": "b", "path": ["l", 0]}, _commit("b"),
+            {"cmd": "put", "peer": "a", "path": ["l", 0], "value": "X"},
+            _commit("a"),
+            {"cmd": "delete", "peer": "b", "path": ["l", 0]},
+            _commit("b"),
             *_sync_all("a", "b"),
         ),
         "expected": {"a": {"l": ["X", "y"]}, "b": {"l": ["X", "y"]}},
@@ -765,18 +966,20 @@ SCENARIOS: list[dict[str, Any]] = [
     {
         "name": "splice_counters_inserts_before_deletions",
         "comment": [
-            "Text \"abc\" = 2@aa, 3@aa, 4@aa (1@aa is the make), seen by both.",
-            "a: splice(1, 1, \"XY\"): the inserted elements take counters first, X=5@aa,",
+            'Text "abc" = 2@aa, 3@aa, 4@aa (1@aa is the make), seen by both.',
+            'a: splice(1, 1, "XY"): the inserted elements take counters first, X=5@aa,',
             "Y=6@aa (ref a=2@aa), then the removal of b takes 7@aa (SPEC 5.1).",
-            "b: splice(1, 0, \"W\"): W=5@bb, ref 2@aa.",
-            "Children of a: 5@bb (W) > 5@aa (X), so t = \"aWXYc\".  Had the deletion",
-            "taken 5@aa, X would be 6@aa > 5@bb and the result \"aXYWc\".",
+            'b: splice(1, 0, "W"): W=5@bb, ref 2@aa.',
+            'Children of a: 5@bb (W) > 5@aa (X), so t = "aWXYc".  Had the deletion',
+            'taken 5@aa, X would be 6@aa > 5@bb and the result "aXYWc".',
         ],
         "lines": _lines(
-            _peer("a", AA), _peer("b", BB),
+            _peer("a", AA),
+            _peer("b", BB),
             {"cmd": "make", "peer": "a", "path": ["t"], "type": "text"},
             {"cmd": "splice", "peer": "a", "path": ["t"], "pos": 0, "del": 0, "text": "abc"},
-            _commit("a"), {"cmd": "sync", "from": "a", "to": "b"},
+            _commit("a"),
+            {"cmd": "sync", "from": "a", "to": "b"},
             {"cmd": "splice", "peer": "a", "path": ["t"], "pos": 1, "del": 1, "text": "XY"},
             _commit("a"),
             {"cmd": "splice", "peer": "b", "path": ["t"], "pos": 1, "del": 0, "text": "W"},
@@ -789,20 +992,24 @@ SCENARIOS: list[dict[str, Any]] = [
         "name": "noop_write_takes_no_counter",
         "comment": [
             "a puts k=1 (1@aa) and commits.  Then a puts k=1 again: the value k already",
-            "shows, so no op and no counter (SPEC 5.2); deleting the absent key \"nope\" is",
-            "no op either.  a then puts m=\"a\", which therefore is 2@aa.",
-            "b concurrently puts x=0 (1@bb) and m=\"b\" (2@bb).",
-            "m: 2@bb > 2@aa, so m = \"b\".  (Had the no-ops taken counters, m=\"a\" would be",
+            'shows, so no op and no counter (SPEC 5.2); deleting the absent key "nope" is',
+            'no op either.  a then puts m="a", which therefore is 2@aa.',
+            'b concurrently puts x=0 (1@bb) and m="b" (2@bb).',
+            'm: 2@bb > 2@aa, so m = "b".  (Had the no-ops taken counters, m="a" would be',
             "4@aa and win.)",
         ],
         "lines": _lines(
-            _peer("a", AA), _peer("b", BB),
-            {"cmd": "put", "peer": "a", "path": ["k"], "value": 1}, _commit("a"),
+            _peer("a", AA),
+            _peer("b", BB),
+            {"cmd": "put", "peer": "a", "path": ["k"], "value": 1},
+            _commit("a"),
             {"cmd": "put", "peer": "a", "path": ["k"], "value": 1},
             {"cmd": "delete", "peer": "a", "path": ["nope"]},
-            {"cmd": "put", "peer": "a", "path": ["m"], "value": "a"}, _commit("a"),
+            {"cmd": "put", "peer": "a", "path": ["m"], "value": "a"},
+            _commit("a"),
             {"cmd": "put", "peer": "b", "path": ["x"], "value": 0},
-            {"cmd": "put", "peer": "b", "path": ["m"], "value": "b"}, _commit("b"),
+            {"cmd": "put", "peer": "b", "path": ["m"], "value": "b"},
+            _commit("b"),
             *_sync_all("a", "b"),
         ),
         "expected": {"a": {"k": 1, "m": "b", "x": 0}, "b": {"k": 1, "m": "b", "x": 0}},
@@ -817,11 +1024,15 @@ SCENARIOS: list[dict[str, Any]] = [
             "So the one remaining value op of k is 1@bb, as the conflicts command shows.",
         ],
         "lines": _lines(
-            _peer("a", AA), _peer("b", BB),
-            {"cmd": "put", "peer": "a", "path": ["k"], "value": 1}, _commit("a"),
-            {"cmd": "put", "peer": "b", "path": ["k"], "value": 2}, _commit("b"),
+            _peer("a", AA),
+            _peer("b", BB),
+            {"cmd": "put", "peer": "a", "path": ["k"], "value": 1},
+            _commit("a"),
+            {"cmd": "put", "peer": "b", "path": ["k"], "value": 2},
+            _commit("b"),
             *_sync_all("a", "b"),
-            {"cmd": "put", "peer": "a", "path": ["k"], "value": 2}, _commit("a"),
+            {"cmd": "put", "peer": "a", "path": ["k"], "value": 2},
+            _commit("a"),
             *_sync_all("a", "b"),
             {"cmd": "conflicts", "peer": "b", "path": ["k"]},
         ),
@@ -833,14 +1044,15 @@ SCENARIOS: list[dict[str, Any]] = [
         "comment": [
             "make with a path ending in a list index inserts a new object there",
             "(INS_MAKE), it does not replace the element at that index.",
-            "l = [\"x\"]; make map at [l, 0] -> l = [{}, \"x\"]; put k=1 in it.",
+            'l = ["x"]; make map at [l, 0] -> l = [{}, "x"]; put k=1 in it.',
         ],
         "lines": _lines(
             _peer("a", AA),
             {"cmd": "make", "peer": "a", "path": ["l"], "type": "list"},
             {"cmd": "insert", "peer": "a", "path": ["l", 0], "value": "x"},
             {"cmd": "make", "peer": "a", "path": ["l", 0], "type": "map"},
-            {"cmd": "put", "peer": "a", "path": ["l", 0, "k"], "value": 1}, _commit("a"),
+            {"cmd": "put", "peer": "a", "path": ["l", 0, "k"], "value": 1},
+            _commit("a"),
         ),
         "expected": {"a": {"l": [{"k": 1}, "x"]}},
     },
@@ -852,11 +1064,13 @@ SCENARIOS: list[dict[str, Any]] = [
             "into one INS of [1, 2, 3] (SPEC 5.5).  b receives the change: l = [1, 2, 3].",
         ],
         "lines": _lines(
-            _peer("a", AA), _peer("b", BB),
+            _peer("a", AA),
+            _peer("b", BB),
             {"cmd": "make", "peer": "a", "path": ["l"], "type": "list"},
             {"cmd": "insert", "peer": "a", "path": ["l", 0], "value": 1},
             {"cmd": "insert", "peer": "a", "path": ["l", 1], "value": 2},
-            {"cmd": "insert", "peer": "a", "path": ["l", 2], "value": 3}, _commit("a"),
+            {"cmd": "insert", "peer": "a", "path": ["l", 2], "value": 3},
+            _commit("a"),
             {"cmd": "sync", "from": "a", "to": "b"},
         ),
         "expected": {"a": {"l": [1, 2, 3]}, "b": {"l": [1, 2, 3]}},
@@ -866,14 +1080,16 @@ SCENARIOS: list[dict[str, Any]] = [
         "comment": [
             "a makes list l (1@aa), inserts 1 at 0 (INS 2@aa), then makes a map at index 1:",
             "an INS_MAKE 3@aa after 2@aa (INS_MAKE never merges, SPEC 5.5), and puts k=1 in",
-            "it (SET 4@aa on object 3@aa).  b receives the change: l = [1, {\"k\": 1}].",
+            'it (SET 4@aa on object 3@aa).  b receives the change: l = [1, {"k": 1}].',
         ],
         "lines": _lines(
-            _peer("a", AA), _peer("b", BB),
+            _peer("a", AA),
+            _peer("b", BB),
             {"cmd": "make", "peer": "a", "path": ["l"], "type": "list"},
             {"cmd": "insert", "peer": "a", "path": ["l", 0], "value": 1},
             {"cmd": "make", "peer": "a", "path": ["l", 1], "type": "map"},
-            {"cmd": "put", "peer": "a", "path": ["l", 1, "k"], "value": 1}, _commit("a"),
+            {"cmd": "put", "peer": "a", "path": ["l", 1, "k"], "value": 1},
+            _commit("a"),
             {"cmd": "sync", "from": "a", "to": "b"},
         ),
         "expected": {"a": {"l": [1, {"k": 1}]}, "b": {"l": [1, {"k": 1}]}},
@@ -892,10 +1108,13 @@ SCENARIOS: list[dict[str, Any]] = [
             {"cmd": "make", "peer": "a", "path": ["t"], "type": "text"},
             {"cmd": "insert", "peer": "a", "path": ["t", 0], "value": "x"},
             {"cmd": "frobnicate"},
-            {"cmd": "put", "peer": "a", "path": ["k"], "value": 1}, _commit("a"),
+            {"cmd": "put", "peer": "a", "path": ["k"], "value": 1},
+            _commit("a"),
         ),
         "outputs": [
-            {"error": "UsageError"}, {"error": "UsageError"}, {"error": "UsageError"},
+            {"error": "UsageError"},
+            {"error": "UsageError"},
+            {"error": "UsageError"},
             {"error": "UsageError"},
         ],
         "expected": {"a": {"k": 1, "t": ""}},
@@ -921,14 +1140,17 @@ def main() -> int:
     _write("changes.json", changes)
     saved = build_saved()
     old = json.loads((HERE / "saved.json").read_text()) if (HERE / "saved.json").exists() else {}
-    _write("saved.json", {
-        "hex": saved.hex(),
-        # the same document in save format 2 (history only), kept as written then: format
-        # 3 readers must still load it
-        "hex_v2": old.get("hex_v2") or old["hex"],
-        "heads": [changes[-1]["hash"]],
-        "changes": [c["name"] for c in changes],
-    })
+    _write(
+        "saved.json",
+        {
+            "hex": saved.hex(),
+            # the same document in save format 2 (history only), kept as written then: format
+            # 3 readers must still load it
+            "hex_v2": old.get("hex_v2") or old["hex"],
+            "heads": [changes[-1]["hash"]],
+            "changes": [c["name"] for c in changes],
+        },
+    )
     _write("invalid.json", invalid_json(changes))
     _write("scenarios.json", scenarios_json())
     return 0
