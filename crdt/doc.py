@@ -254,7 +254,9 @@ class Doc:
         tx = self._tx
         if tx is not None:
             return Savepoint(tx)
-        return self.begin(message, time=time)
+        # (begin, inlined: a transaction per keystroke pays for every frame)
+        tx = self._tx = Transaction(self, message, time)
+        return tx
 
     @contextlib.contextmanager
     def _auto(self) -> Iterator[Transaction]:

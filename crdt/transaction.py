@@ -79,7 +79,8 @@ class Transaction:
 
     def commit(self) -> Change | None:
         """End the transaction; returns the new change, or None if it made no op."""
-        self._check_open()
+        if self._closed:
+            raise TransactionError("transaction already ended")
         self._closed = True
         doc = self.doc
         doc._tx = None
