@@ -212,30 +212,8 @@ def decode_ops(raw: Any, actors: list[bytes]) -> tuple[list[Op], int]:
             raise _bad("op is not a non-empty list")
         a = r[0]
         n = len(r)
-        if a == INS and n == 4 and type(a) is int:
-            c = r[3]
-            if type(c) is str:
-                if not c:
-                    raise _bad("empty insert")
-            elif type(c) is list:
-                if not c:
-                    raise _bad("empty insert")
-                c = [decode_scalar(v) for v in c]
-            else:
-                raise _bad("insert content is neither str nor list")
-            ref = r[2]
-            # inline fast path for the commonest shape: [ctr, actor-index] ids
-            if (
-                type(ref) is list
-                and len(ref) == 2
-                and type(ref[0]) is int
-                and type(ref[1]) is int
-                and 1 <= ref[0] <= INT64_MAX
-                and 0 <= ref[1] < na
-            ):
-                rid: Any = (ref[0], actors[ref[1]])
-            else:
-                rid = None if ref is None else _dec_id(ref, actors)
+        if (a == INS or a == REM) and n == 4 and type(a) is int:
+            # the two ops of typing, inlined for the commonest shape: [ctr, actor-index] ids
             o = r[1]
             if o == last_o and type(o[0]) is int and type(o[1]) is int:
                 oid: Any = last_oid
@@ -248,13 +226,7 @@ def decode_ops(raw: Any, actors: list[bytes]) -> tuple[list[Op], int]:
                 last_oid = oid
             else:
                 oid = _dec_obj(o, actors)
-            app((INS, oid, rid, c))
-            size += len(c)
-        elif a == REM and n == 4 and type(a) is int:
-            cnt = r[3]
-            if type(cnt) is not int or cnt < 1 or cnt > INT64_MAX:
-                raise _bad("remove count")
-            e = r[2]
+            e = r[2]  # INS: the reference element (None: the head); REM: the first removed
             if (
                 type(e) is list
                 and len(e) == 2
@@ -264,22 +236,28 @@ def decode_ops(raw: Any, actors: list[bytes]) -> tuple[list[Op], int]:
                 and 0 <= e[1] < na
             ):
                 eid: Any = (e[0], actors[e[1]])
+            elif e is None and a == INS:
+                eid = None
             else:
                 eid = _dec_id(e, actors)
-            o = r[1]
-            if o == last_o and type(o[0]) is int and type(o[1]) is int:
-                oid = last_oid
-            elif type(o) is list and len(o) == 2 and type(o[1]) is int and 0 <= o[1] < na:
-                oc = o[0]
-                if type(oc) is not int or not 1 <= oc <= INT64_MAX:
-                    raise _bad("op id fields are not positive ints")
-                oid = (oc, actors[o[1]])
-                last_o = o
-                last_oid = oid
+            x = r[3]
+            if a == INS:
+                if type(x) is str:
+                    if not x:
+                        raise _bad("empty insert")
+                elif type(x) is list:
+                    if not x:
+                        raise _bad("empty insert")
+                    x = [decode_scalar(v) for v in x]
+                else:
+                    raise _bad("insert content is neither str nor list")
+                app((INS, oid, eid, x))
+                size += len(x)
             else:
-                oid = _dec_obj(o, actors)
-            app((REM, oid, eid, cnt))
-            size += cnt
+                if type(x) is not int or x < 1 or x > INT64_MAX:
+                    raise _bad("remove count")
+                app((REM, oid, eid, x))
+                size += x
         elif a == INS_MAKE and n == 4 and type(a) is int:
             ref = r[2]
             app(
