@@ -584,3 +584,34 @@ def test_remote_delete_of_register_keeps_later_set():
     s.remote_delete(1, A, 1)  # removes the insert op only: the set survives
     assert s.values() == ["y"]
     s._check()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_find_answers_every_counter_present_or_not(seed: int) -> None:
+    # runs of two actors with gaps between their counters, enough of them (> 2 * 256) that
+    # the id index splits its sorted lists; the index is built half way through and kept
+    # up to date after that
+    rng = random.Random(seed)
+    s = Sequence(True)
+    owner: dict[tuple[int, bytes], int] = {}  # element id -> first counter of its run
+    ctr = 1
+    for i in range(1400):
+        if i == 700:
+            assert s.find(10**9, A) is None  # builds the index
+        ctr += rng.randrange(1, 4)  # a gap: counters no element has
+        n = rng.randrange(1, 4)
+        actor = A if rng.random() < 0.7 else B
+        s.local_insert(rng.randrange(s.vis + 1), ctr, actor, "x" * n)
+        for k in range(n):
+            owner[(ctr + k, actor)] = ctr
+        ctr += n
+    if rng.random() < 0.5:
+        s.local_delete(0, s.vis // 2)  # tombstones are found too
+    s._check()
+    for actor in (A, B, b"\x0c"):
+        for c in range(0, ctr + 3):
+            run = s.find(c, actor)
+            if (c, actor) in owner:
+                assert run is not None and run.actor == actor and run.ctr <= c < run.ctr + run.n
+            else:
+                assert run is None
