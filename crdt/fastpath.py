@@ -215,7 +215,8 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
             if st.type is not _TEXT or start_op + size - 1 > INT64_MAX:
                 break
             sq = st.data
-            if sq.find(rc, ra) is None:
+            found = sq.find(rc, ra)
+            if found is None:
                 break
             refs = None if at_heads else [obj, (rc, ra)]
         elif a == _REM and type(a) is int and type(x) is int and 0 < x:
@@ -225,11 +226,14 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
                 break
             sq = st.data
             refs = None if at_heads else [obj]
+            found = None  # the run holding rc, for remote_delete
             e = rc
             while e < end:
                 run = sq.find(e, ra)
                 if run is None:
                     break
+                if found is None:
+                    found = run
                 e = run.ctr + run.n
                 if refs is not None:
                     refs.append(((e if e < end else end) - 1, ra))  # (as the general path)
@@ -250,9 +254,9 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
             except InvalidChangeError:
                 break
         if a == _INS:
-            sq.integrate_insert((rc, ra), start_op, actor, x)
+            sq.integrate_insert((rc, ra), start_op, actor, x, found)
         else:
-            sq.remote_delete(rc, ra, x, False)
+            sq.remote_delete(rc, ra, x, False, found)
         i = add(c, dep_idx, at_heads)
         if refs is not None and doc._clock_for_next is not None:
             h.remember(i, doc._clock_for_next)  # (later clock walks stop here)

@@ -65,7 +65,10 @@ MUTANTS = [
     ("            and 0 < len(actor) <= MAX_ACTOR_LEN\n", ""),
     ("            and len(ops) == 1\n", ""),
     ("        if type(op) is not list or len(op) != 4:", "        if type(op) is not list:"),
-    ("            if sq.find(rc, ra) is None:\n                break\n", ""),
+    (
+        "            found = sq.find(rc, ra)\n            if found is None:\n                break\n",
+        "            found = sq.find(rc, ra)\n",
+    ),
     ("            start_op == nxt\n", "            start_op >= nxt\n"),
     (
         "                causality(c, dep_idx, known, refs, [])  # (may set doc._clock_for_next)\n",
