@@ -159,6 +159,34 @@ def test_apply_keystroke_changes_1000(benchmark: Any) -> None:
     benchmark.pedantic(run, setup=setup, rounds=30)
 
 
+def test_apply_map_writes_1000(benchmark: Any) -> None:
+    """Two peers' 1000 writes of scalars to the fields of 50 objects (maps made by a third
+    peer), each write one change that overwrites the value before (a pred), applied in one
+    batch: how a database's object edits replicate (the fast path's SET shape)."""
+    base = Doc(actor=actor(0))
+    for k in range(50):
+        base.root.make_map(f"obj{k}")
+    rng = random.Random(7)
+    peers = [base.fork(actor=actor(1)), base.fork(actor=actor(3))]
+    for i in range(1000):
+        p = peers[i // 10 % 2]  # ten writes each in turn, each peer seeing the other's
+        if i % 10 == 0:
+            p.merge(peers[1 - i // 10 % 2])
+        m = p.root[f"obj{rng.randrange(50)}"]
+        m[rng.choice(("title", "done", "rank"))] = rng.choice((i, f"t{i}", i % 2 == 0, i / 7))
+    peers[0].merge(peers[1])
+    changes = peers[0].get_changes(base.heads)
+    assert 950 < len(changes) <= 1000  # (writing the value a field holds makes no change)
+
+    def setup() -> tuple[tuple[Doc], dict[str, Any]]:
+        return (base.fork(actor=actor(2)),), {}
+
+    def run(d: Doc) -> None:
+        d.apply_changes(changes)
+
+    benchmark.pedantic(run, setup=setup, rounds=30)
+
+
 @pytest.fixture(scope="module")
 def big_change(base10k: tuple[Doc, Any]) -> Any:
     """A change of ~500 ops: inserts and deletes at random positions."""

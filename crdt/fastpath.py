@@ -1,7 +1,8 @@
-"""The remote fast path: changes of one text op, on one or two deps the document has.
+"""The remote fast path: changes of one op, on one or two deps the document has.
 
 A peer typing sends one such change per keystroke: one INS of a string, or one REM, whose
-only dep is the previous change.  Decoding each one into an :class:`UnverifiedChange`,
+only dep is the previous change; an application editing fields of its objects sends one SET
+of a scalar at a map key per edit.  Decoding each one into an :class:`UnverifiedChange`,
 then verifying it op by op against any history, costs about three times the work the
 shape needs (a dozen calls, tuples for every op id, the general checks of every op
 kind), and that work is most of applying a per-keystroke history.
@@ -10,12 +11,13 @@ kind), and that work is most of applying a per-keystroke history.
 loop, exactly the checks :func:`crdt.change.decode_change` and ``Doc._apply_verified`` do
 for this shape (SPEC.md sections 4-6): well formed, canonical, hashed, its deps known, the
 author's next seq, the next start_op, every id it names already in the document and
-earlier than the op.  Made on the only head (or on all the heads), everything in the
-document is in the change's causal past; otherwise (peers typing at once) the general
-path's causality check runs (``Doc._check_causality``).  The path is conservative: at the
-first change that does not have the shape, or fails any check, it stops and leaves that
-change to the general path, which applies it or raises the error it deserves.  So this
-path decides nothing the general path would decide differently, and never raises on input;
+earlier than the op (a SET's preds too: ops this document has).  Made on the only head (or
+on all the heads), everything in the document is in the change's causal past; otherwise
+(peers typing at once) the general path's causality check runs
+(``Doc._check_causality``).  The path is conservative: at the first change that does not
+have the shape, or fails any check, it stops and leaves that change to the general path,
+which applies it or raises the error it deserves.  So this path decides nothing the
+general path would decide differently, and never raises on input;
 ``tests/test_fastpath.py`` checks both paths give the same documents, results and errors
 on valid and damaged histories.
 """
@@ -31,7 +33,8 @@ from .errors import InvalidChangeError
 from .ids import MAX_ACTOR_LEN
 from .op import INS as _INS
 from .op import REM as _REM
-from .values import INT64_MAX, ObjType
+from .op import SET as _SET
+from .values import INT64_MAX, INT64_MIN, ObjType
 
 if TYPE_CHECKING:
     from .doc import Doc
@@ -59,9 +62,10 @@ _SIZE = _sizes()
 
 def _looks_fast(raw: Any) -> bool:
     """Whether ``raw`` seems to be a change the fast path takes: read off its bytes, without
-    unpacking, up to its ops (one dep or two, at most one actor in the table, one op of four
-    items that is an INS or a REM).  A guess that only saves work: a change it lets through
-    gets every check, and one it turns away goes to the general path, which takes all."""
+    unpacking, up to its ops (one dep or two, at most two actors in the table, one op that is
+    an INS or a REM of four items or a SET of five).  A guess that only saves work: a change
+    it lets through gets every check, and one it turns away goes to the general path, which
+    takes all."""
     if type(raw) is not bytes or len(raw) > FAST_MAX_BYTES:
         return False
     size = _SIZE
@@ -81,17 +85,24 @@ def _looks_fast(raw: Any) -> bool:
         t = raw[p + 1]
         if t == 0x91:
             p += 2 + raw[p + 3]  # one actor in the table
+        elif t == 0x92:
+            p += 2 + raw[p + 3]  # two
+            p += 2 + raw[p + 3]
         elif t != 0x90:
             return False
-        return raw[p + 2] == 0x91 and raw[p + 3] == 0x94 and raw[p + 4] in (_INS, _REM)
+        if raw[p + 2] != 0x91:
+            return False
+        n = raw[p + 3]  # the op's length: 4 items (INS, REM) or 5 (SET)
+        return (n == 0x94 and raw[p + 4] in (_INS, _REM)) or (n == 0x95 and raw[p + 4] == _SET)
     except IndexError:  # (too short to be one)
         return False
 
 
 def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> int:
     """Apply ``changes[k]``, ``changes[k + 1]``, ... while each is encoded bytes of a
-    one-op text change on one or two deps that ``doc`` has; returns the index of the first
-    change left to the general path (``len(changes)`` if none).
+    one-op change (an INS or REM of text, or a SET of a scalar at a map key) on one or two
+    deps that ``doc`` has; returns the index of the first change left to the general path
+    (``len(changes)`` if none).
 
     The caller has checked that ``doc`` may take this path: no base snapshot, no buffered
     changes, no observers.  O(1) per change beyond the op itself on the heads; otherwise
@@ -106,6 +117,8 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     causality = doc._check_causality
     max_op = doc._max_op
     app = applied.append
+    apply_op = doc._opset.apply
+    no_preds: list[Any] = []  # (never changed)
     # the only head, if there is one (hh is None otherwise), and one past its last op
     hh: bytes | None = None
     hi = hnxt = -1
@@ -180,65 +193,142 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
         if seq != known + 1:
             break
         op = ops[0]
-        if type(op) is not list or len(op) != 4:
+        if type(op) is not list:
             break
-        a, o, r, x = op
-        if type(o) is not list or len(o) != 2 or type(r) is not list or len(r) != 2:
-            break  # (an insert at the head, r None, is rare: the general path takes it)
-        oc, oi = o
-        rc, ri = r
-        # (an object or element found below is earlier than this op: on the only head,
-        # every counter in the document is below start_op; on one of several, the
-        # causality check below puts every id the op names in its dep's past, where they
-        # are too.  A float would find an id as well, hence the int tests)
-        if not (type(oc) is int and type(oi) is int and type(rc) is int and type(ri) is int):
-            break
-        if table:
-            if len(table) != 1 or not (oi == 1 or ri == 1):
-                break  # (the one actor in the table must be named)
-            other = table[0]
-            # (its length needs no test: no actor outside 1..64 bytes has ids here)
-            if type(other) is not bytes or other == actor or not 0 <= oi <= 1 or not 0 <= ri <= 1:
+        preds = no_preds  # (the pred ids of a SET; none for text)
+        if len(op) == 4:  # INS or REM of text
+            a, o, r, x = op
+            if type(o) is not list or len(o) != 2 or type(r) is not list or len(r) != 2:
+                break  # (an insert at the head, r None, is rare: the general path takes it)
+            oc, oi = o
+            rc, ri = r
+            # (an object or element found below is earlier than this op: on the only head,
+            # every counter in the document is below start_op; on one of several, the
+            # causality check below puts every id the op names in its dep's past, where they
+            # are too.  A float would find an id as well, hence the int tests)
+            if not (type(oc) is int and type(oi) is int and type(rc) is int and type(ri) is int):
                 break
-            obj = (oc, other if oi else actor)
-            ra = other if ri else actor
-        elif oi == 0 and ri == 0:
-            obj = (oc, actor)
-            ra = actor
-        else:
-            break
-        st = objs.get(obj)
-        if st is None:
-            break
-        if a == _INS and type(a) is int and type(x) is str and x:
-            size = len(x)
-            if st.type is not _TEXT or start_op + size - 1 > INT64_MAX:
-                break
-            sq = st.data
-            found = sq.find(rc, ra)
-            if found is None:
-                break
-            refs = None if at_heads else [obj, (rc, ra)]
-        elif a == _REM and type(a) is int and type(x) is int and 0 < x:
-            size = x
-            end = rc + x
-            if st.type is _MAP:
-                break
-            sq = st.data
-            refs = None if at_heads else [obj]
-            found = None  # the run holding rc, for remote_delete
-            e = rc
-            while e < end:
-                run = sq.find(e, ra)
-                if run is None:
+            if table:
+                if len(table) != 1 or not (oi == 1 or ri == 1):
+                    break  # (the one actor in the table must be named)
+                other = table[0]
+                # (its length needs no test: no actor outside 1..64 bytes has ids here)
+                if type(other) is not bytes or other == actor:
                     break
-                if found is None:
-                    found = run
-                e = run.ctr + run.n
-                if refs is not None:
-                    refs.append(((e if e < end else end) - 1, ra))  # (as the general path)
-            if e < end:
+                if not 0 <= oi <= 1 or not 0 <= ri <= 1:
+                    break
+                obj = (oc, other if oi else actor)
+                ra = other if ri else actor
+            elif oi == 0 and ri == 0:
+                obj = (oc, actor)
+                ra = actor
+            else:
                 break
+            st = objs.get(obj)
+            if st is None:
+                break
+            if a == _INS and type(a) is int and type(x) is str and x:
+                size = len(x)
+                if st.type is not _TEXT or start_op + size - 1 > INT64_MAX:
+                    break
+                sq = st.data
+                found = sq.find(rc, ra)
+                if found is None:
+                    break
+                refs = None if at_heads else [obj, (rc, ra)]
+            elif a == _REM and type(a) is int and type(x) is int and 0 < x:
+                size = x
+                end = rc + x
+                if st.type is _MAP:
+                    break
+                sq = st.data
+                refs = None if at_heads else [obj]
+                found = None  # the run holding rc, for remote_delete
+                e = rc
+                while e < end:
+                    run = sq.find(e, ra)
+                    if run is None:
+                        break
+                    if found is None:
+                        found = run
+                    e = run.ctr + run.n
+                    if refs is not None:
+                        refs.append(((e if e < end else end) - 1, ra))  # (as the general path)
+                if e < end:
+                    break
+            else:
+                break
+        elif len(op) == 5:  # SET of a scalar at a map key
+            a, o, key, x, pr = op
+            if not (a == _SET and type(a) is int and type(key) is str and type(pr) is list):
+                break
+            tx = type(x)
+            if not (
+                x is None
+                or tx is str
+                or tx is float
+                or tx is bool
+                or tx is bytes
+                or (tx is int and INT64_MIN <= x <= INT64_MAX)
+            ):
+                break  # (a Counter, an ext type, is left to the general path)
+            # the actors the op's ids name by index: the author, then the table's (at most
+            # two: one made the object, one wrote the value a pred names); each one named
+            if not table:
+                names = [actor]
+            elif len(table) == 1:
+                t1 = table[0]
+                if type(t1) is not bytes or t1 == actor:
+                    break
+                names = [actor, t1]
+            elif len(table) == 2:
+                t1, t2 = table
+                if type(t1) is not bytes or type(t2) is not bytes or not t1 < t2:
+                    break
+                if t1 == actor or t2 == actor:
+                    break
+                names = [actor, t1, t2]
+            else:
+                break
+            nn = len(names)
+            used = 1  # a bit per index named (the author's needs no naming)
+            if o is None:
+                obj = None  # the root
+            elif type(o) is list and len(o) == 2:
+                oc, oi = o
+                if type(oc) is not int or type(oi) is not int or not 0 <= oi < nn:
+                    break
+                obj = (oc, names[oi])
+                used |= 1 << oi
+            else:
+                break
+            preds = []
+            for p in pr:
+                if type(p) is not list or len(p) != 2:
+                    break
+                pc, pi = p
+                # (its counter needs no range test: it must name an op this document has,
+                # and those are in 1 .. start_op - 1 on the heads or in the deps' past)
+                if type(pc) is not int or type(pi) is not int or not 0 <= pi < nn:
+                    break
+                preds.append((pc, names[pi]))
+                used |= 1 << pi
+            if len(preds) != len(pr) or used != (1 << nn) - 1:
+                break
+            st = objs.get(obj)
+            if st is None or st.type is not _MAP:
+                break
+            size = 1
+            if not at_heads:
+                refs = [] if obj is None else [obj]
+            elif not preds:
+                refs = None
+            else:
+                # on the heads, a pred must only be an op this document has: one naming
+                # the value the key holds is, and needs no lookup in the history
+                cur = st.data.get(key)
+                w = cur[-1] if cur and len(preds) == 1 else None
+                refs = None if w is not None and (w[0], w[1]) == preds[0] else []
         else:
             break
         if pack_lists(top) != raw:  # canonical form, as decode_change demands
@@ -250,13 +340,15 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
         if refs is not None:
             doc._clock_for_next = None
             try:
-                causality(c, dep_idx, known, refs, [])  # (may set doc._clock_for_next)
+                causality(c, dep_idx, known, refs, preds)  # (may set doc._clock_for_next)
             except InvalidChangeError:
                 break
         if a == _INS:
             sq.integrate_insert((rc, ra), start_op, actor, x, found)
-        else:
+        elif a == _REM:
             sq.remote_delete(rc, ra, x, False, found)
+        else:
+            apply_op((_SET, obj, key, x, tuple(preds)), start_op, actor)
         i = add(c, dep_idx, at_heads)
         if refs is not None and doc._clock_for_next is not None:
             h.remember(i, doc._clock_for_next)  # (later clock walks stop here)

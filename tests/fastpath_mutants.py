@@ -25,8 +25,12 @@ MUTANTS = [
         "",
     ),
     (
-        "            if type(other) is not bytes or other == actor or not 0 <= oi <= 1 or not 0 <= ri <= 1:",
-        "            if type(other) is not bytes or not 0 <= oi <= 1 or not 0 <= ri <= 1:",
+        "                if type(other) is not bytes or other == actor:",
+        "                if type(other) is not bytes:",
+    ),
+    (
+        "                if not 0 <= oi <= 1 or not 0 <= ri <= 1:",
+        "                if not 0 <= oi or not 0 <= ri <= 1:",
     ),
     (
         "            if len(table) != 1 or not (oi == 1 or ri == 1):",
@@ -37,10 +41,10 @@ MUTANTS = [
         "            if st.type is not _TEXT or start_op + size - 1 > INT64_MAX:",
         "            if start_op + size - 1 > INT64_MAX:",
     ),
-    ("            if st.type is _MAP:\n                break\n", ""),
+    ("                if st.type is _MAP:\n                    break\n", ""),
     ("        if seq != known + 1:\n            break\n", ""),
     ("            and (message is None or type(message) is str)\n", ""),
-    ("            if e < end:\n                break\n", ""),
+    ("                if e < end:\n                    break\n", ""),
     ("            and type(version) is int\n", ""),
     (
         "if not (type(oc) is int and type(oi) is int and type(rc) is int and type(ri) is int):",
@@ -64,14 +68,14 @@ MUTANTS = [
     ),
     ("            and 0 < len(actor) <= MAX_ACTOR_LEN\n", ""),
     ("            and len(ops) == 1\n", ""),
-    ("        if type(op) is not list or len(op) != 4:", "        if type(op) is not list:"),
+    ("        if len(op) == 4:  # INS or REM of text", "        if len(op) >= 4:"),
     (
-        "            found = sq.find(rc, ra)\n            if found is None:\n                break\n",
-        "            found = sq.find(rc, ra)\n",
+        "                found = sq.find(rc, ra)\n                if found is None:\n                    break\n",
+        "                found = sq.find(rc, ra)\n",
     ),
     ("            start_op == nxt\n", "            start_op >= nxt\n"),
     (
-        "                causality(c, dep_idx, known, refs, [])  # (may set doc._clock_for_next)\n",
+        "                causality(c, dep_idx, known, refs, preds)  # (may set doc._clock_for_next)\n",
         "                pass\n",
     ),
     (
@@ -105,6 +109,76 @@ MUTANTS = [
         "            nxt = min(start[i1] + n_ops[i1], start[i2] + n_ops[i2])",
     ),
     ("                nxt = start[j] + n_ops[j]", "                nxt = start[j] + n_ops[j] + 1"),
+    # the SET of a scalar at a map key
+    ("a == _SET and type(a) is int and type(key) is str", "a == _SET and type(key) is str"),
+    ("a == _SET and type(a) is int and type(key) is str", "a == _SET and type(a) is int"),
+    ("type(key) is str and type(pr) is list):", "type(key) is str):"),
+    ("(tx is int and INT64_MIN <= x <= INT64_MAX)", "(tx is int and INT64_MIN <= x)"),
+    ("(tx is int and INT64_MIN <= x <= INT64_MAX)", "tx is int"),
+    (
+        "                or tx is bytes\n",
+        "                or tx is bytes\n                or tx is list\n",
+    ),
+    ("                or tx is bytes\n", ""),
+    (
+        "                if type(t1) is not bytes or t1 == actor:",
+        "                if type(t1) is not bytes:",
+    ),
+    (
+        "type(t2) is not bytes or not t1 < t2:",
+        "type(t2) is not bytes:",
+    ),
+    ("                if t1 == actor or t2 == actor:", "                if t1 == actor:"),
+    ("                if t1 == actor or t2 == actor:", "                if t2 == actor:"),
+    (
+        "if type(oc) is not int or type(oi) is not int or not 0 <= oi < nn:",
+        "if type(oi) is not int or not 0 <= oi < nn:",
+    ),
+    (
+        "if type(oc) is not int or type(oi) is not int or not 0 <= oi < nn:",
+        "if type(oc) is not int or not 0 <= oi < nn:",
+    ),
+    (
+        "if type(oc) is not int or type(oi) is not int or not 0 <= oi < nn:",
+        "if type(oc) is not int or type(oi) is not int or not 0 <= oi:",
+    ),
+    ("                used |= 1 << oi\n", ""),
+    ("                used |= 1 << pi\n", ""),
+    (
+        "                if type(p) is not list or len(p) != 2:",
+        "                if type(p) is not list:",
+    ),
+    (
+        "if type(pc) is not int or type(pi) is not int or not 0 <= pi < nn:",
+        "if type(pi) is not int or not 0 <= pi < nn:",
+    ),
+    (
+        "if type(pc) is not int or type(pi) is not int or not 0 <= pi < nn:",
+        "if type(pc) is not int or not 0 <= pi < nn:",
+    ),
+    (
+        "if type(pc) is not int or type(pi) is not int or not 0 <= pi < nn:",
+        "if type(pc) is not int or type(pi) is not int or not 0 <= pi:",
+    ),
+    ("            if len(preds) != len(pr) or used", "            if used"),
+    ("or used != (1 << nn) - 1:", ":"),
+    ("            if st is None or st.type is not _MAP:", "            if st is None:"),
+    (
+        "                refs = [] if obj is None else [obj]",
+        "                refs = []",
+    ),
+    (
+        "                refs = None if w is not None and (w[0], w[1]) == preds[0] else []",
+        "                refs = None",
+    ),
+    (
+        "                refs = None if w is not None and (w[0], w[1]) == preds[0] else []",
+        "                refs = None if w is not None and w[0] == preds[0][0] else []",
+    ),
+    (
+        "                w = cur[-1] if cur and len(preds) == 1 else None",
+        "                w = cur[-1] if cur else None",
+    ),
 ]
 
 
