@@ -274,7 +274,8 @@ class History:
         """Record an applied change whose deps are the change numbers ``dep_idx``; ``whole``:
         they are all the current heads (say False if unsure: it only saves work).  O(deps)."""
         h = c.hash
-        i = self.index.append(h)
+        i = len(self.actor)
+        self.index.buf += h  # (HashIndex.append, inlined: its table catches up lazily)
         a = c.actor
         a = self._actors.setdefault(a, a)
         start_op = c.start_op
