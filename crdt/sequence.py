@@ -743,17 +743,43 @@ class Sequence:
         """Fill an empty sequence with ``(ctr, actor, content, is_register, deleted)`` runs
         in document order (loading a snapshot or checkpoint).  O(r log r)."""
         assert self.vis == 0 and not self.head.runs
+        # Chunks are filled half full, in one pass: a run goes at the end of the last
+        # chunk, so none of _place's work (an insert, a split, the index) is needed, but
+        # runs still merge only through Run.can_append / Run.append.
         c = self.head
+        out = c.runs
+        half = MAX_RUNS // 2
+        vis = total = 0  # visible elements in the chunk being filled, in those before it
+        left: Run | None = None
         for ctr, actor, content, is_reg, deleted in runs:
-            if len(c.runs) >= MAX_RUNS // 2:
+            run = Run(ctr, actor, content, deleted, c)
+            if is_reg:
+                run.reg = True
+            elif left is not None and left.can_append(run):
+                left.append(run)
+                if not deleted:
+                    vis += run.n
+                continue
+            if len(out) >= half:
+                c.vis = vis
+                total += vis
+                vis = 0
                 new = Chunk([])
                 new.prev = c
                 c.next = new
                 c = new
-            run = Run(ctr, actor, content, deleted, c)
-            if is_reg:
-                run.reg = True
-            self._place(c, len(c.runs), run)
+                out = c.runs
+                run.chunk = c
+            run.ri = len(out)
+            out.append(run)
+            if not deleted:
+                vis += run.n
+            left = run
+        c.vis = vis
+        self.vis = total + vis
+        self._rc = self._ic = None
+        if self._indexed:
+            self._build_index()
 
     def copy(self) -> Sequence:
         """An independent copy whose chunks share their runs with this sequence's until one
