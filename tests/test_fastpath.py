@@ -375,33 +375,34 @@ def _widen_seq(raw: bytes) -> bytes:
     return b"\x99" + head + b"\xce" + seq.to_bytes(4, "big") + tail
 
 
+DAMAGES: dict[str, tuple[Callable[[bytes], bool], float, list[str]]] = {
+    # kind -> (the shape of the change damaged, the share of map edits, the damages)
+    "text": (_typing, 0.1, sorted(HEADER_MUTATIONS) + sorted(TEXT_MUTATIONS) + sorted(RAW_DAMAGE)),
+    "map write": (
+        _setting,
+        0.7,
+        sorted(HEADER_MUTATIONS) + sorted(SET_MUTATIONS) + sorted(RAW_DAMAGE),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DAMAGES))
 @settings(max_examples=400, deadline=None, derandomize=True)
 @given(
     seed=st.integers(0, 2**32),
     n=st.integers(2, 40),
     mode=st.sampled_from(MODES),
     at=st.floats(0, 1),
-    how=st.sampled_from(sorted(HEADER_MUTATIONS) + sorted(TEXT_MUTATIONS) + sorted(RAW_DAMAGE)),
+    data=st.data(),
 )
-def test_damaged_histories_fail_the_same(seed: int, n: int, mode: str, at: float, how: str) -> None:
-    """One change of the text shape the fast path takes, damaged in one field."""
-    _damaged_one(_history(seed, n, mode), _typing, at, how)
-
-
-@settings(max_examples=300, deadline=None, derandomize=True)
-@given(
-    seed=st.integers(0, 2**32),
-    n=st.integers(2, 40),
-    mode=st.sampled_from(MODES),
-    at=st.floats(0, 1),
-    how=st.sampled_from(sorted(HEADER_MUTATIONS) + sorted(SET_MUTATIONS) + sorted(RAW_DAMAGE)),
-)
-def test_damaged_map_writes_fail_the_same(
-    seed: int, n: int, mode: str, at: float, how: str
+def test_damaged_changes_fail_the_same(
+    kind: str, seed: int, n: int, mode: str, at: float, data: st.DataObject
 ) -> None:
-    """One change of the map shape the fast path takes (a SET of a scalar at a key),
-    damaged in one field."""
-    _damaged_one(_history(seed, n, mode, maps=0.7), _setting, at, how)
+    """One change of a shape the fast path takes (one INS or REM of text, or one SET of a
+    scalar at a map key), damaged in one field."""
+    shape, maps, hows = DAMAGES[kind]
+    how = data.draw(st.sampled_from(hows), label="how")
+    _damaged_one(_history(seed, n, mode, maps), shape, at, how)
 
 
 def _damaged_one(changes: list[bytes], shape: Callable[[bytes], bool], at: float, how: str) -> None:
