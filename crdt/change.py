@@ -22,8 +22,8 @@ from .codec import pack_lists as _packb
 from .codec import unpack as _unpackb
 from .errors import DecodeError
 from .ids import MAX_ACTOR_LEN
-from .op import INS, REM, Op, decode_ops, encode_ops, unused_actors
-from .values import INT64_MAX
+from .op import INS, REM, SET, Op, decode_ops, encode_ops, unused_actors
+from .values import INT64_MAX, Counter
 
 FORMAT_VERSION = 1
 HASH_LEN = 32
@@ -183,6 +183,29 @@ def encode_change(
                     enc = [[a, [obj[0], 1], [e[0], 0], x]]
                 elif ea == oa:
                     enc = [[a, [obj[0], 1], [e[0], 1], x]]
+        elif a == SET and type(op[2]) is str and len(op[4]) <= 1 and type(op[3]) is not Counter:
+            # One write of a scalar at a map key (an object's field), overwriting at most
+            # one value: its object and pred name the author and at most one other actor.
+            _, obj, key, v, pred = op
+            other = None
+            if obj is None:
+                o = None
+            elif obj[1] == actor:
+                o = [obj[0], 0]
+            else:
+                other = obj[1]
+                o = [obj[0], 1]
+            if not pred:
+                enc = [[a, o, key, v, []]]
+            else:
+                ((pc, pa),) = pred
+                if pa == actor:
+                    enc = [[a, o, key, v, [[pc, 0]]]]
+                elif other is None or pa == other:
+                    other = pa
+                    enc = [[a, o, key, v, [[pc, 1]]]]
+            if other is not None:
+                table = [other]
     if enc is None:
         enc, table = _encode_ops_and_table(actor, ops)
     raw = _packb([FORMAT_VERSION, actor, seq, start_op, time, message, [*deps], table, enc])

@@ -1,7 +1,9 @@
 """Live views of a document's objects that behave like ``dict``, ``list`` and ``str``.
 
 A view holds only the document and the object id, so it stays valid as the document
-changes.  Edits made outside ``with doc.transaction():`` commit one change each.
+changes.  Edits made outside ``with doc.transaction():`` commit one change each; inside
+one, an edit that raises (a bad key deep in a nested value, say) leaves none of its ops,
+as a nested ``with doc.transaction():`` block would.
 
 >>> from crdt import Doc
 >>> doc = Doc()
@@ -111,13 +113,13 @@ class Map(_Obj, MutableMapping[str, Any]):
     def __setitem__(self, key: str, value: Any) -> None:
         if not isinstance(key, str):
             raise UsageError("map keys must be str")
-        with self._doc._auto() as tx:
+        with self._doc.transaction() as tx:
             _assign(tx, self._obj, key, value, False)
 
     def __delitem__(self, key: str) -> None:
         if key not in self._state():
             raise KeyError(key)
-        with self._doc._auto() as tx:
+        with self._doc.transaction() as tx:
             tx.delete(self._obj, key)
 
     def __iter__(self) -> Iterator[str]:
@@ -134,16 +136,16 @@ class Map(_Obj, MutableMapping[str, Any]):
 
     def make_map(self, key: str) -> Map:
         """Put a new empty map at ``key`` and return its view."""
-        with self._doc._auto() as tx:
+        with self._doc.transaction() as tx:
             return Map(self._doc, tx.make(self._obj, key, ObjType.MAP))
 
     def make_list(self, key: str) -> List:
-        with self._doc._auto() as tx:
+        with self._doc.transaction() as tx:
             return List(self._doc, tx.make(self._obj, key, ObjType.LIST))
 
     def make_text(self, key: str, initial: str = "") -> Text:
         """Put a new text at ``key`` (optionally with content) and return its view."""
-        with self._doc._auto() as tx:
+        with self._doc.transaction() as tx:
             oid = tx.make(self._obj, key, ObjType.TEXT)
             if initial:
                 tx.insert(oid, 0, initial)
@@ -151,7 +153,7 @@ class Map(_Obj, MutableMapping[str, Any]):
 
     def increment(self, key: str, delta: int = 1) -> None:
         """Add ``delta`` to the :class:`Counter` at ``key``."""
-        with self._doc._auto() as tx:
+        with self._doc.transaction() as tx:
             tx.increment(self._obj, key, delta)
 
     def conflicts(self, key: str) -> list[Any]:
@@ -193,7 +195,7 @@ class List(_Obj):
 
     def __setitem__(self, i: int, value: Any) -> None:
         i = self._norm(i)
-        with self._doc._auto() as tx:
+        with self._doc.transaction() as tx:
             if isinstance(value, dict | list | tuple):
                 tx.remove(self._obj, i, 1)
                 _assign(tx, self._obj, i, value, True)
@@ -202,7 +204,7 @@ class List(_Obj):
 
     def __delitem__(self, i: int) -> None:
         i = self._norm(i)
-        with self._doc._auto() as tx:
+        with self._doc.transaction() as tx:
             tx.remove(self._obj, i, 1)
 
     def __iter__(self) -> Iterator[Any]:
@@ -220,7 +222,7 @@ class List(_Obj):
         if i < 0:
             i = max(0, i + n)
         i = min(i, n)
-        with self._doc._auto() as tx:
+        with self._doc.transaction() as tx:
             _assign(tx, self._obj, i, value, True)
 
     def append(self, value: Any) -> None:
@@ -228,7 +230,7 @@ class List(_Obj):
 
     def extend(self, values: list[Any]) -> None:
         """Append scalars as one run-length encoded insert (objects one by one)."""
-        with self._doc._auto() as tx:
+        with self._doc.transaction() as tx:
             if all(not isinstance(v, dict | list | tuple) for v in values):
                 tx.insert(self._obj, len(self), list(values))
             else:
@@ -237,26 +239,26 @@ class List(_Obj):
 
     def delete(self, i: int, n: int = 1) -> None:
         """Delete ``n`` elements from index ``i``."""
-        with self._doc._auto() as tx:
+        with self._doc.transaction() as tx:
             tx.remove(self._obj, i, n)
 
     def insert_map(self, i: int) -> Map:
-        with self._doc._auto() as tx:
+        with self._doc.transaction() as tx:
             return Map(self._doc, tx.insert_object(self._obj, i, ObjType.MAP))
 
     def insert_list(self, i: int) -> List:
-        with self._doc._auto() as tx:
+        with self._doc.transaction() as tx:
             return List(self._doc, tx.insert_object(self._obj, i, ObjType.LIST))
 
     def insert_text(self, i: int, initial: str = "") -> Text:
-        with self._doc._auto() as tx:
+        with self._doc.transaction() as tx:
             oid = tx.insert_object(self._obj, i, ObjType.TEXT)
             if initial:
                 tx.insert(oid, 0, initial)
             return Text(self._doc, oid)
 
     def increment(self, i: int, delta: int = 1) -> None:
-        with self._doc._auto() as tx:
+        with self._doc.transaction() as tx:
             tx.increment(self._obj, self._norm(i), delta)
 
 
@@ -296,15 +298,15 @@ class Text(_Obj):
 
     def insert(self, pos: int, s: str) -> None:
         """Insert ``s`` at code point ``pos``."""
-        with self._doc._auto() as tx:
+        with self._doc.transaction() as tx:
             tx.insert(self._obj, pos, s)
 
     def delete(self, pos: int, n: int = 1) -> None:
         """Delete ``n`` code points from ``pos``."""
-        with self._doc._auto() as tx:
+        with self._doc.transaction() as tx:
             tx.remove(self._obj, pos, n)
 
     def splice(self, pos: int, delete: int, insert: str = "") -> None:
         """Delete ``delete`` code points at ``pos`` and insert ``insert`` there."""
-        with self._doc._auto() as tx:
+        with self._doc.transaction() as tx:
             tx.splice(self._obj, pos, delete, insert)

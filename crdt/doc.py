@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from collections.abc import Sequence as SeqABC
 from typing import TYPE_CHECKING, Any
 
@@ -257,16 +257,6 @@ class Doc:
         # (begin, inlined: a transaction per keystroke pays for every frame)
         tx = self._tx = Transaction(self, message, time)
         return tx
-
-    @contextlib.contextmanager
-    def _auto(self) -> Iterator[Transaction]:
-        """The open transaction, or a fresh one committed when the edit returns."""
-        tx = self._tx
-        if tx is not None:
-            yield tx
-            return
-        with self.begin() as tx:
-            yield tx
 
     def commit(self) -> Change | None:
         """Commit the open transaction (opened with :meth:`begin`), if any."""

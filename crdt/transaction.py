@@ -108,6 +108,8 @@ class Transaction:
         """Undo the ops made since savepoint ``sp`` (rebuilds the state; O(history))."""
         self._check_open()
         n, ctr, last = sp
+        if ctr == self.ctr:
+            return  # no op since (every op, and every extension of one, takes a counter)
         del self.ops[n:]
         if last is not None:
             self.ops[n - 1] = last

@@ -18,7 +18,7 @@ from crdt.change import (
 from crdt.codec import pack
 from crdt.errors import DecodeError
 from crdt.op import DEL, INC, INS, INS_MAKE, MAKE, REM, SET
-from crdt.values import ObjType
+from crdt.values import Counter, ObjType
 
 # the author sorts between the others, so tables of every order come up
 ACTORS = [b"\x10" * 16, b"\x01" * 16, b"\xf0" * 16, b"\x10" * 15]
@@ -33,11 +33,20 @@ keys = st.text(max_size=3) | ids
 def ops() -> st.SearchStrategy[Any]:
     int64 = st.integers(-(2**63), 2**63 - 1)
     content = st.text(min_size=1, max_size=4) | st.lists(int64, min_size=1, max_size=3)
+    scalars = st.one_of(
+        int64,
+        st.text(),
+        st.floats(allow_nan=False),
+        st.booleans(),
+        st.none(),
+        st.binary(max_size=3),
+        int64.map(Counter),
+    )
     return st.one_of(
         st.tuples(st.just(INS), objs, st.none() | ids, content),
         st.tuples(st.just(REM), objs, ids, st.integers(1, 2**20)),
         st.tuples(st.just(INS_MAKE), objs, st.none() | ids, st.sampled_from(list(ObjType))),
-        st.tuples(st.just(SET), objs, keys, int64 | st.text(), preds),
+        st.tuples(st.just(SET), objs, keys, scalars, preds),
         st.tuples(st.just(DEL), objs, keys, preds),
         st.tuples(st.just(MAKE), objs, keys, st.sampled_from(list(ObjType)), preds),
         st.tuples(st.just(INC), objs, keys, st.integers(-5, 5), preds),

@@ -683,6 +683,34 @@ def test_inner_exception_rolls_back_only_inner_edits():
     doc._check()
 
 
+def test_an_edit_that_fails_part_way_in_a_transaction_leaves_none_of_its_ops():
+    """A container edit inside an open transaction is a savepoint of it: a nested value
+    with a bad key deep inside writes nothing, and the transaction goes on."""
+    doc = _doc()
+    doc["keep"] = 0
+    doc["items"] = [1]
+    items = doc.root["items"]
+    with doc.transaction():
+        doc["a"] = 1
+        with pytest.raises(UsageError):
+            doc["x"] = {"ok": 1, "deep": {"fine": [1, 2], 3: "not a str key"}}
+        assert "x" not in doc.root and doc.to_py() == {"keep": 0, "items": [1], "a": 1}
+        with pytest.raises(UsageError):
+            items.append({"k": 1, 2: 2})
+        with pytest.raises(IndexError):
+            items[5] = 1  # (fails before any op: nothing to undo)
+        assert items.to_py() == [1]
+        doc["b"] = 2
+    assert doc.to_py() == {"keep": 0, "items": [1], "a": 1, "b": 2}
+    ch = _last_change(doc)
+    assert [op[2] for op in ch.ops] == ["a", "b"]
+    # a peer takes the change: the undone ops left no hole in the counters
+    peer = Doc("0c")
+    peer.apply_changes(doc.get_changes())
+    assert peer.to_py() == doc.to_py()
+    doc._check()
+
+
 def test_outer_exception_rolls_back_everything():
     doc = _doc()
     doc["x"] = {"y": [1]}
