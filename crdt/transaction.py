@@ -165,10 +165,12 @@ class Transaction:
         if entries and same_value(entries[-1][2], value) and type(value) is not Counter:
             if len(entries) == 1:
                 return  # writing what the key already shows: no op (Automerge 3.5)
-            pred = tuple((e[0], e[1]) for e in entries[:-1])
-            op: Op = (DEL, obj, k, pred)
+            op: Op = (DEL, obj, k, tuple([(e[0], e[1]) for e in entries[:-1]]))
+        elif len(entries) == 1:  # (overwriting one value: the common case, no loop)
+            ((c, a, _),) = entries
+            op = (SET, obj, k, value, ((c, a),))
         else:
-            op = (SET, obj, k, value, tuple((e[0], e[1]) for e in entries))
+            op = (SET, obj, k, value, tuple([(e[0], e[1]) for e in entries]))
         ctr = self._push(op)
         self.doc._opset.apply(op, ctr, self.actor)
 
