@@ -204,7 +204,8 @@ def encode_change(
                 elif other is None or pa == other:
                     other = pa
                     enc = [[a, o, key, v, [[pc, 1]]]]
-            if other is not None:
+                # (else a second other actor: the general path below sorts the table)
+            if enc is not None and other is not None:
                 table = [other]
     if enc is None:
         enc, table = _encode_ops_and_table(actor, ops)
