@@ -55,6 +55,19 @@ def _remote_change(base: Doc, obj: Any, edit: Any) -> list[bytes]:
     return f.get_changes(heads)
 
 
+def _bench_apply(benchmark: Any, base: Doc, changes: list[bytes]) -> None:
+    """Time applying ``changes`` in one batch to a fresh fork of ``base`` (the fork made
+    untimed, before each round)."""
+
+    def setup() -> tuple[tuple[Doc], dict[str, Any]]:
+        return (base.fork(actor=actor(2)),), {}
+
+    def run(d: Doc) -> None:
+        d.apply_changes(changes)
+
+    benchmark.pedantic(run, setup=setup, rounds=30)
+
+
 def test_integrate_remote_insert_run(benchmark: Any, base10k: tuple[Doc, Any]) -> None:
     """One remote change: 1000 characters typed one after the other at the middle."""
     base, obj = base10k
@@ -64,14 +77,7 @@ def test_integrate_remote_insert_run(benchmark: Any, base10k: tuple[Doc, Any]) -
             tx.splice(o, 5000 + i, 0, "abcdefghij"[i % 10])
 
     changes = _remote_change(base, obj, edit)
-
-    def setup() -> tuple[tuple[Doc], dict[str, Any]]:
-        return (base.fork(actor=actor(1)),), {}
-
-    def run(d: Doc) -> None:
-        d.apply_changes(changes)
-
-    benchmark.pedantic(run, setup=setup, rounds=30)
+    _bench_apply(benchmark, base, changes)
 
 
 def test_integrate_remote_delete_run(benchmark: Any, base10k: tuple[Doc, Any]) -> None:
@@ -83,14 +89,7 @@ def test_integrate_remote_delete_run(benchmark: Any, base10k: tuple[Doc, Any]) -
             tx.splice(o, 6000 - i, 1, "")
 
     changes = _remote_change(base, obj, edit)
-
-    def setup() -> tuple[tuple[Doc], dict[str, Any]]:
-        return (base.fork(actor=actor(1)),), {}
-
-    def run(d: Doc) -> None:
-        d.apply_changes(changes)
-
-    benchmark.pedantic(run, setup=setup, rounds=30)
+    _bench_apply(benchmark, base, changes)
 
 
 def test_element_at_100k(benchmark: Any) -> None:
@@ -149,14 +148,7 @@ def test_apply_keystroke_changes_1000(benchmark: Any) -> None:
             tx.splice(obj, 5000 + i, 0, "x")
     changes = typist.get_changes(base.heads)
     assert len(changes) == 1000
-
-    def setup() -> tuple[tuple[Doc], dict[str, Any]]:
-        return (base.fork(actor=actor(2)),), {}
-
-    def run(d: Doc) -> None:
-        d.apply_changes(changes)
-
-    benchmark.pedantic(run, setup=setup, rounds=30)
+    _bench_apply(benchmark, base, changes)
 
 
 def test_apply_map_writes_1000(benchmark: Any) -> None:
@@ -177,14 +169,7 @@ def test_apply_map_writes_1000(benchmark: Any) -> None:
     peers[0].merge(peers[1])
     changes = peers[0].get_changes(base.heads)
     assert 950 < len(changes) <= 1000  # (writing the value a field holds makes no change)
-
-    def setup() -> tuple[tuple[Doc], dict[str, Any]]:
-        return (base.fork(actor=actor(2)),), {}
-
-    def run(d: Doc) -> None:
-        d.apply_changes(changes)
-
-    benchmark.pedantic(run, setup=setup, rounds=30)
+    _bench_apply(benchmark, base, changes)
 
 
 @pytest.fixture(scope="module")
