@@ -115,6 +115,25 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     no_preds: list[Any] = []  # (never changed)
     last: Any = None  # the author of the change applied last, and its seq
     last_seq = 0
+    # A run of changes by one author, each on the one before (a peer typing), waits here
+    # and goes to the history in one History.add_chain: each change's own History.add is
+    # a dozen Python steps.  Nothing below reads the history while a run waits, but for
+    # lookups of deps and the causality check, which record the run first.
+    run_first = -1  # the change the run starts on (the only head when it began)
+    run_actor = b""
+    run_hashes: list[bytes] = []
+    run_raws: list[bytes] = []
+    run_starts: list[int] = []
+    run_sizes: list[int] = []
+
+    def record_run() -> None:
+        if run_hashes:
+            h.add_chain(run_first, run_actor, run_hashes, run_raws, run_starts, run_sizes)
+            run_hashes.clear()
+            run_raws.clear()
+            run_starts.clear()
+            run_sizes.clear()
+
     # the only head, if there is one (hh is None otherwise), and one past its last op
     hh: bytes | None = None
     hi = hnxt = -1
@@ -143,8 +162,10 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
                 dep_idx: tuple[int, ...] = (hi,)
                 dep_hashes: tuple[bytes, ...] = (d,)
                 nxt = hnxt
-                at_heads = True
+                at_heads = linear = True
             else:  # a change this document has, not its only head
+                record_run()
+                linear = False
                 j = number(d)
                 if j is None:
                     break  # (missing: the general path buffers it)
@@ -153,6 +174,8 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
                 nxt = start[j] + n_ops[j]
                 at_heads = False
         else:  # made just after a merge (sorted, as decode_change demands)
+            record_run()
+            linear = False
             d, d2 = deps
             if not d < d2:
                 break
@@ -296,6 +319,7 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
         hsh = hasher.digest()
         c = Change(actor, seq, start_op, time, message, dep_hashes, None, raw, hsh, size)
         if refs is not None:
+            record_run()
             doc._clock_for_next = None
             try:
                 causality(c, dep_idx, known, refs, preds)  # (may set doc._clock_for_next)
@@ -307,20 +331,35 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
             sq.remote_delete(rc, ra, x, False, found)
         else:
             apply_op((_SET, obj, key, x, tuple(preds)), start_op, actor)
-        i = add(c, dep_idx, at_heads)
-        if refs is not None and doc._clock_for_next is not None:
-            h.remember(i, doc._clock_for_next)  # (later clock walks stop here)
-        if len(heads) == 1:
-            hi = i
+        if linear and refs is None:  # on the only head: the run grows
+            if actor != run_actor:
+                record_run()
+            if not run_hashes:
+                run_first = hi
+                run_actor = actor
+            run_hashes.append(hsh)
+            run_raws.append(raw)
+            run_starts.append(start_op)
+            run_sizes.append(size)
+            hi += 1  # (its number: the last change, one past the head)
             hh = hsh
             hnxt = start_op + size
         else:
-            hh = None
+            i = add(c, dep_idx, at_heads)
+            if refs is not None and doc._clock_for_next is not None:
+                h.remember(i, doc._clock_for_next)  # (later clock walks stop here)
+            if len(heads) == 1:
+                hi = i
+                hh = hsh
+                hnxt = start_op + size
+            else:
+                hh = None
         if start_op + size - 1 > max_op:
             max_op = start_op + size - 1
         last = actor
         last_seq = seq
         app(c)
         k += 1
+    record_run()
     doc._max_op = max_op
     return k

@@ -312,6 +312,58 @@ class History:
             self._clocks[i] = self._doc_clock()
         return i
 
+    def add_chain(
+        self,
+        first: int,
+        actor: bytes,
+        hashes: list[bytes],
+        raws: list[bytes],
+        starts: list[int],
+        sizes: list[int],
+    ) -> None:
+        """Record applied changes by ``actor`` that each depend on the one before, the first
+        on change ``first``, the only head: exactly what :meth:`add` records for each
+        (``whole``), in C-level extends instead of a dozen Python steps per change.  A peer
+        typing sends such a chain; the fast path gathers it and records it here.  The
+        lists give each change's hash, bytes, ``start_op`` and ``n_ops``.  O(changes)."""
+        n = len(hashes)
+        if not n:
+            return
+        i0 = len(self.actor)
+        self.index.buf += b"".join(hashes)  # (before sealing: a block's dictionary)
+        a = self._actors.setdefault(actor, actor)
+        store = self._raw
+        k = 0
+        while k < n:  # (a block is sealed as soon as it is full, as add does)
+            recent = store.recent
+            room = BLOCK - len(recent)
+            recent.extend(raws[k : k + room])
+            k += room
+            if len(recent) == BLOCK:
+                store.seal()
+        self.actor.extend([a] * n)
+        self.start.extend(starts)
+        self.n_ops.extend(sizes)
+        self._whole.extend(b"\x01" * n)
+        self._dep1.append(first)
+        self._dep1.extend(range(i0, i0 + n - 1))
+        heads = self._heads
+        heads.pop(first, None)
+        heads[i0 + n - 1] = hashes[-1]
+        nums = self.by_actor.get(a)
+        if nums is None:
+            nums = self.by_actor[a] = array("q")
+        nums.extend(range(i0, i0 + n))
+        i = (i0 + CLOCK_EVERY - 1) & -CLOCK_EVERY  # the first change whose clock add caches
+        if i < i0 + n:
+            full = self._doc_clock()  # (everyone's count; the actor's after the last)
+            last = full[a]
+            while i < i0 + n:
+                clock = dict(full)
+                clock[a] = last - (i0 + n - 1 - i)
+                self._clocks[i] = clock
+                i += CLOCK_EVERY
+
     def truncate(self, n: int) -> None:
         """Forget changes numbered ``n`` and above (undoing a failed batch).  O(removed)."""
         if n >= len(self.actor):

@@ -5,9 +5,10 @@
 Each mutant weakens one check (or bends one value) of the fast path, or loosens or narrows
 one rule of its grammar; the tests of ``tests/test_fastpath_grammar.py`` (the grammar) and
 the differential tests of ``tests/test_fastpath.py`` must then fail.  A mutant they
-survive is a check no test shows to matter, or an equivalent one (the order of two dep
-numbers, which nothing reads, is one: it is not listed).  Not collected by pytest; the
-file is restored whatever happens.
+survive is a check no test shows to matter, or an equivalent one (not listed: the order
+of two dep numbers, which nothing reads; recording the waiting run before looking up two
+deps, which only saves a change made on a dep inside the run, redundant after a merge,
+from the general path).  Not collected by pytest; the file is restored whatever happens.
 """
 
 # ruff: noqa: E501  (the mutants are lines of code, as they stand in the file)
@@ -105,6 +106,19 @@ MUTANTS = [
         "            nxt = min(start[i1] + n_ops[i1], start[i2] + n_ops[i2])",
     ),
     ("                nxt = start[j] + n_ops[j]", "                nxt = start[j] + n_ops[j] + 1"),
+    # the run of a peer's typing, recorded in the history at once
+    (
+        "            hi += 1  # (its number: the last change, one past the head)",
+        "            hi += 2",
+    ),
+    ("            if actor != run_actor:\n                record_run()\n", ""),
+    ("        if refs is not None:\n            record_run()\n", "        if refs is not None:\n"),
+    ("    record_run()\n    doc._max_op = max_op", "    doc._max_op = max_op"),
+    (
+        "                record_run()\n                linear = False\n",
+        "                linear = False\n",
+    ),
+    ("                run_first = hi\n", "                run_first = hi - 1\n"),
     # the SET of a scalar at a map key
     (
         "            if not (type(key) is str and type(pr) is list):",

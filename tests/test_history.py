@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -203,3 +204,82 @@ def test_clock_agrees_with_a_full_walk(data) -> None:
         assert h.clock(picks) == _naive_clock(h, picks)
         for j in range(n):
             assert h.clock([j]) == _naive_clock(h, [j])
+
+
+def _fake_change(rng: random.Random, actor: bytes, start_op: int, n_ops: int) -> Any:
+    """A Change as History sees it (History checks nothing: it records)."""
+    from crdt.change import Change
+
+    raw = rng.randbytes(rng.randint(20, 140))
+    return Change(actor, 0, start_op, 0, None, (), None, raw, rng.randbytes(32), n_ops)
+
+
+def _state(h: Any) -> Any:
+    """Everything a History holds, in comparable form (the compressed blocks too)."""
+    return (
+        bytes(h.index.buf),
+        h.raws(),
+        list(h._raw.blocks),
+        list(h._raw.off),
+        list(h.actor),
+        list(h.start),
+        list(h.n_ops),
+        list(h._dep1),
+        bytes(h._whole),
+        dict(h._deps_many),
+        {a: list(nums) for a, nums in h.by_actor.items()},
+        list(h._heads.items()),
+        {i: dict(c) for i, c in h._clocks.items()},
+    )
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**32),
+    before=st.integers(0, 300),
+    chain=st.integers(1, 600),
+    who=st.sampled_from(["typist", "other", "new"]),
+)
+def test_add_chain_records_what_add_does(seed: int, before: int, chain: int, who: str) -> None:
+    """A chain of changes, each on the one before, recorded at once by add_chain leaves the
+    history exactly as add one at a time does: every array, the heads (and their order),
+    the per-actor lists, the cached clocks, and the compressed blocks byte for byte (the
+    chains cross block and clock boundaries)."""
+    from crdt.history import History
+
+    rng = random.Random(seed)
+    actors = [b"typist" * 3, b"other" * 3]
+    past: list[Any] = []  # (change, dep numbers, whole) of a history with one head at the end
+    ctr = 1
+    for i in range(before):
+        c = _fake_change(rng, rng.choice(actors), ctr, rng.randint(1, 3))
+        ctr += c.n_ops
+        deps = (i - 1,) if i else ()
+        if i > 2 and rng.random() < 0.1:
+            deps = (i - 2, i - 1)  # (two deps, as a change made after a merge has)
+        past.append((c, deps, rng.random() < 0.8))
+    actor = {"typist": actors[0], "other": actors[1], "new": b"new" * 5}[who]
+    links = []
+    for _ in range(chain):
+        c = _fake_change(rng, actor, ctr, rng.randint(1, 3))
+        ctr += c.n_ops
+        links.append(c)
+    one, many = History(), History()
+    for h in (one, many):
+        for c, deps, whole in past:
+            h.add(c, deps, whole)
+    first = before - 1 if before else -1
+    for i, c in enumerate(links):
+        one.add(c, (first + i,) if first + i >= 0 else (), True)
+    if first < 0:  # (a chain from nothing: its first change has no dep, as add takes it)
+        many.add(links[0], (), True)
+        first, links = 0, links[1:]
+    many.add_chain(
+        first,
+        actor,
+        [c.hash for c in links],
+        [c.raw for c in links],
+        [c.start_op for c in links],
+        [c.n_ops for c in links],
+    )
+    assert _state(many) == _state(one)
