@@ -115,24 +115,18 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     no_preds: list[Any] = []  # (never changed)
     last: Any = None  # the author of the change applied last, and its seq
     last_seq = 0
-    # A run of changes by one author, each on the one before (a peer typing), waits here
-    # and goes to the history in one History.add_chain: each change's own History.add is
-    # a dozen Python steps.  Nothing below reads the history while a run waits, but for
-    # lookups of deps and the causality check, which record the run first.
-    run_first = -1  # the change the run starts on (the only head when it began)
-    run_actor = b""
-    run_hashes: list[bytes] = []
-    run_raws: list[bytes] = []
-    run_starts: list[int] = []
-    run_sizes: list[int] = []
+    # A run of changes by one author, each on the one before (a peer typing), waits at the
+    # end of ``applied`` and goes to the history in one History.add_chain: each change's
+    # own History.add is a dozen Python steps.  Nothing below reads the history while a
+    # run waits, but for lookups of deps and the causality check, which record it first.
+    run_first = -1  # the change the waiting run starts on (the only head then); -1: none
+    run_from = 0  # where the run starts in ``applied``
 
     def record_run() -> None:
-        if run_hashes:
-            h.add_chain(run_first, run_actor, run_hashes, run_raws, run_starts, run_sizes)
-            run_hashes.clear()
-            run_raws.clear()
-            run_starts.clear()
-            run_sizes.clear()
+        nonlocal run_first
+        if run_first >= 0:
+            h.add_chain(run_first, applied[run_from:])
+            run_first = -1
 
     # the only head, if there is one (hh is None otherwise), and one past its last op
     hh: bytes | None = None
@@ -332,15 +326,11 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
         else:
             apply_op((_SET, obj, key, x, tuple(preds)), start_op, actor)
         if linear and refs is None:  # on the only head: the run grows
-            if actor != run_actor:
+            if actor != last:  # (a run is one author's: the waiting one is last's)
                 record_run()
-            if not run_hashes:
+            if run_first < 0:
                 run_first = hi
-                run_actor = actor
-            run_hashes.append(hsh)
-            run_raws.append(raw)
-            run_starts.append(start_op)
-            run_sizes.append(size)
+                run_from = len(applied)
             hi += 1  # (its number: the last change, one past the head)
             hh = hsh
             hnxt = start_op + size

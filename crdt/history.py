@@ -312,23 +312,18 @@ class History:
             self._clocks[i] = self._doc_clock()
         return i
 
-    def add_chain(
-        self,
-        first: int,
-        actor: bytes,
-        hashes: list[bytes],
-        raws: list[bytes],
-        starts: list[int],
-        sizes: list[int],
-    ) -> None:
-        """Record applied changes by ``actor`` that each depend on the one before, the first
-        on change ``first``, the only head: exactly what :meth:`add` records for each
+    def add_chain(self, first: int, changes: list[Change]) -> None:
+        """Record applied changes by one author that each depend on the one before, the
+        first on change ``first``, the only head: exactly what :meth:`add` records for each
         (``whole``), in C-level extends instead of a dozen Python steps per change.  A peer
-        typing sends such a chain; the fast path gathers it and records it here.  The
-        lists give each change's hash, bytes, ``start_op`` and ``n_ops``.  O(changes)."""
-        n = len(hashes)
+        typing sends such a chain; the fast path gathers it and records it here.
+        O(changes)."""
+        n = len(changes)
         if not n:
             return
+        hashes = [c.hash for c in changes]
+        actor = changes[0].actor
+        raws = [c.raw for c in changes]
         i0 = len(self.actor)
         self.index.buf += b"".join(hashes)  # (before sealing: a block's dictionary)
         a = self._actors.setdefault(actor, actor)
@@ -342,8 +337,8 @@ class History:
             if len(recent) == BLOCK:
                 store.seal()
         self.actor.extend([a] * n)
-        self.start.extend(starts)
-        self.n_ops.extend(sizes)
+        self.start.extend([c.start_op for c in changes])
+        self.n_ops.extend([c.n_ops for c in changes])
         self._whole.extend(b"\x01" * n)
         self._dep1.append(first)
         self._dep1.extend(range(i0, i0 + n - 1))

@@ -111,7 +111,11 @@ MUTANTS = [
         "            hi += 1  # (its number: the last change, one past the head)",
         "            hi += 2",
     ),
-    ("            if actor != run_actor:\n                record_run()\n", ""),
+    (
+        "            if actor != last:  # (a run is one author's: the waiting one is last's)\n                record_run()\n",
+        "",
+    ),
+    ("                run_from = len(applied)\n", "                run_from = len(applied) - 1\n"),
     ("        if refs is not None:\n            record_run()\n", "        if refs is not None:\n"),
     ("    record_run()\n    doc._max_op = max_op", "    doc._max_op = max_op"),
     (

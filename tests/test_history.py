@@ -274,12 +274,5 @@ def test_add_chain_records_what_add_does(seed: int, before: int, chain: int, who
     if first < 0:  # (a chain from nothing: its first change has no dep, as add takes it)
         many.add(links[0], (), True)
         first, links = 0, links[1:]
-    many.add_chain(
-        first,
-        actor,
-        [c.hash for c in links],
-        [c.raw for c in links],
-        [c.start_op for c in links],
-        [c.n_ops for c in links],
-    )
+    many.add_chain(first, links)
     assert _state(many) == _state(one)
