@@ -254,3 +254,24 @@ def assert_converged(docs: list[Doc], pick: Any) -> None:
     loaded = Doc.load(docs[-1].save())
     assert loaded.heads == heads
     assert loaded.to_py() == values[0]
+
+
+def history_state(h: Any) -> Any:
+    """Everything a ``History`` holds, in comparable form: hashes, bytes and the compressed
+    blocks, every per-change array, the per-actor lists, the heads in their order, the
+    cached clocks."""
+    return (
+        bytes(h.index.buf),
+        h.raws(),
+        list(h._raw.blocks),
+        list(h._raw.off),
+        list(h.actor),
+        list(h.start),
+        list(h.n_ops),
+        list(h._dep1),
+        bytes(h._whole),
+        dict(h._deps_many),
+        {a: list(nums) for a, nums in h.by_actor.items()},
+        list(h._heads.items()),
+        {i: dict(c) for i, c in h._clocks.items()},
+    )

@@ -12,6 +12,11 @@ from hypothesis import strategies as st
 from crdt import Doc
 from crdt.snapshot import encode_snapshot, load_snapshot
 
+try:
+    from tests.helpers import history_state
+except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
+    from helpers import history_state  # type: ignore[no-redef]
+
 
 def _seal(doc: Doc) -> None:
     """Enough further changes that every earlier one is in a sealed (cut, compressed)
@@ -214,25 +219,6 @@ def _fake_change(rng: random.Random, actor: bytes, start_op: int, n_ops: int) ->
     return Change(actor, 0, start_op, 0, None, (), None, raw, rng.randbytes(32), n_ops)
 
 
-def _state(h: Any) -> Any:
-    """Everything a History holds, in comparable form (the compressed blocks too)."""
-    return (
-        bytes(h.index.buf),
-        h.raws(),
-        list(h._raw.blocks),
-        list(h._raw.off),
-        list(h.actor),
-        list(h.start),
-        list(h.n_ops),
-        list(h._dep1),
-        bytes(h._whole),
-        dict(h._deps_many),
-        {a: list(nums) for a, nums in h.by_actor.items()},
-        list(h._heads.items()),
-        {i: dict(c) for i, c in h._clocks.items()},
-    )
-
-
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(
     seed=st.integers(0, 2**32),
@@ -275,4 +261,4 @@ def test_add_chain_records_what_add_does(seed: int, before: int, chain: int, who
         many.add(links[0], (), True)
         first, links = 0, links[1:]
     many.add_chain(first, links)
-    assert _state(many) == _state(one)
+    assert history_state(many) == history_state(one)
