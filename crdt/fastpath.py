@@ -322,7 +322,9 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
         if a == _INS:
             sq.integrate_insert((rc, ra), start_op, actor, x, found)
         elif a == _REM:
-            sq.remote_delete(rc, ra, x, False, found)
+            # (a backspace moves the element into the tombstones after it, if it can)
+            if x != 1 or rc != found.ctr + found.n - 1 or not sq.remote_backspace(found):
+                sq.remote_delete(rc, ra, x, False, found)
         else:
             apply_op((_SET, obj, key, x, tuple(preds)), start_op, actor)
         if linear and refs is None:  # on the only head: the run grows

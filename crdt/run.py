@@ -4,7 +4,9 @@ A run holds the elements with ids ``(ctr, actor) .. (ctr + n - 1, actor)``, each
 directly after the previous one, all with the same deleted flag.  Typing ``hello`` makes
 one run of five; deleting its middle splits it into three.  :meth:`Run.can_append`,
 :meth:`Run.append` and :meth:`Run.split` are the only places where runs merge and split
-(the law test in ``tests/test_run.py`` splits every run at every offset).
+(the law test in ``tests/test_run.py`` splits every run at every offset), and
+:meth:`Run.give_last` the only place where an element moves from one run to the next (a
+backspace: the last element typed joins the tombstones after it).
 
 List elements whose value was later overwritten by a ``set`` op carry a register
 (:class:`Register`) instead of a plain value; such an element always stands alone in a run
@@ -86,6 +88,19 @@ class Run:
         self.content = content[:off]
         self.n = off
         return right
+
+    def give_last(self, right: Run) -> None:
+        """Move the last element to the front of ``right``, which continues this run (same
+        actor and kind, the next counters) but for its deleted flag: what a split before
+        the last element and an append of ``right`` to that piece would give, with one run
+        fewer to make and drop.  ``n > 1``; the caller moves ``right``'s start in the id
+        index."""
+        content = self.content
+        right.content = content[-1:] + right.content
+        self.content = content[:-1]
+        self.n -= 1
+        right.ctr -= 1
+        right.n += 1
 
     def visible_len(self) -> int:
         return 0 if self.deleted else self.n

@@ -354,6 +354,32 @@ class Sequence:
         self._index_add(right)
         return right
 
+    def _backspace(self, chunk: Chunk, ri: int) -> bool:
+        """Delete the last element of the live run ``chunk.runs[ri]`` when the run after it
+        is the tombstone run that continues it (a backspace after typing): the element
+        moves into that run (:meth:`Run.give_last`) instead of being split off and merged
+        into it.  Returns False, changing nothing, when the runs are not so.  The caller
+        owns ``chunk`` and resets the position caches."""
+        runs = chunk.runs
+        run = runs[ri]
+        if ri + 1 >= len(runs) or run.n < 2 or run.reg or run.deleted:
+            return False
+        nx = runs[ri + 1]
+        ctr = run.ctr + run.n - 1
+        if not (nx.deleted and nx.ctr == ctr + 1 and nx.actor == run.actor and not nx.reg):
+            return False
+        old = nx.ctr
+        run.give_last(nx)
+        if self._indexed:
+            index = self._index if self._irefs[0] == 1 else self._own_index()
+            ar = index[run.actor]
+            ar.starts.replace(old, ctr)
+            del ar.by_start[old]
+            ar.by_start[ctr] = nx
+        chunk.vis -= 1
+        self.vis -= 1
+        return True
+
     def _place(self, chunk: Chunk, ri: int, run: Run) -> Run:
         """Put a new run at ``chunk.runs[ri]``, merging into its left neighbour if it can.
 
@@ -480,6 +506,9 @@ class Sequence:
         out: list[Any] = []
         chunk, ri, off = self._locate(pos)
         chunk = self._own(chunk)
+        if n == 1 and off and off == chunk.runs[ri].n - 1 and self._backspace(chunk, ri):
+            run = chunk.runs[ri]
+            return [(run.ctr + run.n, run.actor, 1)]
         touched = [chunk]
         remaining = n
         while remaining:
@@ -661,6 +690,21 @@ class Sequence:
             chunk = self._chunk_of(run)  # (the split may have moved it)
             ri = _where(chunk.runs, run)
         return run, chunk, ri
+
+    def remote_backspace(self, run: Run) -> bool:
+        """Delete the last element of ``run`` (found by its id) if that is a backspace: the
+        run is live and the run after it holds the tombstones that continue it, so the
+        element moves into them (:meth:`_backspace`).  Returns False, changing nothing,
+        otherwise, and the caller deletes as usual.  The fast path tries it for a peer's
+        one-element deletes; a big change's deletes of one element are seldom backspaces
+        (its consecutive ones are one op), so :meth:`remote_delete` does not.  O(1) with
+        the run's position hint right, else O(C)."""
+        chunk = run.chunk
+        if self._alias or chunk is None or chunk.refs[0] != 1:
+            return False  # (a chunk shared with a copy: the general path copies it first)
+        self._cur = None
+        self._rc = self._ic = None
+        return self._backspace(chunk, _where(chunk.runs, run))
 
     def remote_delete(
         self, ctr: int, actor: bytes, n: int, indexes: bool = False, first: Run | None = None

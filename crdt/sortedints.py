@@ -85,6 +85,18 @@ class SortedInts:
         elif i == len(lst):
             maxes[k] = lst[-1]
 
+    def replace(self, old: int, new: int) -> None:
+        """Put ``new`` where ``old`` (present) is; no value may lie between the two.
+        O(log n): the order is unchanged, so nothing moves."""
+        maxes = self.maxes
+        k = bisect_left(maxes, old)
+        lst = self.lists[k]
+        i = bisect_left(lst, old)
+        assert lst[i] == old
+        lst[i] = new
+        if i == len(lst) - 1:
+            maxes[k] = new
+
     def floor(self, v: int) -> int | None:
         """The greatest value ``<= v``, or None.  O(log n), two C bisects."""
         maxes = self.maxes

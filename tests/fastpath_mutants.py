@@ -106,6 +106,19 @@ MUTANTS = [
         "            nxt = min(start[i1] + n_ops[i1], start[i2] + n_ops[i2])",
     ),
     ("                nxt = start[j] + n_ops[j]", "                nxt = start[j] + n_ops[j] + 1"),
+    # a backspace moves the element into the tombstones after it
+    (
+        "            if x != 1 or rc != found.ctr + found.n - 1 or not",
+        "            if rc != found.ctr + found.n - 1 or not",
+    ),
+    (
+        "            if x != 1 or rc != found.ctr + found.n - 1 or not",
+        "            if x != 1 or not",
+    ),
+    (
+        "            if x != 1 or rc != found.ctr + found.n - 1 or not sq.remote_backspace(found):",
+        "            if True:",
+    ),
     # the run of a peer's typing, recorded in the history at once
     (
         "            hi += 1  # (its number: the last change, one past the head)",

@@ -818,3 +818,63 @@ def test_a_change_on_a_run_still_waiting(monkeypatch: pytest.MonkeyPatch) -> Non
     assert e1 is None and e2 is None and a1 == a2 and d1.to_py() == d2.to_py()
     a.merge(b)
     assert d1.to_py() == a.to_py()
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_typing_with_backspaces(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer typing words and backspacing (and now and then deleting a few elements near
+    the end, or typing elsewhere): the fast path moves each backspaced element into the
+    tombstones after it (Sequence.remote_backspace), and decides what the general path
+    does."""
+    from crdt.sequence import Sequence
+
+    a = Doc(A, clock=lambda: 0)
+    t = a.root.make_text("t")
+    rng = random.Random(seed)
+    for _ in range(80):
+        if rng.random() < 0.3:
+            t.insert(len(t), "".join(rng.choice("abc") for _ in range(6)))  # a paste
+        else:
+            for _ in range(rng.randint(3, 8)):
+                t.insert(len(t), rng.choice("abc"))
+        if rng.random() < 0.6:
+            for _ in range(min(rng.randint(1, 4), len(t))):
+                t.delete(len(t) - 1, 1)  # backspace
+        if len(t) > 5 and rng.random() < 0.5:  # a few elements near the end
+            end = len(t) - rng.randint(0, 4)
+            n = rng.randint(1, min(3, end))
+            t.delete(end - n, n)
+        if rng.random() < 0.2:
+            t.insert(rng.randint(0, len(t)), "m")
+    moved: list[bool] = []
+    real = Sequence.remote_backspace
+
+    def counting(s: Sequence, run: Any) -> bool:
+        moved.append(real(s, run))
+        return moved[-1]
+
+    monkeypatch.setattr(Sequence, "remote_backspace", counting)
+    assert _same(a.get_changes(), monkeypatch) is None
+    assert sum(moved) > 30
+
+
+def test_a_delete_of_several_across_tombstones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer deletes "cde" while another deleted "d": the REM of three starts at the last
+    live element of a run whose next run is the tombstone that continues it, but it is not
+    a backspace (it goes on past the tombstone), and both paths delete all three."""
+    a = Doc(A, clock=lambda: 0)
+    t = a.root.make_text("t")
+    t.insert(0, "abcdef")  # one run
+    b = a.fork(B)
+    cut = a.heads
+    t.delete(3, 1)  # "d"
+    b.root["t"].delete(2, 3)  # "cde", one op
+    tail = [*a.get_changes(cut), *[x for x in b.get_changes() if x not in a.get_changes()]]
+    assert len(tail) == 2
+    changes = [*a.get_changes()[:-1], *tail]
+    assert _same(changes, monkeypatch) is None
+    a.merge(b)
+    assert str(a.root["t"]) == "abf"
+    d = Doc()
+    d.apply_changes(changes)
+    assert str(d.root["t"]) == "abf"

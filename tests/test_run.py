@@ -169,3 +169,33 @@ def test_can_append_false_for_registers(which):
 def test_register_winner_is_last_entry():
     r = Register([(1, ACTOR, "old"), (3, OTHER, "new")])
     assert r.winner() == "new"
+
+
+@pytest.mark.parametrize("ctr", [1, 7, 2**40])
+@pytest.mark.parametrize("content", [c for c in ALL_CONTENTS if len(c) > 1], ids=repr)
+@pytest.mark.parametrize("k", [1, 3])
+def test_give_last_is_a_split_then_an_append(content, ctr, k):
+    """A backspace: the last element of a live run joins the tombstone run of ``k``
+    elements after it.  The result equals splitting the last element off, deleting it and
+    appending the tombstones to it, as the contents it was built from say."""
+    after = "zyx"[:k] if isinstance(content, str) else [None, 2, "w"][:k]
+    n = len(content)
+    marker = object()
+    left = Run(ctr, ACTOR, _copy(content), False, marker)  # type: ignore[arg-type]
+    right = Run(ctr + n, ACTOR, _copy(after), True, marker)  # type: ignore[arg-type]
+    left.give_last(right)
+    # by the contents alone
+    assert left.content == content[:-1] and left.n == n - 1 == len(left.content)
+    assert right.content == content[-1:] + after and right.n == len(after) + 1
+    assert left.ctr == ctr and right.ctr == ctr + n - 1 == left.end
+    assert right.end == ctr + n + len(after)
+    assert not left.deleted and right.deleted and right.chunk is marker
+    # and by split, delete, append
+    l2 = Run(ctr, ACTOR, _copy(content), False, marker)  # type: ignore[arg-type]
+    r2 = Run(ctr + n, ACTOR, _copy(after), True, marker)  # type: ignore[arg-type]
+    piece = l2.split(n - 1)
+    piece.deleted = True
+    assert piece.can_append(r2)
+    piece.append(r2)
+    assert _snapshot(left) == _snapshot(l2)
+    assert _snapshot(right) == _snapshot(piece)

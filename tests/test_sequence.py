@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import crdt.sequence as seqmod
 from crdt.errors import UsageError
-from crdt.run import Register
+from crdt.run import Register, Run
 from crdt.sequence import MAX_RUNS, Sequence
 
 A = b"\x0a"
@@ -615,3 +615,72 @@ def test_find_answers_every_counter_present_or_not(seed: int) -> None:
                 assert run is not None and run.actor == actor and run.ctr <= c < run.ctr + run.n
             else:
                 assert run is None
+
+
+@pytest.mark.parametrize("remote", [False, True])
+@pytest.mark.parametrize("indexed", [False, True])
+def test_backspace_moves_each_element_into_the_tombstones(
+    remote: bool, indexed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleting the last element of a live run whose next run is the tombstones that
+    continue it (typing, then backspace after backspace) moves the element into them: the
+    elements, their flags and every id lookup are as a model says, with two runs in the
+    end, also in a copy made half way (whose chunks are shared until written)."""
+    moves: list[int] = []
+    give_last = Run.give_last
+
+    def counting(run: Run, right: Run) -> None:
+        moves.append(run.ctr + run.n - 1)
+        give_last(run, right)
+
+    monkeypatch.setattr(Run, "give_last", counting)
+    s = Sequence(True)
+    s.integrate_insert(None, 1, A, "hello")
+    if indexed:
+        assert s.find(1, A) is not None  # (the id index is built at the first lookup)
+    gone: set[int] = set()
+    copy = None
+    for ctr in (5, 4, 3, 2):
+        if ctr == 3:
+            copy = s.copy()
+        if remote:  # (as the fast path does: the backspace if it is one, else as usual)
+            run = s.find(ctr, A)
+            assert run is not None
+            if not s.remote_backspace(run):
+                assert s.remote_delete(ctr, A, 1, indexes=True) == [(ctr - 1, 1)]
+        else:
+            assert s.local_delete(ctr - 1, 1) == [(ctr, A, 1)]
+        gone.add(ctr)
+        s._check()
+        model = [(c, A, "hello"[c - 1], c in gone) for c in range(1, 6)]
+        assert _all_elements(s) == model
+        assert s.text() == "hello"[: ctr - 1]
+        for c in range(1, 6):
+            run = s.find(c, A)
+            assert run is not None and run.ctr <= c < run.ctr + run.n
+            assert run.deleted is (c in gone)
+    assert len(list(s.runs())) == 2  # "h" and the tombstones "ello"
+    # (4 and 2 moved; 3 too, but remotely the chunk was still shared with the copy then,
+    # and remote_backspace leaves shared chunks to remote_delete, which copies them)
+    assert moves == ([4, 2] if remote else [4, 3, 2])
+    assert copy is not None
+    copy._check()
+    assert copy.text() == "hel"  # (untouched by the deletes made after it)
+    copy.remote_delete(3, A, 1)
+    copy._check()
+    assert copy.text() == "he" and s.text() == "h"
+
+
+def test_backspace_into_another_actors_tombstones_splits() -> None:
+    """Tombstones of another actor after the run do not continue it: no backspace, and the
+    element is split off as before."""
+    s = Sequence(True)
+    s.integrate_insert(None, 1, A, "ab")
+    s.integrate_insert((2, A), 3, B, "x")
+    s.remote_delete(3, B, 1)
+    run = s.find(2, A)
+    assert run is not None and not s.remote_backspace(run)
+    s.remote_delete(2, A, 1)
+    s._check()
+    assert _all_elements(s) == [(1, A, "a", False), (2, A, "b", True), (3, B, "x", True)]
+    assert [r.n for r in s.runs()] == [1, 1, 1]
