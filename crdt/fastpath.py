@@ -105,7 +105,7 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     if type(raw) is not bytes or len(raw) > FAST_MAX_BYTES or _ONE_OP(raw) is None:
         return k  # (before any setup: in a history of other changes, every one comes here)
     h = doc._history
-    heads = h.heads_idx()  # (live: History.add updates it)
+    heads = h.heads_idx()  # (live: History.add and add_chain update it; stale while a run waits)
     objs = doc._opset.objs
     start, n_ops, seq_of, add, number = h.start, h.n_ops, h.seq_of, h.add, h.number
     causality = doc._check_causality

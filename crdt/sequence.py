@@ -356,7 +356,7 @@ class Sequence:
 
     def _backspace(self, chunk: Chunk, ri: int) -> bool:
         """Delete the last element of the live run ``chunk.runs[ri]`` when the run after it
-        is the tombstone run that continues it (a backspace after typing): the element
+        is the tombstone run that continues it (a backspace after a backspace): the element
         moves into that run (:meth:`Run.give_last`) instead of being split off and merged
         into it.  Returns False, changing nothing, when the runs are not so.  The caller
         owns ``chunk`` and resets the position caches."""
@@ -508,7 +508,7 @@ class Sequence:
         chunk = self._own(chunk)
         if n == 1 and off and off == chunk.runs[ri].n - 1 and self._backspace(chunk, ri):
             run = chunk.runs[ri]
-            return [(run.ctr + run.n, run.actor, 1)]
+            return [(run.ctr + run.n, run.actor, 1)]  # (the element just past the run now)
         touched = [chunk]
         remaining = n
         while remaining:
