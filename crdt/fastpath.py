@@ -215,9 +215,14 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
                 if st.type is not _TEXT or start_op + size - 1 > INT64_MAX:
                     break
                 sq = st.data
-                found = sq.find(rc, ra)
+                # (a peer typing on the heads: its last insert's run, which it continues)
+                typing = at_heads and rc == start_op - 1 and ra == actor
+                found: Any = sq.typing_run(rc, ra) if typing else None
                 if found is None:
-                    break
+                    typing = False
+                    found = sq.find(rc, ra)
+                    if found is None:
+                        break
                 refs = None if at_heads else [obj, (rc, ra)]
             else:
                 size = x
@@ -320,7 +325,10 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
             except InvalidChangeError:
                 break
         if a == _INS:
-            sq.integrate_insert((rc, ra), start_op, actor, x, found)
+            if typing:
+                sq.extend_typing(found, x)
+            else:
+                sq.integrate_insert((rc, ra), start_op, actor, x, found)
         elif a == _REM:
             # (a backspace moves the element into the tombstones after it, if it can)
             if x != 1 or rc != found.ctr + found.n - 1 or not sq.remote_backspace(found):

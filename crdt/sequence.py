@@ -564,6 +564,31 @@ class Sequence:
 
     # ------------------------------------------------------------ remote ops
 
+    def typing_run(self, ctr: int, actor: bytes) -> Run | None:
+        """The run a peer's typing continues: the live run the last remote insert went
+        into, if it ends with element ``(ctr, actor)``; else None.  Read only.  O(1).
+
+        The fast path asks it for an insert made on the heads whose reference is the
+        author's own op just before it; it then finds nothing else (:meth:`find`) and
+        calls :meth:`extend_typing`."""
+        ic = self._ic
+        if ic is None or ic.actor != actor or ic.ctr + ic.n - 1 != ctr or ic.deleted or ic.reg:
+            return None
+        return ic
+
+    def extend_typing(self, run: Run, content: Any) -> None:
+        """Insert ``content`` after the last element of ``run``, which :meth:`typing_run`
+        returned, with the ids that continue it, by extending the run.  The caller vouches
+        that the insert was made on the heads: every element here is older than the new
+        ones, so the RGA rule puts them right after their reference whatever follows it,
+        and unlike the same shortcut in :meth:`integrate_insert` this one need not look at
+        the next run (nor find where ``run`` is in its chunk).  O(len(content))."""
+        self._cur = self._rc = None
+        run.extend(content)
+        n = len(content)
+        run.chunk.vis += n  # type: ignore[union-attr]
+        self.vis += n
+
     def integrate_insert(
         self,
         ref: tuple[int, bytes] | None,

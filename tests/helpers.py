@@ -275,3 +275,21 @@ def history_state(h: Any) -> Any:
         list(h._heads.items()),
         {i: dict(c) for i, c in h._clocks.items()},
     )
+
+
+def sequence_elements(d: Doc) -> dict[Any, list[tuple[int, bytes, bool, Any]]]:
+    """Per text or list object of ``d``, every element in order, tombstones included, as
+    ``(counter, actor, deleted, value)``: the ids a document gives its elements, which
+    its visible content does not show."""
+    from crdt.sequence import Sequence
+
+    out: dict[Any, list[tuple[int, bytes, bool, Any]]] = {}
+    for obj, st in d._opset.objs.items():
+        seq = st.data
+        if isinstance(seq, Sequence):
+            out[obj] = [
+                (r.ctr + i, r.actor, r.deleted, r.content[i].winner() if r.reg else r.content[i])
+                for r in seq.runs()
+                for i in range(r.n)
+            ]
+    return out

@@ -22,9 +22,9 @@ import crdt.doc as doc_mod
 from crdt import Counter, CrdtError, Doc
 
 try:
-    from tests.helpers import history_state
+    from tests.helpers import history_state, sequence_elements
 except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
-    from helpers import history_state  # type: ignore[no-redef]
+    from helpers import history_state, sequence_elements  # type: ignore[no-redef]
 
 OTHER = b"\x02" * 16
 
@@ -151,6 +151,7 @@ def _same(changes: list[Any], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...
     assert e1 == e2
     assert a1 == a2
     assert d1.to_py() == d2.to_py() and d1.heads == d2.heads
+    assert sequence_elements(d1) == sequence_elements(d2)  # (the ids too)
     assert d1.get_changes() == d2.get_changes()
     return e1
 
@@ -878,3 +879,78 @@ def test_a_delete_of_several_across_tombstones(monkeypatch: pytest.MonkeyPatch) 
     d = Doc()
     d.apply_changes(changes)
     assert str(d.root["t"]) == "abf"
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13, 14])
+def test_typing_continues_the_run(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer typing on the heads extends the run its last insert went into
+    (Sequence.typing_run, extend_typing), and only when the new ids continue that run
+    from its last element, by the same author: not after a map write of its own in
+    between (its ids then skip one), not after another peer's last element whose counter
+    is one less (the ids would be that peer's), not when peers type at once (the RGA rule
+    may put the other's elements first), not after a delete.  Both paths must give the
+    same elements, ids included."""
+    from crdt.sequence import Sequence
+
+    rng = random.Random(seed)
+    a = Doc(A, clock=lambda: 0)
+    a.root.make_text("t")
+    a.root.make_map("m")
+    b = a.fork(B)
+    for _ in range(60):
+        d = a if rng.random() < 0.6 else b
+        other = b if d is a else a
+        r = rng.random()
+        tt = d.root["t"]
+        if r < 0.6 or len(tt) == 0:
+            at = len(tt) if rng.random() < 0.5 else rng.randint(0, len(tt))
+            for _ in range(rng.randint(1, 6)):
+                tt.insert(at, rng.choice("ab"))
+                at += 1
+                if rng.random() < 0.1:
+                    d.root["m"]["k"] = at  # a write of its own between two keystrokes
+        elif r < 0.8:
+            tt.delete(len(tt) - 1, 1)
+        else:
+            tt.insert(rng.randint(0, len(tt)), "x")
+        if rng.random() < 0.7:  # else the peers type at once
+            other.merge(d)
+    a.merge(b)
+    calls: list[int] = []
+    real = Sequence.extend_typing
+
+    def counting(s: Sequence, run: Any, content: Any) -> None:
+        calls.append(len(content))
+        real(s, run, content)
+
+    monkeypatch.setattr(Sequence, "extend_typing", counting)
+    assert _same(a.get_changes(), monkeypatch) is None
+    assert len(calls) > 40
+    fresh = Doc()
+    fresh.apply_changes(a.get_changes())
+    assert str(fresh.root["t"]) == str(a.root["t"])
+
+
+def test_typing_after_a_fork_leaves_the_fork_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fork shares its text's runs with the document until one side writes them.  A
+    peer's keystroke applied after the fork continues a run the fork shares: the fast
+    path must not extend it in place (the fork would see the keystroke), and both paths
+    give the same document."""
+    a = Doc(A, clock=lambda: 0)
+    t = a.root.make_text("t")
+    for ch in "hello":
+        t.insert(len(t), ch)
+    changes = a.get_changes()
+    for fast in (True, False):
+        with monkeypatch.context() as m:
+            if not fast:
+                m.setattr(doc_mod, "apply_fast", lambda doc, changes, k, applied: k)
+            d = Doc(B)
+            d.apply_changes(changes[:4])  # the text and "hel"
+            f = d.fork()
+            d.apply_changes(changes[4:])
+            assert str(f.root["t"]) == "hel" and str(d.root["t"]) == "hello"
+            f._check()
+            d._check()
+            f.root["t"].insert(3, "p")
+            assert str(f.root["t"]) == "help" and str(d.root["t"]) == "hello"

@@ -684,3 +684,55 @@ def test_backspace_into_another_actors_tombstones_splits() -> None:
     s._check()
     assert _all_elements(s) == [(1, A, "a", False), (2, A, "b", True), (3, B, "x", True)]
     assert [r.n for r in s.runs()] == [1, 1, 1]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_typing_run_extends_as_integrate_insert_would(seed: int) -> None:
+    """A peer typing on the heads (each insert newer than every element, after the
+    author's own element just before it): where typing_run names a run, extend_typing
+    gives the elements integrate_insert gives in a twin; where it names none, the element
+    is not the end of the live run the last remote insert went into (another actor's,
+    deleted, not its last element, or a delete came between)."""
+    rng = random.Random(seed)
+    s, twin = Sequence(True), Sequence(True)
+    s.integrate_insert(None, 1, A, "ab")
+    twin.integrate_insert(None, 1, A, "ab")
+    ctr = 3
+    named = 0
+    for _ in range(300):
+        actor = A if rng.random() < 0.7 else B
+        els = _all_elements(s)
+        r = rng.random()
+        if r < 0.15:
+            live = [e for e in els if not e[3]]
+            if live:
+                c, a, _, _ = rng.choice(live)
+                for q in (s, twin):
+                    q.remote_delete(c, a, 1)
+            continue
+        # mostly the element just made (typing), else any element
+        c, a = (ctr - 1, actor) if r < 0.75 else rng.choice(els)[:2]
+        if s.find(c, a) is None:
+            c, a = rng.choice(els)[:2]
+        ic = s._ic
+        expect = (
+            ic is not None
+            and ic.actor == a
+            and ic.ctr + ic.n - 1 == c
+            and not ic.deleted
+            and not ic.reg
+        )
+        run = s.typing_run(c, a)
+        assert (run is ic) if expect else (run is None)
+        text = "xy"[: rng.randint(1, 2)]
+        if run is not None and a == actor and c == ctr - 1:
+            s.extend_typing(run, text)
+            named += 1
+        else:
+            s.integrate_insert((c, a), ctr, actor, text)
+        twin.integrate_insert((c, a), ctr, actor, text)
+        ctr += len(text)
+        s._check()
+        assert _all_elements(s) == _all_elements(twin)
+        assert s.text() == twin.text() and len(s) == len(twin)
+    assert named > 50
