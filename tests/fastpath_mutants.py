@@ -34,9 +34,19 @@ MUTANTS = [
     (r"\xcf(?!\x00{4})[\x00-\x7f].{7}", r"\xcf[\x00-\x7f].{7}"),
     (r"\xcf(?!\x00{4})[\x00-\x7f].{7}", r"\xcf(?!\x00{4}).{8}"),
     (r'positive = rb"(?:[\x01-\x7f]|"', r'positive = rb"(?:[\x00-\x7f]|"'),
-    ("range(1, MAX_ACTOR_LEN + 1)", "range(0, MAX_ACTOR_LEN + 1)"),
-    ("range(1, MAX_ACTOR_LEN + 1)", "range(1, MAX_ACTOR_LEN + 2)"),
-    ("lp(0xA0, range(32))", "lp(0xA0, range(31))"),
+    (
+        "[16, *range(1, 16), *range(17, MAX_ACTOR_LEN + 1)]",
+        "[16, *range(0, 16), *range(17, MAX_ACTOR_LEN + 1)]",
+    ),
+    (
+        "[16, *range(1, 16), *range(17, MAX_ACTOR_LEN + 1)]",
+        "[16, *range(1, 16), *range(17, MAX_ACTOR_LEN + 2)]",
+    ),
+    (
+        "[16, *range(1, 16), *range(17, MAX_ACTOR_LEN + 1)]",
+        "[*range(1, 16), *range(17, MAX_ACTOR_LEN + 1)]",
+    ),
+    ("lp(0xA0, list(range(32)))", "lp(0xA0, list(range(31)))"),
     (r'dep = rb"\xc4\x20.{32}"', r'dep = rb"\xc4.{33}"'),
     (r'|\x92" + dep + dep + b")"', r'|\x92" + dep + b")"'),
     (r' + rb"|\x92" + actor + actor + b")"', r' + b")"'),
