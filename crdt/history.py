@@ -14,6 +14,7 @@ by walking back to the nearest change whose clock is cached, and then cached its
 from __future__ import annotations
 
 import itertools
+import struct
 import zlib
 from array import array
 from bisect import bisect_right
@@ -32,6 +33,30 @@ NO_DEP = -1
 MANY_DEPS = -2
 BLOCK = 256  # _RawStore: changes per compressed block (a power of 2)
 CLOCK_EVERY = 64  # cache the clock of every 64th change made on the heads (a power of 2)
+
+
+_PACKS: dict[int, struct.Struct] = {}  # m -> the Struct of m int64s (m <= BLOCK)
+
+
+def _extend(arr: array[int], vals: SeqABC[int]) -> None:
+    """``arr.extend(vals)`` for an ``array("q")``, faster for more than a few values.
+
+    ``array.extend`` converts each int with ``PyArg_Parse`` (~200 instructions, 6% of
+    applying a peer's keystroke change); ``struct`` converts it directly (~30), so values
+    go in packed ``BLOCK`` at a time (a Struct per count: at most ``BLOCK`` small ones).
+    """
+    n = len(vals)
+    if n < 8:
+        arr.extend(vals)
+        return
+    k = 0
+    while k < n:
+        m = n - k if n - k < BLOCK else BLOCK
+        st = _PACKS.get(m)
+        if st is None:
+            st = _PACKS[m] = struct.Struct(f"{m}q")
+        arr.frombytes(st.pack(*vals[k : k + m]))
+        k += m
 
 
 class _RawStore:
@@ -88,8 +113,7 @@ class _RawStore:
         z = zlib.compressobj(1, zlib.DEFLATED, -15, zdict=self._zdict(len(self.blocks)))
         self.blocks.append(z.compress(b"".join(recent)) + z.flush())
         off = self.off
-        off.extend(itertools.accumulate(map(len, recent), initial=off[-1]))
-        del off[-BLOCK - 1]  # the initial value: already there
+        _extend(off, list(itertools.accumulate(map(len, recent), initial=off[-1]))[1:])
         self.recent = []
 
     def reopen(self, b: int) -> None:
@@ -337,18 +361,18 @@ class History:
             if len(recent) == BLOCK:
                 store.seal()
         self.actor.extend([a] * n)
-        self.start.extend([c.start_op for c in changes])
-        self.n_ops.extend([c.n_ops for c in changes])
+        _extend(self.start, [c.start_op for c in changes])
+        _extend(self.n_ops, [c.n_ops for c in changes])
         self._whole.extend(b"\x01" * n)
         self._dep1.append(first)
-        self._dep1.extend(range(i0, i0 + n - 1))
+        _extend(self._dep1, range(i0, i0 + n - 1))
         heads = self._heads
         heads.pop(first, None)
         heads[i0 + n - 1] = hashes[-1]
         nums = self.by_actor.get(a)
         if nums is None:
             nums = self.by_actor[a] = array("q")
-        nums.extend(range(i0, i0 + n))
+        _extend(nums, range(i0, i0 + n))
         i = (i0 + CLOCK_EVERY - 1) & -CLOCK_EVERY  # the first change whose clock add caches
         if i < i0 + n:
             full = self._doc_clock()  # (everyone's count; the actor's after the last)

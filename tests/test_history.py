@@ -262,3 +262,24 @@ def test_add_chain_records_what_add_does(seed: int, before: int, chain: int, who
         first, links = 0, links[1:]
     many.add_chain(first, links)
     assert history_state(many) == history_state(one)
+
+
+def test_extend_packs_what_array_extend_would() -> None:
+    """history._extend (ints packed with struct, BLOCK at a time) leaves the array
+    array.extend leaves: every count from 0 to past two blocks, onto arrays already
+    holding a few values, ranges and lists, the int64 bounds included."""
+    from array import array
+
+    from crdt.history import BLOCK, _extend
+
+    rng = random.Random(3)
+    for n in [*range(0, 40), *range(BLOCK - 3, BLOCK + 3), 2 * BLOCK, 2 * BLOCK + 1, 600]:
+        vals = [
+            rng.choice([0, 1, -1, 2**63 - 1, -(2**63), rng.randrange(-(2**40), 2**40)])
+            for _ in range(n)
+        ]
+        for src in (vals, range(7, 7 + n)):
+            got, want = array("q", [5, 6]), array("q", [5, 6])
+            _extend(got, src)
+            want.extend(src)
+            assert got == want
