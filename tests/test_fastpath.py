@@ -10,7 +10,10 @@ field the fast path checks, re-encoded canonically so that only that one rule br
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -954,3 +957,48 @@ def test_typing_after_a_fork_leaves_the_fork_alone(monkeypatch: pytest.MonkeyPat
             d._check()
             f.root["t"].insert(3, "p")
             assert str(f.root["t"]) == "help" and str(d.root["t"]) == "hello"
+
+
+_ONE_BATCH = """
+import dis
+from crdt import Doc
+from crdt import doc as dm, fastpath as fp
+a = Doc()
+t = a.root.make_text("t")
+b = a.fork()
+for ch in "hello world, again":
+    t.insert(len(t), ch)  # a change each: taken by the fast path, in its second call
+typing = a.get_changes()
+ac, bc = [], []
+for k in range(10):  # two ops a change, two peers at once: the general path's
+    for d, out in ((a, ac), (b, bc)):
+        with d.transaction():
+            d.root["t"].insert(0, "x")
+            d.root["k"] = k
+        out.append(d.get_changes()[-1])
+mixed = [typing[0], *[c for pair in zip(ac, bc) for c in pair]]  # each on another head
+Doc().apply_changes(typing if WHICH == "typing" else mixed)  # one call
+f = fp.apply_fast if WHICH == "typing" else dm.Doc._apply_changes
+names = {i.opname for i in dis.get_instructions(f, adaptive=True)}
+print("LOAD_GLOBAL" in names or "LOAD_ATTR" in names)
+"""
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="CPython 3.11's warm-up rule")
+@pytest.mark.parametrize("which", ["typing", "mixed"])
+def test_one_batch_specialises_the_loops(which: str) -> None:
+    """CPython 3.11 specialises a function's bytecode at its eighth call, or at the
+    eighth backward jump of a ``for`` or ``while True`` loop, but not of a ``while
+    <test>`` loop.  The loops over a batch (apply_fast's, Doc._apply_changes's) run once
+    per call, so they must be of the kinds that count: one apply_changes call in a fresh
+    interpreter leaves the one that did the work specialised (no generic LOAD_GLOBAL or
+    LOAD_ATTR left): apply_fast, entered twice for a peer's typing, and
+    Doc._apply_changes for changes made at once by two peers."""
+    out = subprocess.run(
+        [sys.executable, "-c", f"WHICH = {which!r}\n" + _ONE_BATCH],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    ).stdout
+    assert out.strip() == "False"
