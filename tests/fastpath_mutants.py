@@ -81,8 +81,8 @@ MUTANTS = [
     ),
     ("                if e < end:\n                    break\n", ""),
     (
-        "                found = sq.find(rc, ra)\n                if found is None:\n                    break\n",
-        "                found = sq.find(rc, ra)\n",
+        "                    found = sq.find(rc, ra)\n                    if found is None:\n                        break\n",
+        "                    found = sq.find(rc, ra)\n",
     ),
     ("        if start_op != nxt:\n", "        if start_op < nxt:\n"),
     (
