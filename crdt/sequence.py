@@ -577,14 +577,15 @@ class Sequence:
         return ic
 
     def extend_typing(self, run: Run, content: Any) -> None:
-        """Insert ``content`` after the last element of ``run``, which :meth:`typing_run`
-        returned, with the ids that continue it, by extending the run.  The caller vouches
-        that the insert was made on the heads: every element here is older than the new
-        ones, so the RGA rule puts them right after their reference whatever follows it,
-        and unlike the same shortcut in :meth:`integrate_insert` this one need not look at
-        the next run (nor find where ``run`` is in its chunk).  O(len(content))."""
+        """Insert ``content`` after the last element of ``run`` (the run the last remote
+        insert went into), with the ids that continue it, by extending the run: the one
+        place a remote insert grows a run.  The caller has shown that the RGA rule puts
+        the new elements there.  :meth:`integrate_insert` looks at the run after it for
+        that; the fast path knows the insert was made on the heads, where every element is
+        older than the new ones, and asks :meth:`typing_run` instead (no lookup of the
+        reference, no search for the run's place in its chunk).  O(len(content))."""
         self._cur = self._rc = None
-        run.extend(content)
+        run.extend(content)  # (a list must be the caller's own copy: runs grow in place)
         n = len(content)
         run.chunk.vis += n  # type: ignore[union-attr]
         self.vis += n
@@ -631,10 +632,7 @@ class Sequence:
                     and not ic.reg
                     and (nx is None or nx.ctr < ctr or (nx.ctr == ctr and nx.actor < actor))
                 ):
-                    ic.extend(content)
-                    n = len(content)
-                    chunk.vis += n
-                    self.vis += n
+                    self.extend_typing(ic, content)
                     return ic
         self._ic = None
         if ref is None:
