@@ -42,6 +42,7 @@ from .errors import (
     UsageError,
 )
 from .fastpath import apply_fast
+from .fill import can_fill, fill_fresh
 from .hashindex import HashIndex
 from .history import History
 from .ids import ActorId, ObjId, OpId, coerce_actor
@@ -579,7 +580,12 @@ class Doc:
         self._dirty = True
         last_obj: Any = None  # the object of the op before, checked (decoding shares it)
         last_st: Any = None
-        for op in u.ops:
+        ops = u.ops
+        skip = 0  # ops a fill took after the one it started at
+        for i, op in enumerate(ops):
+            if skip:
+                skip -= 1
+                continue
             a = op[0]
             obj = op[1]
             if obj is None:
@@ -614,6 +620,11 @@ class Doc:
                     if ra != actor or rc < start_op:
                         refs.append(ref)
                 if direct and a == INS:
+                    if ref is None and can_fill(st.data):
+                        took, ctr = fill_fresh(st.data, ops, i, ctr, actor, obj)
+                        if took:
+                            skip = took - 1
+                            continue
                     st.data.integrate_insert(ref, ctr, actor, op[3], found)
                     ctr += size
                     continue

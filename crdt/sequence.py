@@ -822,7 +822,8 @@ class Sequence:
             run = Run(ctr, actor, content, deleted, c)
             if is_reg:
                 run.reg = True
-            elif left is not None and left.can_append(run):
+            elif left is not None and left.ctr + left.n == ctr and left.can_append(run):
+                # (the counters first: most runs do not continue the one before)
                 left.append(run)
                 if not deleted:
                     vis += run.n
