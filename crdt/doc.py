@@ -20,6 +20,7 @@ import gc
 import zlib
 from collections.abc import Callable, Iterable
 from collections.abc import Sequence as SeqABC
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -581,11 +582,8 @@ class Doc:
         last_obj: Any = None  # the object of the op before, checked (decoding shares it)
         last_st: Any = None
         ops = u.ops
-        skip = 0  # ops a fill took after the one it started at
-        for i, op in enumerate(ops):
-            if skip:
-                skip -= 1
-                continue
+        numbered = enumerate(ops)
+        for i, op in numbered:
             a = op[0]
             obj = op[1]
             if obj is None:
@@ -623,7 +621,8 @@ class Doc:
                     if ref is None and can_fill(st.data):
                         took, ctr = fill_fresh(st.data, ops, i, ctr, actor, obj)
                         if took:
-                            skip = took - 1
+                            # the ops it took after this one: consumed in C
+                            next(islice(numbered, took - 1, took - 1), None)
                             continue
                     st.data.integrate_insert(ref, ctr, actor, op[3], found)
                     ctr += size

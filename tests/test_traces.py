@@ -21,6 +21,11 @@ import pytest
 
 from crdt import Doc
 
+try:
+    from tests.helpers import sequence_elements
+except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
+    from helpers import sequence_elements  # type: ignore[no-redef]
+
 TRACES = Path(
     os.environ.get("CRDT_TRACES") or Path(__file__).resolve().parents[2] / "shared" / "traces"
 )
@@ -77,6 +82,15 @@ def test_sequential_trace_one_transaction(path: Path) -> None:
     assert doc.change_count() == 1
     _report(f"{_id(path)} (one transaction)", t0)
     doc._check()
+    # sent whole to a peer: its inserts and removes fill the peer's empty text (crdt.fill),
+    # element for element what the author's local edits made, ids and tombstones included
+    t0 = time.perf_counter()
+    peer = Doc(b"\x02" * 16)
+    peer.apply_changes(doc.get_changes())
+    assert str(peer.root["text"]) == trace["endContent"]
+    assert sequence_elements(peer) == sequence_elements(doc)
+    _report(f"{_id(path)} (the one change -> empty doc)", t0)
+    peer._check()
 
 
 @pytest.fixture(scope="module")
