@@ -12,10 +12,10 @@ element already there (the change's counters ascend).  The RGA rule then puts ev
 insert *right after its reference*, ahead of the earlier inserts after the same element.
 So the final order is a tree walk: an insert is a node hanging off the element it names
 (or the head), a node's children come after the element they hang off, the latest child
-first.  :func:`fill_fresh` collects the ops as such nodes, with the removes as counter
-intervals, checks every op as :meth:`Doc._apply_verified` does, and only then walks the
-tree and hands the runs to :meth:`Sequence.load_runs`.  Nothing changes when an op is
-invalid.  O(k log k) for k ops, against O(k (log r + C)) one by one.
+first.  :func:`fill_fresh` collects the ops as such nodes, with the removes as the
+stretches of the inserts they hit, checks every op as :meth:`Doc._apply_verified` does,
+and only then walks the tree and hands the runs to :meth:`Sequence.load_runs`.  Nothing
+changes when an op is invalid.  O(k log k) for k ops, against O(k (log r + C)) one by one.
 """
 
 from __future__ import annotations
