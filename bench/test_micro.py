@@ -172,6 +172,29 @@ def test_apply_map_writes_1000(benchmark: Any) -> None:
     _bench_apply(benchmark, base, changes)
 
 
+@pytest.mark.parametrize("fill", [True, False], ids=["fill", "op_by_op"])
+def test_apply_a_text_in_one_change(
+    benchmark: Any, base10k: tuple[Doc, Any], fill: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 10,000-element text written in one transaction (~625 inserts at random places),
+    applied to an empty document: laid out in one pass (crdt.fill), or, with the fill off,
+    op by op as the general path integrates them."""
+    import crdt.doc as doc_mod
+
+    if not fill:
+        monkeypatch.setattr(doc_mod, "can_fill", lambda seq: False)
+    base, _ = base10k
+    changes = base.get_changes()
+
+    def run() -> Doc:
+        d = Doc(actor=actor(2))
+        d.apply_changes(changes)
+        return d
+
+    d = benchmark(run)
+    assert str(d.root["text"]) == str(base.root["text"])
+
+
 @pytest.fixture(scope="module")
 def big_change(base10k: tuple[Doc, Any]) -> Any:
     """A change of ~500 ops: inserts and deletes at random positions."""

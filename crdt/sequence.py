@@ -808,7 +808,8 @@ class Sequence:
 
     def load_runs(self, runs: list[tuple[int, bytes, Any, bool, bool]]) -> None:
         """Fill an empty sequence with ``(ctr, actor, content, is_register, deleted)`` runs
-        in document order (loading a snapshot or checkpoint).  O(r log r)."""
+        in document order (loading a snapshot or checkpoint, or a change's ops laid out by
+        :mod:`crdt.fill`).  O(r log r)."""
         assert self.vis == 0 and not self.head.runs
         # Chunks are filled half full, in one pass: a run goes at the end of the last
         # chunk, so none of _place's work (an insert, a split, the index) is needed, but

@@ -18,11 +18,10 @@ Not collected by pytest; the file is restored whatever happens.
 # ruff: noqa: E501  (the mutants are lines of code, as they stand in the file)
 from __future__ import annotations
 
-import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from mutants import ROOT, run  # (tests/ is on sys.path when this file runs)
+
 TARGET = ROOT / "crdt" / "fastpath.py"
 TESTS = ["tests/test_fastpath_grammar.py", "tests/test_fastpath.py"]  # (the quick one first)
 
@@ -246,29 +245,8 @@ MUTANTS = [
 
 
 def main() -> int:
-    src = TARGET.read_text()
-    survived = 0
     only = sys.argv[1] if len(sys.argv) > 1 else ""  # (a part of the lines to mutate)
-    mutants = [(old, new) for old, new in MUTANTS if only in old]
-    try:
-        for old, new in mutants:
-            if old not in src:
-                print("NOT FOUND (the code changed: update this list):", old.strip()[:70])
-                survived += 1
-                continue
-            TARGET.write_text(src.replace(old, new, 1))
-            r = subprocess.run(
-                [sys.executable, "-m", "pytest", *TESTS, "-q", "-x"],
-                cwd=ROOT,
-                capture_output=True,
-            )
-            killed = r.returncode != 0
-            survived += not killed
-            print("killed  " if killed else "SURVIVED", old.strip()[:70])
-    finally:
-        TARGET.write_text(src)
-    print(f"{len(mutants) - survived} of {len(mutants)} mutants killed")
-    return 1 if survived else 0
+    return run(TARGET, TESTS, MUTANTS, only)
 
 
 if __name__ == "__main__":

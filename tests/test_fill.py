@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import crdt.doc as doc_mod
 import crdt.fill as fill_mod
 from crdt import CrdtError, Doc
-from crdt.change import encode_change
+from crdt.change import decode_change, encode_change
 from crdt.errors import InvalidChangeError
 from crdt.op import INS, MAKE, REM, SET
 from crdt.values import ObjType
@@ -206,16 +206,23 @@ def test_removes_that_overlap_repeat_and_span_inserts(monkeypatch: pytest.Monkey
     assert d.root["t"].to_py() == "Xgh"
 
 
-def test_a_list_owns_its_elements(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A list's runs never hold the op's own lists, which the change object keeps."""
+def test_a_list_owns_its_elements() -> None:
+    """A list's runs never hold the op's own lists: the author's next insert extends the
+    run in place, and must not change the list an application holds from the change."""
     lst = (1, A)
-    content = [1, 2, 3]
-    ops = [(MAKE, None, "l", ObjType.LIST, ())] + [(INS, lst, None, content)] * 5
-    d, _ = _same(_raw(ops), monkeypatch)
-    runs = list(d._opset.objs[lst].data.runs())
-    assert all(r.content is not content for r in runs)
-    d.root["l"].append(4)
-    assert d.root["l"].to_py() == [1, 2, 3] * 5 + [4]
+    ops = [(MAKE, None, "l", ObjType.LIST, ())] + [(INS, lst, None, [1, 2, 3])] * 5
+    u = decode_change(_raw(ops))
+    held = u.ops[-1][3]  # (the last insert at the head: the first run of the list)
+    d = Doc()
+    with pytest.MonkeyPatch.context() as mp:
+        taken = _fills(mp)
+        d.apply_changes([u])
+    assert taken == [5]
+    # the author goes on typing after its last element
+    nxt = encode_change(A, 2, 17, 0, None, tuple(d.heads), [(INS, lst, (16, A), [4])])[0]
+    d.apply_changes([nxt])
+    assert held == [1, 2, 3]
+    assert d.root["l"].to_py() == [1, 2, 3, 4] + [1, 2, 3] * 4
 
 
 def test_a_shared_empty_sequence_is_not_filled_in_place(
@@ -304,3 +311,17 @@ def test_an_invalid_op_deep_in_a_big_fill(monkeypatch: pytest.MonkeyPatch) -> No
     ops += [(INS, T, (2, A), "d")] * 50
     _, err = _same(_raw(ops), monkeypatch)
     assert err == (InvalidChangeError, f"op 104: unknown element 103@{A.hex()}")
+
+
+def test_a_remove_that_starts_inside_a_wide_gap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The error names the first counter removed, not the end of the insert before it."""
+    ops = [
+        (MAKE, None, "t", ObjType.TEXT, ()),
+        (INS, T, None, "abcd"),  # 2-5
+        (REM, T, (2, A), 2),  # takes counters 6 and 7
+        (INS, T, (5, A), "e"),  # 8
+        (INS, T, (8, A), "f"),  # 9
+        (REM, T, (7, A), 1),  # 10: counter 7 is no element (6 is not either)
+    ]
+    _, err = _same(_raw(ops), monkeypatch)
+    assert err == (InvalidChangeError, f"op 10: unknown element 7@{A.hex()}")
