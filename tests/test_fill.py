@@ -114,7 +114,7 @@ def _fills(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return taken
 
 
-def _same(raw: bytes, monkeypatch: pytest.MonkeyPatch, before: list[bytes] = ()) -> Any:  # type: ignore[assignment]
+def _same(raw: bytes, monkeypatch: pytest.MonkeyPatch, before: tuple[bytes, ...] = ()) -> Any:
     d1, e1 = _apply(raw, True, monkeypatch, list(before))
     d2, e2 = _apply(raw, False, monkeypatch, list(before))
     assert e1 == e2
@@ -325,3 +325,23 @@ def test_a_remove_that_starts_inside_a_wide_gap(monkeypatch: pytest.MonkeyPatch)
     ]
     _, err = _same(_raw(ops), monkeypatch)
     assert err == (InvalidChangeError, f"op 10: unknown element 7@{A.hex()}")
+
+
+def test_a_text_another_peer_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The text comes from an earlier change by another peer, and a change concurrent with
+    the filling one writes elsewhere: the fill names the object from before its change
+    (the causality check sees it), and the rest of the document is untouched."""
+    maker = encode_change(B, 1, 1, 0, None, (), [(MAKE, None, "t", ObjType.TEXT, ())])
+    made = maker[1]
+    side = encode_change(B, 2, 2, 0, None, (made,), [(SET, None, "k", "v", ())])[0]
+    t = (1, B)
+    ops = [(INS, t, None, "abc"), (INS, t, (2, A), "XY"), (REM, t, (3, A), 2), (INS, t, None, "z")]
+    raw = encode_change(A, 1, 2, 0, None, (made,), ops)[0]
+    taken = _fills(monkeypatch)
+    d, err = _same(raw, monkeypatch, (maker[0], side))
+    assert err is None and taken == [4]
+    assert d.root["t"].to_py() == "zaXY" and d.root["k"] == "v"  # (b c removed)
+    # the same change naming a dep this document lacks waits, filling nothing
+    taken.clear()
+    lone = Doc()
+    assert lone.apply_changes([raw]) == [] and lone.pending == 1 and taken == []
