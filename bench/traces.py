@@ -155,6 +155,7 @@ def b1_sequential(E: Any, trace: Trace, txns: list[dict[str, Any]], mode: str) -
             doc = E.edit(doc, t["patches"])
     else:
         raise ValueError(f"mode {mode!r} does not fit a sequential trace")
+    E.settle(doc)
     ms = (time.perf_counter() - t0) * 1000
     return doc, ms
 
@@ -221,6 +222,7 @@ def b1_concurrent(E: Any, trace: Trace) -> tuple[Any, float, dict[str, int]]:
         merges += 1
         E.free(docs[leaf])
         docs[leaf] = None
+    E.settle(doc)
     ms = (time.perf_counter() - t0) * 1000
     return doc, ms, {"forks": forks, "merges": merges, "leaves": len(leaves)}
 

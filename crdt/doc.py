@@ -47,7 +47,7 @@ from .fill import can_fill, fill_fresh
 from .hashindex import HashIndex
 from .history import History
 from .ids import ActorId, ObjId, OpId, coerce_actor
-from .op import INS, INS_MAKE, REM, op_size
+from .op import INS, INS_MAKE, REM, Op, op_size
 from .opset import OpSet
 from .patches import Patch, build_patches
 from .sequence import Sequence
@@ -69,6 +69,8 @@ GC_PAUSE_BYTES = 64 * 1024
 small ones)."""
 # (a module global: `ObjType.MAP` is a lookup on the enum class, ~70 ns each time)
 _MAP, _LIST, _TEXT = ObjType.MAP, ObjType.LIST, ObjType.TEXT
+SEAL_EVERY = 256
+"""Local commits waiting to be sealed (encoded, hashed and recorded) at the most."""
 MAX_PENDING = 100_000
 """Changes waiting for missing dependencies before :class:`MissingDependencyError`."""
 
@@ -104,7 +106,9 @@ class Doc:
     def __init__(self, actor: bytes | str | None = None, *, clock: Callable[[], int] | None = None):
         self.actor: ActorId = coerce_actor(actor)
         self._clock = clock
-        self._history = History()
+        self._hist = History()  # the change graph; read it as _history (seals first)
+        # local commits not sealed yet: (start_op, time, message, ops, n_ops) each
+        self._unsealed: list[tuple[int, int, str | None, list[Op], int]] = []
         self._opset = OpSet()
         self._max_op = 0  # greatest counter in the history
         self._tx: Transaction | None = None  # the open transaction, if any
@@ -252,7 +256,12 @@ class Doc:
 
         Blocks nest: an inner block is a savepoint; if it raises, its own edits are undone
         and the exception propagates.  The outermost block commits on success and rolls
-        back everything on an exception.
+        back everything on an exception.  Its change is sealed (encoded, hashed, put in
+        the history) when the history is next read, or with 255 later ones; use
+        :meth:`begin` and :meth:`Transaction.commit` to have the :class:`Change` at once.
+
+        Raises:
+            UsageError: ``message`` is not a str, or ``time`` not ms in 0..2**63-1.
         """
         tx = self._tx
         if tx is not None:
@@ -267,19 +276,83 @@ class Doc:
             return None
         return self._tx.commit()
 
-    def _commit_local(self, tx: Transaction, t: int) -> Change:
-        h = self._history
+    # ------------------------------------------------------------ sealing local commits
+    #
+    # A change per keystroke is mostly sealing: encoding, hashing and recording the change
+    # costs more than the edit.  So a ``with doc.transaction():`` block that commits
+    # leaves its ops, counters and time in ``_unsealed``, and the commits are sealed
+    # together, when anything reads the history (every reader goes through
+    # ``_history``) or when SEAL_EVERY of them wait.  The last ``SEAL_EVERY`` commits
+    # form a chain, each on the one before, and the history records that chain in one
+    # step (``History.add_run``) as it does a peer's typing.  The changes are the very
+    # bytes an eager commit makes: their ops are immutable once committed (a str, a
+    # tuple, or a list no run shares; see ``Sequence.local_insert``), and their deps
+    # are the heads the history has when the first is sealed, which nothing can change
+    # in between, since changing the history means reading it first.  A document with
+    # ``on_change`` listeners seals at once: they are owed the change.
+
+    @property
+    def _history(self) -> History:
+        if self._unsealed:
+            self._seal()
+        return self._hist
+
+    @_history.setter
+    def _history(self, h: History) -> None:
+        if self._unsealed:
+            self._seal()
+        self._hist = h
+
+    def _commit_later(self, tx: Transaction, t: int) -> None:
+        """Commit ``tx`` (with ops, made at time ``t``) to be sealed later."""
+        u = self._unsealed
+        start_op = tx.start_op
+        u.append((start_op, t, tx.message, tx.ops, tx.ctr - start_op))
+        self._max_op = tx.ctr - 1
+        if len(u) >= SEAL_EVERY:
+            self._seal()
+
+    def _seal(self) -> None:
+        """Seal the waiting local commits into changes, in the history.  O(their ops)."""
+        u = self._unsealed
+        h = self._hist
+        actor = self.actor
+        # the first one is made on the heads, whatever they are; each next one on it
+        start_op, t, msg, ops, n = u[0]
+        heads_idx, deps = self._local_deps(h)
+        seq = h.seq_of(actor) + 1
+        raw, hsh = encode_change(actor, seq, start_op, t, msg, deps, ops)
+        first = Change(actor, seq, start_op, t, msg, deps, ops, raw, hsh, n)
+        hashes: list[bytes] = []
+        raws: list[bytes] = []
+        add_hash = hashes.append
+        add_raw = raws.append
+        enc = encode_change
+        for k in range(1, len(u)):
+            start_op, t, msg, ops, n = u[k]
+            seq += 1
+            raw, hsh = enc(actor, seq, start_op, t, msg, (hsh,), ops)
+            add_raw(raw)
+            add_hash(hsh)
+        # (nothing above changed the document: encoding cannot fail on committed ops)
+        self._unsealed = []
+        i = h.add(first, heads_idx, True)
+        h.add_run(i, actor, hashes, raws, [e[0] for e in u[1:]], [e[4] for e in u[1:]])
+
+    def _local_deps(self, h: History) -> tuple[tuple[int, ...], tuple[bytes, ...]]:
+        """The change numbers and hashes a local change made now depends on."""
         heads = h.heads_idx()
         if len(heads) == 1:
             ((i, hsh),) = heads.items()
-            heads_idx: tuple[int, ...] = (i,)
-            deps: tuple[bytes, ...] = (hsh,)
-        elif not heads and self._base is not None:
-            heads_idx = ()  # the first change after a snapshot cut depends on the cut
-            deps = tuple(sorted(self._base.heads))
-        else:
-            heads_idx = tuple(sorted(heads, key=heads.__getitem__))
-            deps = tuple([heads[i] for i in heads_idx])
+            return (i,), (hsh,)
+        if not heads and self._base is not None:
+            return (), tuple(sorted(self._base.heads))  # the first change after a cut
+        heads_idx = tuple(sorted(heads, key=heads.__getitem__))
+        return heads_idx, tuple([heads[i] for i in heads_idx])
+
+    def _commit_local(self, tx: Transaction, t: int) -> Change:
+        h = self._history  # (seals the commits before this one)
+        heads_idx, deps = self._local_deps(h)
         actor = self.actor
         seq = h.seq_of(actor) + 1
         start_op = tx.start_op

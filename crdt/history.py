@@ -342,12 +342,31 @@ class History:
         (``whole``), in C-level extends instead of a dozen Python steps per change.  A peer
         typing sends such a chain; the fast path gathers it and records it here.
         O(changes)."""
-        n = len(changes)
+        if changes:
+            self.add_run(
+                first,
+                changes[0].actor,
+                [c.hash for c in changes],
+                [c.raw for c in changes],
+                [c.start_op for c in changes],
+                [c.n_ops for c in changes],
+            )
+
+    def add_run(
+        self,
+        first: int,
+        actor: bytes,
+        hashes: list[bytes],
+        raws: list[bytes],
+        starts: list[int],
+        n_ops: list[int],
+    ) -> None:
+        """:meth:`add_chain` given the chain's fields, one list per field (index ``k``: the
+        ``k``-th change), with no :class:`Change` objects: the document seals a run of its
+        own commits this way.  O(changes)."""
+        n = len(raws)
         if not n:
             return
-        hashes = [c.hash for c in changes]
-        actor = changes[0].actor
-        raws = [c.raw for c in changes]
         i0 = len(self.actor)
         self.index.buf += b"".join(hashes)  # (before sealing: a block's dictionary)
         a = self._actors.setdefault(actor, actor)
@@ -361,8 +380,8 @@ class History:
             if len(recent) == BLOCK:
                 store.seal()
         self.actor.extend([a] * n)
-        _extend(self.start, [c.start_op for c in changes])
-        _extend(self.n_ops, [c.n_ops for c in changes])
+        _extend(self.start, starts)
+        _extend(self.n_ops, n_ops)
         self._whole.extend(b"\x01" * n)
         self._dep1.append(first)
         _extend(self._dep1, range(i0, i0 + n - 1))

@@ -57,6 +57,10 @@ class Transaction:
 
     def __init__(self, doc: Doc, message: str | None, time: int | None) -> None:
         self.doc = doc  # the document being edited
+        if message is not None and type(message) is not str:
+            raise UsageError(f"a commit message is a str, got {type(message).__name__}")
+        if time is not None and (type(time) is not int or not 0 <= time <= INT64_MAX):
+            raise UsageError(f"a change's time is ms in 0..2**63-1, got {time!r}")
         self.message = message  # commit message of the change
         self.time = time  # fixed change time (ms) or None for the wall clock at commit
         self.actor = doc.actor  # author of every op
@@ -73,24 +77,49 @@ class Transaction:
     def __exit__(self, et: type[BaseException] | None, ev: object, tb: object) -> None:
         if self._closed:
             return
-        if et is None:
-            self.commit()
-        else:
+        if et is not None:
             self.rollback()
+            return
+        # (commit, but the change is sealed later unless someone is owed it now: see
+        # "sealing local commits" in crdt.doc)
+        doc = self.doc
+        if not self.ops:
+            self._closed = True
+            doc._tx = None
+            return
+        t = self._time()
+        self._closed = True
+        doc._tx = None
+        if doc._change_listeners:
+            doc._commit_local(self, t)
+        else:
+            doc._commit_later(self, t)
 
     def commit(self) -> Change | None:
         """End the transaction; returns the new change, or None if it made no op."""
         if self._closed:
             raise TransactionError("transaction already ended")
-        self._closed = True
         doc = self.doc
-        doc._tx = None
         if not self.ops:
+            self._closed = True
+            doc._tx = None
             return None
+        t = self._time()
+        self._closed = True
+        doc._tx = None
+        return doc._commit_local(self, t)
+
+    def _time(self) -> int:
+        """The change's time: the fixed one, or the document's clock now.  A clock that
+        gives no valid time rolls the transaction back: nothing could be committed."""
         t = self.time
         if t is None:
-            t = doc._clock() if doc._clock is not None else int(_time.time() * 1000)
-        return doc._commit_local(self, t)
+            clock = self.doc._clock
+            t = clock() if clock is not None else int(_time.time() * 1000)
+            if type(t) is not int or not 0 <= t <= INT64_MAX:
+                self.rollback()
+                raise UsageError(f"the clock gave {t!r}, not ms in 0..2**63-1")
+        return t
 
     def rollback(self) -> None:
         """Discard every op of the transaction and restore the document."""

@@ -58,8 +58,10 @@ Scalar: TypeAlias = "bool | int | float | str | bytes | Counter | None"
 def check_scalar(value: Any) -> Scalar:
     """Return ``value`` if it is a storable scalar, else raise :class:`UsageError`."""
     t = type(value)
-    if value is None or t is bool or t is float or t is str or t is bytes or t is Counter:
+    if value is None or t is bool or t is float or t is str or t is bytes:
         return value  # type: ignore[no-any-return]
+    if t is Counter:
+        return Counter(value.value)  # (a copy: the caller's object stays the caller's)
     if t is int:
         if not INT64_MIN <= value <= INT64_MAX:
             raise UsageError(f"int out of the signed 64-bit range: {value}")

@@ -33,6 +33,9 @@ class LoroPy:
         doc.commit()
         return doc
 
+    def settle(self, doc: Any) -> None:
+        """Nothing is left after B1's edits: each edit commits."""
+
     def fork(self, doc: Any, agent: int) -> Any:
         d = doc.fork()
         d.peer_id = agent + 1

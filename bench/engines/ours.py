@@ -50,6 +50,11 @@ class Ours:
                 splice(obj, pos, dl, ins)
         return doc
 
+    def settle(self, doc: Any) -> None:
+        """Finish what B1's edits left to do: commits of ``with doc.transaction():`` blocks
+        are sealed (encoded, hashed, recorded) when the history is first read.  Timed."""
+        doc.heads  # noqa: B018  (reading the heads seals them)
+
     def fork(self, doc: Any, agent: int) -> Any:
         f = doc.fork(actor=actor_of(agent))
         f._bench_obj = doc._bench_obj

@@ -36,6 +36,9 @@ class Pycrdt:
                     text.insert(pos, ins)
         return doc
 
+    def settle(self, doc: Any) -> None:
+        """Nothing is left after B1's edits: each transaction is complete when it ends."""
+
     def fork(self, doc: Any, agent: int) -> Any:
         d = self.Doc(client_id=agent + 1)
         d.apply_update(doc.get_update())
