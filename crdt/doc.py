@@ -107,8 +107,9 @@ class Doc:
         self.actor: ActorId = coerce_actor(actor)
         self._clock = clock
         self._hist = History()  # the change graph; read it as _history (seals first)
-        # local commits not sealed yet: (start_op, time, message, ops, n_ops) each
-        self._unsealed: list[tuple[int, int, str | None, list[Op], int]] = []
+        # local commits not sealed yet, all by one actor: (start_op, time, message, ops,
+        # n_ops, actor) each
+        self._unsealed: list[tuple[int, int, str | None, list[Op], int, bytes]] = []
         self._opset = OpSet()
         self._max_op = 0  # greatest counter in the history
         self._tx: Transaction | None = None  # the open transaction, if any
@@ -306,8 +307,12 @@ class Doc:
     def _commit_later(self, tx: Transaction, t: int) -> None:
         """Commit ``tx`` (with ops, made at time ``t``) to be sealed later."""
         u = self._unsealed
+        actor = tx.actor
+        if u and u[-1][5] != actor:  # (the actor changed: the waiting ones are a chain)
+            self._seal()
+            u = self._unsealed
         start_op = tx.start_op
-        u.append((start_op, t, tx.message, tx.ops, tx.ctr - start_op))
+        u.append((start_op, t, tx.message, tx.ops, tx.ctr - start_op, actor))
         self._max_op = tx.ctr - 1
         if len(u) >= SEAL_EVERY:
             self._seal()
@@ -316,9 +321,8 @@ class Doc:
         """Seal the waiting local commits into changes, in the history.  O(their ops)."""
         u = self._unsealed
         h = self._hist
-        actor = self.actor
         # the first one is made on the heads, whatever they are; each next one on it
-        start_op, t, msg, ops, n = u[0]
+        start_op, t, msg, ops, n, actor = u[0]
         heads_idx, deps = self._local_deps(h)
         seq = h.seq_of(actor) + 1
         raw, hsh = encode_change(actor, seq, start_op, t, msg, deps, ops)
@@ -329,7 +333,7 @@ class Doc:
         add_raw = raws.append
         enc = encode_change
         for k in range(1, len(u)):
-            start_op, t, msg, ops, n = u[k]
+            start_op, t, msg, ops, n, _ = u[k]
             seq += 1
             raw, hsh = enc(actor, seq, start_op, t, msg, (hsh,), ops)
             add_raw(raw)
@@ -353,7 +357,7 @@ class Doc:
     def _commit_local(self, tx: Transaction, t: int) -> Change:
         h = self._history  # (seals the commits before this one)
         heads_idx, deps = self._local_deps(h)
-        actor = self.actor
+        actor = tx.actor  # (the document's actor may have changed since the ops were made)
         seq = h.seq_of(actor) + 1
         start_op = tx.start_op
         raw, hsh = encode_change(actor, seq, start_op, t, tx.message, deps, tx.ops)
