@@ -471,7 +471,9 @@ class Sequence:
             self._place(chunk, 0, Run(ctr, actor, content, False, chunk))
             return None
         chunk, ri, off = self._locate(pos - 1)
-        self._own(chunk)
+        runs = chunk.runs
+        if chunk.refs[0] != 1 or runs[0].chunk is not chunk:  # (_own's test, inlined)
+            self._own(chunk)
         run = chunk.runs[ri]
         ref = (run.ctr + off, run.actor)
         if off == run.n - 1:
@@ -505,7 +507,8 @@ class Sequence:
         self._rc = self._ic = None
         out: list[Any] = []
         chunk, ri, off = self._locate(pos)
-        chunk = self._own(chunk)
+        if chunk.refs[0] != 1 or chunk.runs[0].chunk is not chunk:  # (_own's test, inlined)
+            chunk = self._own(chunk)
         if n == 1 and off and off == chunk.runs[ri].n - 1 and self._backspace(chunk, ri):
             run = chunk.runs[ri]
             return [(run.ctr + run.n, run.actor, 1)]  # (the element just past the run now)

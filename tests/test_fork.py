@@ -12,6 +12,7 @@ import gc
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -138,3 +139,49 @@ def test_fork_of_a_fork_and_remote_ops() -> None:
     assert str(b.root["t"]) == "Bbc"
     for d in (a, b, c):
         d._check()
+
+
+@pytest.mark.parametrize("edit", ["insert", "delete", "backspace"])
+def test_a_fork_whose_original_is_gone_adopts_the_runs_it_edits(edit: str) -> None:
+    """The original made the runs, which name its chunks; once it is gone, the fork holds
+    the run lists alone and edits them in place, first making every run name the fork's
+    own chunk (``Sequence._own``), on every edit path."""
+    a = Doc("0a")
+    t = a.root.make_text("t")
+    for i in range(400):  # far apart: one run per insert, several chunks
+        t.insert(i // 2, "x")
+    b = a.fork("0b")
+    del a, t
+    gc.collect()
+    seq = _seq(b, "t")
+    assert seq.head.refs == [1]
+    tb = b.root["t"]
+    if edit == "insert":
+        tb.insert(150, "new")
+    elif edit == "delete":
+        tb.delete(150, 3)
+    else:
+        tb.delete(3, 1)  # (the last element of a run: a delete that moves it)
+    # every run of a list names one chunk (what _own's test relies on), and a chunk
+    # edited names itself
+    for c in _chunks(seq):
+        assert len({id(r.chunk) for r in c.runs}) <= 1
+    assert sum(c.runs[0].chunk is c for c in _chunks(seq) if c.runs) >= 1
+    b._check()
+    for k in range(20):  # and go on editing, locally and from a peer
+        tb.insert(100 + k, "y")
+        tb.delete(300, 1)
+    peer = b.fork("0c")
+    peer.root["t"].insert(200, "p")
+    b.merge(peer)
+    b._check()
+    assert len(tb) == 400 + (3 if edit == "insert" else -3 if edit == "delete" else -1) + 1
+
+
+def _chunks(seq: crdt.sequence.Sequence) -> list[Any]:
+    out = []
+    c = seq.head
+    while c is not None:
+        out.append(c)
+        c = c.next
+    return out
