@@ -56,6 +56,16 @@ class _Boom(Exception):
     pass
 
 
+def _failed_block(d: Doc, pick: RandomPicker) -> None:
+    """A ``with d.transaction():`` block (nested, if one is open) that edits, then raises."""
+    try:
+        with d.transaction():
+            edit_random(d, pick)
+            raise _Boom
+    except _Boom:
+        pass
+
+
 def _step(d: Doc, action: str, seed: int, peer_changes: list[bytes]) -> Any:
     """Do ``action`` on ``d`` with choices drawn from ``seed``; returns what it read."""
     pick = RandomPicker(random.Random(seed))
@@ -75,22 +85,12 @@ def _step(d: Doc, action: str, seed: int, peer_changes: list[bytes]) -> Any:
         c = tx.commit()
         return None if c is None else (c.raw, c.hash, c.deps, c.seq)
     if action == "rollback":  # a failed block rebuilds the state from the history
-        try:
-            with d.transaction():
-                edit_random(d, pick)
-                raise _Boom
-        except _Boom:
-            pass
+        _failed_block(d, pick)
         return None
     if action == "savepoint":  # a failed inner block: a rebuild with the outer ops
         with d.transaction():
             edit_random(d, pick)
-            try:
-                with d.transaction():
-                    edit_random(d, pick)
-                    raise _Boom
-            except _Boom:
-                pass
+            _failed_block(d, pick)
         return None
     if action == "remote":  # a peer's changes: the next local change has two deps
         return [c.hash for c in d.apply_changes(peer_changes)]
