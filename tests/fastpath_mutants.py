@@ -11,7 +11,9 @@ of two dep numbers, which nothing reads; recording the waiting run before lookin
 deps, which only saves a change made on a dep inside the run, redundant after a merge,
 from the general path; dropping ``at_heads`` from the test of a peer's typing, since the
 last element of the run the last remote insert went into has no element after it newer
-than it, on the heads or not: one inserted after it would have been the last insert).
+than it, on the heads or not: one inserted after it would have been the last insert;
+the INT64_MAX bound of a keystroke that continues a typing run, whose first counter is
+one past the head's last one: no history in a test reaches 2**63 ops).
 Not collected by pytest; the file is restored whatever happens.
 """
 
@@ -159,6 +161,51 @@ MUTANTS = [
         "                linear = False\n",
     ),
     ("                run_first = hi\n", "                run_first = hi - 1\n"),
+    # the keystrokes that continue a typing run, told from the one that began it
+    (
+        "                seq == last_seq + 1\n                and start_op",
+        "                True\n                and start_op",
+    ),
+    ("                and start_op == hnxt\n", ""),
+    ("                and actor == last\n", ""),
+    ("                and deps[0] == hh\n", ""),
+    ("                and len(deps) == 1\n                and table", "                and table"),
+    ("                and table == t_table\n", ""),
+    ("                and m.lastindex is None\n            ):", "            ):"),
+    (
+        "if a == _INS and rc == start_op - 1 and not ri and o == t_obj:",
+        "if rc == start_op - 1 and not ri and o == t_obj:",
+    ),
+    (
+        "if a == _INS and rc == start_op - 1 and not ri and o == t_obj:",
+        "if a == _INS and not ri and o == t_obj:",
+    ),
+    (
+        "if a == _INS and rc == start_op - 1 and not ri and o == t_obj:",
+        "if a == _INS and rc == start_op - 1 and o == t_obj:",
+    ),
+    (
+        "if a == _INS and rc == start_op - 1 and not ri and o == t_obj:",
+        "if a == _INS and rc == start_op - 1 and not ri:",
+    ),
+    ("message, (hh,), None, raw, hsh, size)", "message, (hsh,), None, raw, hsh, size)"),
+    ("                        hi += 1\n", ""),
+    (
+        "                        hnxt = start_op + size\n                        last_seq",
+        "                        hnxt = start_op + size + 1\n                        last_seq",
+    ),
+    (
+        "            typed = None\n            if hnxt - 1 > max_op:\n                max_op = hnxt - 1\n",
+        "            typed = None\n",
+    ),
+    (
+        '        t_sq.extend_typing(t_run, "".join(typed))\n        if hnxt - 1 > max_op:\n            max_op = hnxt - 1\n',
+        '        t_sq.extend_typing(t_run, "".join(typed))\n',
+    ),
+    (
+        "                if linear:  # (the next changes may continue it",
+        "                if True:  # (the next changes may continue it",
+    ),
     # the SET of a scalar at a map key
     (
         "            if not (type(key) is str and type(pr) is list):",

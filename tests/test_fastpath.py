@@ -130,7 +130,8 @@ def _apply(
             err = (type(exc), str(exc))
             assert (d.to_py(), d.heads) == before  # nothing of the call stays
         d._check()
-        applied.append((d.heads, history_state(d._history)))  # (both must record the same)
+        # (both must record the same, and take the same next counter: a local op's)
+        applied.append((d.heads, history_state(d._history), d._max_op))
         return d, applied, err
 
 
@@ -932,6 +933,81 @@ def test_typing_continues_the_run(seed: int, monkeypatch: pytest.MonkeyPatch) ->
     fresh = Doc()
     fresh.apply_changes(a.get_changes())
     assert str(fresh.root["t"]) == str(a.root["t"])
+
+
+def _continuation(how: str, top: list[Any]) -> None:
+    """Damage a keystroke that continues a typing run (ref: the author's element just
+    before its op) so that it still looks like one to a comparison with the keystroke
+    before it in one field only."""
+    op = top[8][0]
+    if how == "seq +1":
+        top[2] += 1
+    elif how == "counters +5":  # an op id past the head, its ref moved with it
+        top[3] += 5
+        op[2][0] += 5
+    elif how == "another author":  # with the author's next seq
+        top[1] = B
+    elif how == "a second dep":
+        top[6] = sorted([top[6][0], b"\xff" * 32])
+    elif how == "a dep not the head":
+        top[6] = [b"\x01" * 32]
+    elif how == "an actor more":
+        top[7] = [*top[7], b"\xfe" * 16]
+    elif how == "ref by the maker":
+        op[2][1] = 1
+    elif how == "another object":
+        op[1] = [op[1][0] + 1, op[1][1]]
+    elif how == "a backspace":  # valid: deletes the author's last element
+        top[8] = [[5, op[1], op[2], 1]]
+    elif how == "a map write":  # valid: a SET at the root
+        top[8] = [[0, None, "k", 1, []]]
+    else:  # pragma: no cover
+        raise AssertionError(how)
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "seq +1",
+        "counters +5",
+        "another author",
+        "a second dep",
+        "a dep not the head",
+        "an actor more",
+        "ref by the maker",
+        "another object",
+        "a backspace",
+        "a map write",
+    ],
+)
+@pytest.mark.parametrize("at", [3, 5, 8])
+def test_keystrokes_that_seem_to_continue_a_typing_run(
+    how: str, at: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path tells a keystroke that continues a typing run by comparing it with
+    the one before (its text waits to extend the run in one go).  A change that matches
+    in all but one field must go the whole way and be decided as the general path
+    decides it: the same document, applied changes, error and next counter (the typing
+    before it is applied first, even when the change itself waits for a dep)."""
+    m = Doc(A, clock=lambda: 0)
+    m.root.make_text("t")  # op 1, by the maker: the author's table names it
+    m.root.make_text("u")  # op 2: another object
+    a = m.fork(C)
+    t = a.root["t"]
+    for ch in "abcdefghij":
+        t.insert(len(t), ch)
+    changes = m.get_changes() + a.get_changes(m.heads)
+    i = 2 + at  # changes[2] is the first keystroke (no ref); 3 begins the run
+    top = msgpack.unpackb(changes[i])
+    _continuation(how, top)
+    damaged = [*changes[:i], msgpack.packb(top), *changes[i + 1 :]]
+    calls = _record_taken(monkeypatch)
+    _apply(damaged, True, monkeypatch, setup=2)
+    # (the keystrokes before it went the fast way: the second call of apply_fast, from the
+    # second keystroke, in the batch of all but the first two changes)
+    assert calls[-2:-1] == [range(0, 0)] and i - 3 in calls[-1] and calls[-1].start == 1
+    monkeypatch.undo()
+    _same(damaged, monkeypatch)
 
 
 def test_typing_after_a_fork_leaves_the_fork_alone(monkeypatch: pytest.MonkeyPatch) -> None:
