@@ -55,9 +55,11 @@ FAST_MAX_BYTES = 1024
 """Changes longer than this go to the general path without being read here."""
 
 
-def _grammar() -> re.Pattern[bytes]:
+def _grammar() -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
     """The canonical msgpack of the changes this path takes (SPEC.md section 4), as a regex
-    over their bytes: one op that is an INS or REM of text, or a SET (group 1: its bytes).
+    over their bytes: one op that is an INS or REM of text, or a SET (group 1: its bytes);
+    and, second, a change of 2 to 15 ops on one dep (group 1: the dep), whose header only
+    it tests (:func:`_text_ops` tests the ops).
 
     A change matching it is well formed, canonical and typed as ``decode_change`` demands,
     up to the lengths of its last string (``unpack`` checks them) and, for a SET, the op
@@ -91,10 +93,13 @@ def _grammar() -> re.Pattern[bytes]:
     rem = re.escape(bytes([_REM])) + opid + opid + positive
     op = rb"\x91(?:\x94(?:" + ins + b"|" + rem + rb")|(\x95" + re.escape(bytes([_SET])) + b".*))"
     head = rb"\x99\x01" + actor + uint + uint + uint + message + deps + table
-    return re.compile(head + op, re.DOTALL)
+    several = rb"\x99\x01" + actor + uint + uint + uint + message + rb"\x91\xc4\x20(.{32})" + table
+    return re.compile(head + op, re.DOTALL), re.compile(several + rb"[\x92-\x9f].*", re.DOTALL)
 
 
-_ONE_OP = _grammar().fullmatch
+_one, _several = _grammar()
+_ONE_OP = _one.fullmatch
+_TEXT_OPS = _several.fullmatch
 
 
 def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> int:
@@ -108,7 +113,11 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     the causality check of the general path (a clock of the deps).
     """
     raw = changes[k]
-    if type(raw) is not bytes or len(raw) > FAST_MAX_BYTES or _ONE_OP(raw) is None:
+    if (
+        type(raw) is not bytes
+        or len(raw) > FAST_MAX_BYTES
+        or (_ONE_OP(raw) is None and _TEXT_OPS(raw) is None)
+    ):
         return k  # (before any setup: in a history of other changes, every one comes here)
     h = doc._history
     heads = h.heads_idx()  # (live: History.add and add_chain update it; stale while a run waits)
@@ -167,7 +176,30 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
             break
         m = _ONE_OP(raw)
         if m is None:
-            break
+            # several text ops (a selection typed over, say) made on the only head
+            m = _TEXT_OPS(raw)
+            if m is None or m[1] != hh:
+                break
+            if typed is not None:  # (max_op: this change, or the general path, moves it)
+                t_sq.extend_typing(t_run, "".join(typed))
+                typed = None
+            c = _text_ops(objs, raw, hh, hnxt, last, last_seq, seq_of)
+            if c is None:
+                break
+            actor = c.actor
+            if actor != last:  # (as a one-op change on the only head, below)
+                record_run()
+            if run_first < 0:
+                run_first = hi
+                run_from = len(applied)
+            hi += 1
+            hh = c.hash
+            hnxt = c.start_op + c.n_ops
+            max_op = hnxt - 1
+            last = actor
+            last_seq = c.seq
+            app(c)
+            continue
         try:
             top = unpack(raw)
         except Exception:  # (a string's length or UTF-8 wrong) the general path says how
@@ -431,3 +463,95 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     record_run()
     doc._max_op = max_op
     return k
+
+
+def _text_ops(
+    objs: Any, raw: bytes, dep: bytes, nxt: int, last: Any, last_seq: int, seq_of: Any
+) -> Change | None:
+    """Check and apply a change of several INS and REM ops on one text, made on the only
+    head (hash ``dep``, its last op ``nxt - 1``), every id they name older than the change;
+    returns it, or None (nothing changed) for the general path to decide.  ``last_seq``:
+    the last seq of actor ``last`` (else ``seq_of`` says).
+
+    The checks are those of ``decode_change`` and ``Doc._apply_verified`` for this shape;
+    the ops are applied as ``OpSet.apply`` applies them, in their order.  Made on the only
+    head, everything in the document is in the change's past and older than the change,
+    and an id its own ops make is not here yet (``find`` does not find it: such a change
+    goes to the general path): so every id can be checked before any op is applied.
+    O(ops) lookups, then the ops.
+    """
+    try:
+        top = unpack(raw)
+    except Exception:
+        return None
+    _, actor, seq, start_op, time, message, _, table, ops = top  # (the dep: the grammar's)
+    if start_op != nxt or seq != (last_seq if actor == last else seq_of(actor)) + 1:
+        return None
+    if not table:
+        names = [actor]
+    elif len(table) == 1 and table[0] != actor:
+        names = [actor, table[0]]
+    else:
+        return None  # (two others: the general path sorts the table out)
+    nn = len(names)
+    first = ops[0]
+    if type(first) is not list or len(first) != 4:
+        return None
+    o = first[1]
+    if type(o) is not list or len(o) != 2:
+        return None
+    oc, oi = o
+    if type(oc) is not int or type(oi) is not int or not 0 <= oi < nn:
+        return None
+    st = objs.get((oc, names[oi]))
+    if st is None or st.type is not _TEXT:
+        return None
+    sq = st.data
+    find = sq.find
+    used = 1 | 1 << oi  # a bit per actor index named (the author's needs no naming)
+    ctr = start_op
+    for op in ops:
+        # (``==`` holds for [1, True] too, which packs to its own bytes: types are tested)
+        if type(op) is not list or len(op) != 4 or op[1] != o:
+            return None
+        if type(op[1][0]) is not int or type(op[1][1]) is not int:
+            return None
+        a, _, e, x = op
+        if type(e) is not list or len(e) != 2:
+            return None
+        rc, ri = e
+        if type(rc) is not int or type(ri) is not int or not 0 <= ri < nn:
+            return None
+        ra = names[ri]
+        used |= 1 << ri
+        if a == _INS and type(a) is int:
+            if type(x) is not str or not x or find(rc, ra) is None:
+                return None
+            ctr += len(x)
+        elif a == _REM and type(a) is int:
+            if type(x) is not int or x < 1:
+                return None
+            end = rc + x
+            while rc < end:
+                run = find(rc, ra)
+                if run is None:
+                    return None
+                rc = run.ctr + run.n
+            ctr += x
+        else:
+            return None
+    if ctr - 1 > INT64_MAX or used != (1 << nn) - 1 or pack_lists(top) != raw:
+        return None  # (canonical, as decode_change demands)
+    hasher = new_hasher()
+    hasher.update(raw)
+    ctr = start_op
+    for a, _, (rc, ri), x in ops:
+        if a == _INS:
+            sq.integrate_insert((rc, names[ri]), ctr, actor, x)
+            ctr += len(x)
+        else:
+            sq.remote_delete(rc, names[ri], x)
+            ctr += x
+    return Change(
+        actor, seq, start_op, time, message, (dep,), None, raw, hasher.digest(), ctr - start_op
+    )

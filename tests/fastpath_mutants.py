@@ -206,6 +206,115 @@ MUTANTS = [
         "                if linear:  # (the next changes may continue it",
         "                if True:  # (the next changes may continue it",
     ),
+    # a change of several text ops on the only head (_text_ops)
+    (r'rb"[\x92-\x9f].*"', r'rb"[\x90-\x9f].*"'),
+    ("            if m is None or m[1] != hh:\n", "            if m is None:\n"),
+    (
+        "            if typed is not None:  # (max_op: this change, or the general path, moves it)\n"
+        '                t_sq.extend_typing(t_run, "".join(typed))\n                typed = None\n',
+        "",
+    ),
+    (
+        "            if actor != last:  # (as a one-op change on the only head, below)\n                record_run()\n",
+        "",
+    ),
+    (
+        "            hnxt = c.start_op + c.n_ops\n            max_op = hnxt - 1\n",
+        "            hnxt = c.start_op + c.n_ops\n",
+    ),
+    ("    if start_op != nxt or seq != (last_seq", "    if seq != (last_seq"),
+    (
+        "start_op != nxt or seq != (last_seq if actor == last else seq_of(actor)) + 1:",
+        "start_op != nxt:",
+    ),
+    ("(last_seq if actor == last else seq_of(actor))", "(last_seq if True else seq_of(actor))"),
+    ("    elif len(table) == 1 and table[0] != actor:", "    elif len(table) == 1:"),
+    ("    if type(o) is not list or len(o) != 2:\n", "    if type(o) is not list:\n"),
+    (
+        "    if type(oc) is not int or type(oi) is not int or not 0 <= oi < nn:",
+        "    if type(oi) is not int or not 0 <= oi < nn:",
+    ),
+    (
+        "    if type(oc) is not int or type(oi) is not int or not 0 <= oi < nn:",
+        "    if type(oc) is not int or not 0 <= oi < nn:",
+    ),
+    (
+        "    if type(oc) is not int or type(oi) is not int or not 0 <= oi < nn:",
+        "    if type(oc) is not int or type(oi) is not int or not 0 <= oi:",
+    ),
+    (
+        "    if st is None or st.type is not _TEXT:\n        return None",
+        "    if st is None:\n        return None",
+    ),
+    (
+        "        if type(op) is not list or len(op) != 4 or op[1] != o:",
+        "        if type(op) is not list or len(op) != 4:",
+    ),
+    (
+        "        if type(op) is not list or len(op) != 4 or op[1] != o:",
+        "        if type(op) is not list or op[1] != o:",
+    ),
+    (
+        "        if type(op[1][0]) is not int or type(op[1][1]) is not int:",
+        "        if type(op[1][1]) is not int:",
+    ),
+    (
+        "        if type(op[1][0]) is not int or type(op[1][1]) is not int:",
+        "        if type(op[1][0]) is not int:",
+    ),
+    (
+        "        if type(e) is not list or len(e) != 2:\n            return None\n        rc, ri = e",
+        "        if type(e) is not list:\n            return None\n        rc, ri = e",
+    ),
+    (
+        "        if type(rc) is not int or type(ri) is not int or not 0 <= ri < nn:",
+        "        if type(ri) is not int or not 0 <= ri < nn:",
+    ),
+    (
+        "        if type(rc) is not int or type(ri) is not int or not 0 <= ri < nn:",
+        "        if type(rc) is not int or not 0 <= ri < nn:",
+    ),
+    (
+        "        if type(rc) is not int or type(ri) is not int or not 0 <= ri < nn:",
+        "        if type(rc) is not int or type(ri) is not int or not 0 <= ri:",
+    ),
+    ("        used |= 1 << ri\n", ""),
+    ("        if a == _INS and type(a) is int:", "        if a == _INS:"),
+    ("        elif a == _REM and type(a) is int:", "        elif a == _REM:"),
+    (
+        "            if type(x) is not str or not x or find(rc, ra) is None:",
+        "            if not x or find(rc, ra) is None:",
+    ),
+    (
+        "            if type(x) is not str or not x or find(rc, ra) is None:",
+        "            if type(x) is not str or find(rc, ra) is None:",
+    ),
+    (
+        "            if type(x) is not str or not x or find(rc, ra) is None:",
+        "            if type(x) is not str or not x:",
+    ),
+    ("            if type(x) is not int or x < 1:\n", "            if type(x) is not int:\n"),
+    ("            if type(x) is not int or x < 1:\n", "            if x < 1:\n"),
+    (
+        "                if run is None:\n                    return None\n                rc = run.ctr + run.n",
+        "                if run is None:\n                    break\n                rc = run.ctr + run.n",
+    ),
+    (
+        "    if ctr - 1 > INT64_MAX or used != (1 << nn) - 1 or pack_lists(top) != raw:",
+        "    if ctr - 1 > INT64_MAX or pack_lists(top) != raw:",
+    ),
+    (
+        "    if ctr - 1 > INT64_MAX or used != (1 << nn) - 1 or pack_lists(top) != raw:",
+        "    if ctr - 1 > INT64_MAX or used != (1 << nn) - 1:",
+    ),
+    (
+        "            sq.integrate_insert((rc, names[ri]), ctr, actor, x)\n            ctr += len(x)",
+        "            sq.integrate_insert((rc, names[ri]), ctr, actor, x)\n            ctr += 1",
+    ),
+    (
+        "            sq.remote_delete(rc, names[ri], x)\n            ctr += x",
+        "            sq.remote_delete(rc, names[ri], x)\n            ctr += 1",
+    ),
     # the SET of a scalar at a map key
     (
         "            if not (type(key) is str and type(pr) is list):",

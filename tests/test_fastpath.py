@@ -57,11 +57,13 @@ def _history(seed: int, n: int, mode: str, maps: float = 0.1) -> list[bytes]:
             _edit_a_map(d, rng, k)
         elif r < 0.6 or len(t) == 0:
             t.insert(rng.choice([len(t), rng.randint(0, len(t))]), rng.choice("ab\u00e9\U0001f600"))
-        elif r < 0.85:
+        elif r < 0.8:
             pos = rng.randrange(len(t))
             t.delete(pos, min(rng.choice([1, 1, 2]), len(t) - pos))
-        elif r < 0.95:
+        elif r < 0.87:
             t.insert(0, "^")
+        elif r < 0.95:
+            _several_text_ops(d, rng)
         else:
             d.root["l"].append(k)
         if mode == "two" or (mode == "concurrent" and rng.random() < 0.15):
@@ -75,6 +77,32 @@ def _history(seed: int, n: int, mode: str, maps: float = 0.1) -> list[bytes]:
 
 
 SETUP = 3  # the changes that make the text, the list and the map
+
+
+def _several_text_ops(d: Doc, rng: random.Random) -> None:
+    """One change of several INS and REM ops on the text: a selection typed over, a
+    character typed at two places, a bracket pair, deletes at two places."""
+    t = d.root["t"]
+    with d.transaction():
+        r = rng.random()
+        if r < 0.4 and len(t) >= 2:  # (over the selection: a REM, then an INS)
+            pos = rng.randrange(len(t) - 1)
+            t.delete(pos, rng.randint(1, 2))
+            t.insert(pos, rng.choice(["x", "yz"]))
+        elif r < 0.6 and len(t) >= 2:
+            for pos in sorted(rng.sample(range(len(t)), 2), reverse=True):
+                t.insert(pos, "+")
+        elif r < 0.8:
+            pos = rng.randint(0, len(t))
+            t.insert(pos, "(")
+            t.insert(pos + 1, ")")  # (its ref: the op before it, in the same change)
+        elif len(t) >= 3:
+            t.delete(len(t) - 1, 1)
+            t.delete(0, 1)
+        else:
+            t.insert(len(t), "ab")
+            t.insert(0, "c")
+
 
 SCALARS: tuple[Any, ...] = (0, -1, 2**63 - 1, -(2**63), 1.5, "s", "", b"\x00", True, None)
 
@@ -100,6 +128,12 @@ def _typing(raw: bytes) -> bool:
     """Whether a change has the fast path's text shape: one INS (with a ref) or REM."""
     ops = msgpack.unpackb(raw)[8]
     return len(ops) == 1 and ops[0][0] in (3, 5) and ops[0][2] is not None
+
+
+def _text_ops(raw: bytes) -> bool:
+    """Whether a change has the fast path's other text shape: 2 to 15 INS and REM ops."""
+    ops = msgpack.unpackb(raw)[8]
+    return 2 <= len(ops) <= 15 and all(op[0] in (3, 5) and op[2] is not None for op in ops)
 
 
 def _setting(raw: bytes) -> bool:
@@ -182,6 +216,9 @@ def test_the_fast_path_takes_the_typing_changes(monkeypatch: pytest.MonkeyPatch)
     changes = _history(7, 300, "maker")
     Doc().apply_changes(changes)
     assert sum(map(len, taken)) > 0.7 * len(changes)
+    several = [i for i, raw in enumerate(changes) if _text_ops(raw)]  # (2 to 15 ops)
+    assert len(several) > 10
+    assert len(set().union(*taken).intersection(several)) > 0.6 * len(several)
     taken.clear()
     changes = _history(7, 300, "concurrent")  # on one head of several, too
     d = Doc()
@@ -291,6 +328,8 @@ TEXT_MUTATIONS: dict[str, Callable[[list[Any]], None]] = {
     "obj list": _op((1, 0), 2),
     "obj map": _op((1, 0), 3),
     "obj float": _op((1, 0), 1.0),
+    "obj bool": _op((1, 1), True),
+    "obj short": _op((1,), [1]),
     "ref counter +big": _op((2, 0), 10**6),
     "ref counter 0": _op((2, 0), 0),
     "ref index 1": _op((2, 1), 1),
@@ -347,7 +386,21 @@ SET_MUTATIONS: dict[str, Callable[[list[Any]], None]] = {
     "set table sorted": lambda top: top[7].reverse(),
     "set table first": lambda top: top[7].insert(0, b"\x00" * 15),
 }
-MUTATIONS = {**HEADER_MUTATIONS, **TEXT_MUTATIONS, **SET_MUTATIONS}
+
+
+def _on_op(k: int, f: Callable[[list[Any]], None]) -> Callable[[list[Any]], None]:
+    """A mutation of the first op, aimed at op ``k`` (the last one if there are fewer)."""
+
+    def g(top: list[Any]) -> None:
+        view = list(top)
+        view[8] = [top[8][min(k, len(top[8]) - 1)]]  # (the op itself: changed in place)
+        f(view)
+
+    return g
+
+
+LATER_OP_MUTATIONS = {f"{how} (op 2)": _on_op(1, f) for how, f in TEXT_MUTATIONS.items()}
+MUTATIONS = {**HEADER_MUTATIONS, **TEXT_MUTATIONS, **SET_MUTATIONS, **LATER_OP_MUTATIONS}
 
 
 def _pred(top: list[Any], dc: int, di: int) -> None:
@@ -375,7 +428,22 @@ RAW_DAMAGE: dict[str, Callable[[bytes], bytes]] = {
     "bytearray": lambda r: bytearray(r),  # type: ignore[arg-type,return-value]
     # the same value, wider than canonical: seq as uint32 instead of its shortest form
     "non-canonical seq": lambda r: _widen_seq(r),
+    "non-canonical ref": lambda r: _widen_ref(r),  # (in the ops: no grammar tests them)
 }
+
+
+def _widen_ref(raw: bytes) -> bytes:
+    """The first op's ref counter as a uint 16 instead of its shortest form."""
+    top = msgpack.unpackb(raw)
+    ops = top[8]
+    op = ops[0]
+    if not 1 <= len(ops) <= 15 or len(op) != 4 or type(op[2]) is not list:
+        return raw  # pragma: no cover - every change of the text shapes has one
+    pk = msgpack.packb
+    ref = b"\x92\xcd" + op[2][0].to_bytes(2, "big") + pk(op[2][1])
+    first = b"\x94" + pk(op[0]) + pk(op[1]) + ref + pk(op[3])
+    rest = b"".join(pk(o) for o in ops[1:])
+    return b"\x99" + pk(top[:8])[1:] + bytes([0x90 + len(ops)]) + first + rest
 
 
 def _widen_seq(raw: bytes) -> bytes:
@@ -389,6 +457,14 @@ def _widen_seq(raw: bytes) -> bytes:
 DAMAGES: dict[str, tuple[Callable[[bytes], bool], float, list[str]]] = {
     # kind -> (the shape of the change damaged, the share of map edits, the damages)
     "text": (_typing, 0.1, sorted(HEADER_MUTATIONS) + sorted(TEXT_MUTATIONS) + sorted(RAW_DAMAGE)),
+    "text ops": (
+        _text_ops,
+        0.1,
+        sorted(HEADER_MUTATIONS)
+        + sorted(TEXT_MUTATIONS)
+        + sorted(LATER_OP_MUTATIONS)
+        + sorted(RAW_DAMAGE),
+    ),
     "map write": (
         _setting,
         0.7,
@@ -494,6 +570,94 @@ def test_hand_made_one_op_changes(
     d2, a2, e2 = _apply(changes, False, monkeypatch, setup=3)
     assert e1 == e2 and a1 == a2 and d1.to_py() == d2.to_py()
     assert (e1 is None) is ok, e1
+
+
+@pytest.mark.parametrize(
+    "table, ops, author, ok",
+    [
+        ([], [[3, [1, 0], [3, 0], "c"], [5, [1, 0], [2, 0], 1]], A, True),  # "a" typed over
+        ([], [[5, [1, 0], [2, 0], 2], [3, [1, 0], [2, 0], "xy"]], A, True),
+        ([], [[3, [1, 0], [2, 0], "c"], [3, [1, 0], [2, 0], "d"]], A, True),  # one ref, twice
+        ([], [[5, [1, 0], [2, 0], 1], [5, [1, 0], [2, 0], 1]], A, True),  # deleted twice
+        ([], [[3, [1, 0], [3, 0], "c"], [3, [1, 0], [5, 0], "d"]], A, True),  # ref: op 5
+        ([], [[3, [1, 0], [3, 0], "c"], [5, [1, 0], [5, 0], 1]], A, True),  # removes op 5
+        ([], [[3, [1, 0], [3, 0], "c"], [3, [1, 0], [6, 0], "d"]], A, False),  # op 6 itself
+        ([], [[3, [1, 0], [3, 0], "c"], [5, [1, 0], [3, 0], 2]], A, False),  # to op 4: a map
+        ([], [[5, [1, 0], [2, 0], 1], [3, [4, 0], [2, 0], "c"]], A, False),  # into the map
+        ([], [[5, [1, 0], [2, 0], 1], [3, [1, 0], [2, 0], ["c"]]], A, False),  # a list's
+        ([], [[5, [1, 0], [2, 0], 1], [3, [1, 0], [2, 0], ""]], A, False),
+        ([], [[5, [4, 0], [2, 0], 1], [5, [4, 0], [3, 0], 1]], A, False),  # on the map
+        ([], [[5, [1, 0], [2, 0], 1], [5, [1, 0], [2, 0], 0]], A, False),
+        ([], [[5, [1, 0], [2, 0], 1], [5, [1, 0], [2, 0], True]], A, False),
+        ([], [[5, [1, 0], [2, 0], 1], [6, [1, 0], [2, 0], 1]], A, False),  # an INC
+        ([], [[5, [1, 0], [2, 0], 1], [5.0, [1, 0], [2, 0], 1]], A, False),
+        ([], [[5, [1, 0], [2, 0], 1], [5, [1, 0], [2, 0]]], A, False),
+        ([], [[5, [1, 0], [2, 0], 1], [5, [1], [2, 0], 1]], A, False),
+        ([], [[5, [1, 0], [2, 0], 1], [5, [1.0, 0], [2, 0], 1]], A, False),
+        ([], [[5, [1, 0], [2, 0], 1], [5, [1, False], [2, 0], 1]], A, False),
+        ([], [[5, [1, 0], [2, 0], 1], [5, [1, 0], [2.0, 0], 1]], A, False),
+        ([], [[5, [1, 0], [2, 0], 1], [5, [1, 0], [2, False], 1]], A, False),
+        ([], [[5, [1, 0], [2, 0], 1], [5, [1, 0], [2], 1]], A, False),
+        ([], [[5, [1, 0], [2, 0], 1], [5, [1, 0], None, 1]], A, False),
+        ([], [[5, [1, 0], [2, 0], 1], 5], A, False),
+        ([], [5, [[5, [1, 0], [2, 0], 1]]], A, False),
+        ([], [[5, [1], [2, 0], 1], [5, [1, 0], [2, 0], 1]], A, False),
+        ([], [[5, None, [2, 0], 1], [5, [1, 0], [2, 0], 1]], A, False),
+        ([], [[5, [1.0, 0], [2, 0], 1], [5, [1, 0], [2, 0], 1]], A, False),
+        ([], [[5, [1, 1], [2, 0], 1], [5, [1, 0], [2, 0], 1]], A, False),  # no actor 1
+        ([A], [[5, [1, 1], [2, 1], 1], [3, [1, 1], [3, 1], "c"]], B, True),  # a new author
+        ([A], [[5, [1, 1], [2, 1], 1], [3, [1, 1], [3, 1], "c"]], A, False),  # in its table
+        ([A], [[5, [1, 1], [2, 1], 1], [3, [1, 1], [3, 2], "c"]], B, False),  # no actor 2
+        ([B], [[5, [1, 0], [2, 0], 1], [3, [1, 0], [3, 0], "c"]], A, False),  # B named by none
+        ([A, C], [[5, [1, 1], [2, 1], 1], [3, [1, 1], [3, 1], "c"]], B, False),
+    ],
+)
+def test_hand_made_changes_of_text_ops(
+    table: list[bytes], ops: list[Any], author: bytes, ok: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Changes of several INS and REM ops (the fast path's other text shape), each damaged
+    in one field of one op or of the table, and some valid ones it leaves to the general
+    path (an op naming an element the change itself makes): both paths agree, and the
+    valid ones it can take go the fast way."""
+    changes = _one_op_change(table, ops[0], author)
+    top = msgpack.unpackb(changes[-1])
+    top[8] = ops
+    changes[-1] = msgpack.packb(top)
+    taken = _record_taken(monkeypatch)
+    d1, a1, e1 = _apply(changes, True, monkeypatch, setup=3)
+    monkeypatch.undo()
+    d2, a2, e2 = _apply(changes, False, monkeypatch, setup=3)
+    assert e1 == e2 and a1 == a2 and d1.to_py() == d2.to_py()
+    assert sequence_elements(d1) == sequence_elements(d2)
+    assert (e1 is None) is ok, e1
+    own = ok and any(op[2][0] >= 5 for op in ops)  # (ids from op 5 on: this change's)
+    assert (len(taken[-1]) == 1) is (ok and not own)
+
+
+def test_text_ops_naming_another_author_by_a_ref_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A's change of several text ops whose only id naming B (the table's one actor) is
+    a ref: valid, and taken the fast way."""
+    a = Doc(A, clock=lambda: 0)
+    a.root.make_text("t").insert(0, "ab")  # ops 1-3
+    b = a.fork(B)
+    b.root["t"].insert(2, "xy")  # ops 4, 5 by B
+    a.merge(b)
+    with a.transaction():
+        a.root["t"].delete(3, 1)  # B's "y": REM [5, B]
+        a.root["t"].insert(0, "c")  # after nothing: a ref of None would not do
+    top = msgpack.unpackb(a.get_changes()[-1])
+    top[8] = [top[8][0], [3, [1, 0], [2, 0], "c"]]  # (the INS after A's "a")
+    assert top[7] == [B] and top[8][0][2] == [5, 1]
+    changes = [*a.get_changes()[:-1], msgpack.packb(top)]
+    taken = _record_taken(monkeypatch)
+    d1, a1, e1 = _apply(changes, True, monkeypatch, setup=2)
+    monkeypatch.undo()
+    d2, a2, e2 = _apply(changes, False, monkeypatch, setup=2)
+    assert e1 is None and e2 is None and a1 == a2 and d1.to_py() == d2.to_py()
+    assert str(d1.root["t"]) == "acbx"
+    assert taken[-1] == range(0, 2)  # (B's change, then this one: both the fast way)
 
 
 def _one_set_change(table: list[bytes], op: list[Any], author: bytes) -> list[bytes]:
