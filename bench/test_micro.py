@@ -153,6 +153,20 @@ def test_apply_keystroke_changes_1000(benchmark: Any) -> None:
     _bench_apply(benchmark, base, changes)
 
 
+def test_apply_selection_typed_over_1000(benchmark: Any) -> None:
+    """A peer's 1000 changes that each type a character over a selected one (an INS and a
+    REM), each on the only head, applied in one batch (the fast path's several text ops,
+    crdt.fastpath._text_ops: most of the per-keystroke traces' changes of several ops)."""
+    base, obj = build_text(10_000)
+    typist = base.fork(actor=actor(1))
+    for i in range(1000):
+        with typist.transaction() as tx:
+            tx.splice(obj, 2 * i, 1, "y")
+    changes = typist.get_changes(base.heads)
+    assert len(changes) == 1000
+    _bench_apply(benchmark, base, changes)
+
+
 def test_apply_map_writes_1000(benchmark: Any) -> None:
     """Two peers' 1000 writes of scalars to the fields of 50 objects (maps made by a third
     peer), each write one change that overwrites the value before (a pred), applied in one
