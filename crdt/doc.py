@@ -27,7 +27,14 @@ import msgpack
 import xxhash
 
 from . import change as _change
-from .change import Change, UnverifiedChange, change_hash, decode_change, encode_change
+from .change import (
+    Change,
+    UnverifiedChange,
+    change_hash,
+    decode_change,
+    encode_chain,
+    encode_change,
+)
 from .codec import unpack_framed
 from .compact import Scope
 from .errors import (
@@ -327,17 +334,7 @@ class Doc:
         seq = h.seq_of(actor) + 1
         raw, hsh = encode_change(actor, seq, start_op, t, msg, deps, ops)
         first = Change(actor, seq, start_op, t, msg, deps, ops, raw, hsh, n)
-        hashes: list[bytes] = []
-        raws: list[bytes] = []
-        add_hash = hashes.append
-        add_raw = raws.append
-        enc = encode_change
-        for k in range(1, len(u)):
-            start_op, t, msg, ops, n, _ = u[k]
-            seq += 1
-            raw, hsh = enc(actor, seq, start_op, t, msg, (hsh,), ops)
-            add_raw(raw)
-            add_hash(hsh)
+        raws, hashes = encode_chain(actor, seq + 1, hsh, u[1:])
         # (nothing above changed the document: encoding cannot fail on committed ops)
         self._unsealed = []
         i = h.add(first, heads_idx, True)

@@ -13,6 +13,7 @@ from crdt.change import (
     _encode_ops_and_table,
     change_hash,
     decode_change,
+    encode_chain,
     encode_change,
 )
 from crdt.codec import pack
@@ -64,6 +65,80 @@ def test_one_op_encodes_as_the_general_path_does(op: Any, seq: int, time: int) -
     assert h == change_hash(raw)
     back = decode_change(raw)
     assert back.ops == [op] and back.hash == h
+
+
+# keystrokes on two texts (one the author's, one another actor's), their refs by the
+# author, the text's maker or a third actor, and now and then a change of another shape
+TEXTS = [(1, AUTHOR), (2, ACTORS[1]), (3, ACTORS[2])]
+keystrokes = st.tuples(
+    st.just(INS),
+    st.sampled_from(TEXTS),
+    st.tuples(st.integers(1, 2**40), st.sampled_from(ACTORS)),
+    # (a list's content too: its values are encoded, a Counter as an ext type)
+    st.text(min_size=1, max_size=3) | st.lists(st.integers(0, 9).map(Counter), min_size=1),
+)
+entries = st.lists(
+    st.tuples(
+        st.integers(1, 2**40),  # start_op
+        st.integers(0, 2**63 - 1),  # time
+        st.none() | st.just("") | st.text(max_size=3),  # message
+        st.lists(keystrokes, min_size=1, max_size=1) | st.lists(ops(), min_size=1, max_size=3),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(chain=entries, seq=st.integers(1, 2**33))
+def test_a_chain_encodes_as_each_change_alone(chain: list[Any], seq: int) -> None:
+    """``encode_chain`` (the lazy seal's, which writes keystrokes from parts shared with
+    the one before) gives each change the bytes ``encode_change`` gives it alone, each on
+    the hash of the one before."""
+    dep = b"\x07" * 32
+    raws, hashes = encode_chain(AUTHOR, seq, dep, chain)
+    want_raws, want_hashes = [], []
+    for k, (start_op, time, msg, oplist) in enumerate(chain):
+        raw, dep = encode_change(AUTHOR, seq + k, start_op, time, msg, (dep,), oplist)
+        want_raws.append(raw)
+        want_hashes.append(dep)
+    assert raws == want_raws and hashes == want_hashes
+
+
+def test_a_chain_of_keystrokes_takes_the_shared_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a vacuous comparison: keystrokes of each kind the shared parts cover (on the
+    author's text and on another's, ref by the author and by the text's maker) are
+    written from them, and the ones they do not cover (a ref by a third actor, a message,
+    a ref by another actor on the author's text) by ``encode_change``; all as alone."""
+    import crdt.change as change_mod
+
+    alone: list[int] = []
+    real = change_mod.encode_change
+
+    def counting(actor: bytes, seq: int, *rest: Any) -> Any:
+        alone.append(seq)
+        return real(actor, seq, *rest)
+
+    chain = []
+    for k, (text, ra, msg) in enumerate(
+        [
+            (TEXTS[0], AUTHOR, None),
+            (TEXTS[0], AUTHOR, None),
+            (TEXTS[1], AUTHOR, None),
+            (TEXTS[1], ACTORS[1], None),
+            (TEXTS[1], ACTORS[2], None),
+            (TEXTS[0], AUTHOR, "m"),
+            (TEXTS[0], ACTORS[1], None),
+        ]
+    ):
+        chain.append((10 + k, 5, msg, [(INS, text, (9 + k, ra), "x")]))
+    monkeypatch.setattr(change_mod, "encode_change", counting)
+    raws, _ = encode_chain(AUTHOR, 1, b"\x07" * 32, chain)
+    monkeypatch.undo()
+    assert alone == [5, 6, 7]  # (seqs: the keystrokes the shared parts do not cover)
+    dep = b"\x07" * 32
+    for k, (start_op, time, msg, oplist) in enumerate(chain):
+        raw, dep = encode_change(AUTHOR, 1 + k, start_op, time, msg, (dep,), oplist)
+        assert raws[k] == raw, k
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
