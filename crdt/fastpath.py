@@ -1,4 +1,5 @@
-"""The remote fast path: changes of one op, on one or two deps the document has.
+"""The remote fast path: changes of one op, on one or two deps the document has, and
+changes of a few text ops on the only head.
 
 A peer typing sends one such change per keystroke: one INS of a string, or one REM, whose
 only dep is the previous change; an application editing fields of its objects sends one SET
@@ -17,7 +18,9 @@ on all the heads), everything in the document is in the change's causal past; ot
 (``Doc._check_causality``).  Most of a peer's keystrokes each continue the one before:
 once one has gone the whole way, the keystrokes after it are told by comparing a few of
 their fields with it, and their text extends the run it went into in one go when the
-typing stops.  The path is conservative: at the first change that does not
+typing stops.  A change of several text ops made on the only head (a selection typed
+over) goes to :func:`_text_ops`, which looks every id up before it applies any op.  The
+path is conservative: at the first change that does not
 have the shape, or fails any check, it stops and leaves that change to the general path,
 which applies it or raises the error it deserves.  So this path decides nothing the
 general path would decide differently, and never raises on input;
@@ -105,8 +108,9 @@ _TEXT_OPS = _several.fullmatch
 def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> int:
     """Apply ``changes[k]``, ``changes[k + 1]``, ... while each is encoded bytes of a
     one-op change (an INS or REM of text, or a SET of a scalar at a map key) on one or two
-    deps that ``doc`` has; returns the index of the first change left to the general path
-    (``len(changes)`` if none).
+    deps that ``doc`` has, or of 2 to 15 text ops on the only head (:func:`_text_ops`);
+    returns the index of the first change left to the general path (``len(changes)`` if
+    none).
 
     The caller has checked that ``doc`` may take this path: no base snapshot, no buffered
     changes, no observers.  O(1) per change beyond the op itself on the heads; otherwise
