@@ -224,8 +224,9 @@ def encode_chain(
 
     The same bytes as :func:`encode_change` for each.  A keystroke (one INS of a str on the
     text of the keystroke before, no message) is written from the parts it shares with
-    that one, the header's actor and the op's object and actor table, and its own
-    fields packed in two calls: ~4K instructions instead of ~10K.
+    that one, the header's actor and the op's object and actor table, and its own fields
+    packed in three calls (seq, counter and time; the ref; the text): ~7K instructions with
+    the hash, against ~10K.
     """
     raws: list[bytes] = []
     hashes: list[bytes] = []
