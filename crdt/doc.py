@@ -35,7 +35,7 @@ from .change import (
     encode_chain,
     encode_change,
 )
-from .codec import unpack_framed
+from .codec import unpack, unpack_framed
 from .compact import Scope
 from .errors import (
     CrdtError,
@@ -50,7 +50,7 @@ from .errors import (
     UsageError,
 )
 from .fastpath import apply_fast
-from .fill import can_fill, fill_fresh
+from .fill import can_fill, fill, gather, stretch
 from .hashindex import HashIndex
 from .history import History
 from .ids import ActorId, ObjId, OpId, coerce_actor
@@ -658,6 +658,7 @@ class Doc:
         last_st: Any = None
         ops = u.ops
         numbered = enumerate(ops)
+        wire: Any = None  # the ops as unpacked, for a fill (crdt.fill)
         for i, op in numbered:
             a = op[0]
             obj = op[1]
@@ -694,10 +695,15 @@ class Doc:
                         refs.append(ref)
                 if direct and a == INS:
                     if ref is None and can_fill(st.data):
-                        took, ctr = fill_fresh(st.data, ops, i, ctr, actor, obj)
-                        if took:
+                        # (the fill reads the ops as unpacked: the checks above hold)
+                        if wire is None:
+                            wire = unpack(u.raw)[8]
+                        plan = gather(wire, i, stretch(ops, i), ctr, st.data.is_text)
+                        if plan is not None:
+                            fill(st.data, plan, actor)
+                            ctr = plan.end
                             # the ops it took after this one: consumed in C
-                            next(islice(numbered, took - 1, took - 1), None)
+                            next(islice(numbered, plan.took - 1, plan.took - 1), None)
                             continue
                     st.data.integrate_insert(ref, ctr, actor, op[3], found)
                     ctr += size

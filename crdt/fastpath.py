@@ -1,5 +1,5 @@
 """The remote fast path: changes of one op, on one or two deps the document has, and
-changes of a few text ops on the only head.
+changes of several text ops on the only head.
 
 A peer typing sends one such change per keystroke: one INS of a string, or one REM, whose
 only dep is the previous change; an application editing fields of its objects sends one SET
@@ -19,9 +19,11 @@ on all the heads), everything in the document is in the change's causal past; ot
 once one has gone the whole way, the keystrokes after it are told by comparing a few of
 their fields with it, and their text extends the run it went into in one go when the
 typing stops.  A change of several text ops made on the only head (a selection typed
-over) goes to :func:`_text_ops`, which looks every id up before it applies any op.  The
-path is conservative: at the first change that does not
-have the shape, or fails any check, it stops and leaves that change to the general path,
+over) goes to :func:`_text_ops`, which looks every id up before it applies any op, or, if
+the text has no elements yet (a document typed whole, sent in one change), lays all of
+its ops out at once with :mod:`crdt.fill`.  The path is conservative: at the first change
+that does not have the shape, or fails any check, it stops and leaves that change to the
+general path,
 which applies it or raises the error it deserves.  So this path decides nothing the
 general path would decide differently, and never raises on input;
 ``tests/test_fastpath.py`` checks both paths give the same documents, results and errors
@@ -44,6 +46,7 @@ from . import change as _change
 from .change import Change, new_hasher
 from .codec import pack_lists, unpack
 from .errors import InvalidChangeError
+from .fill import can_fill, fill, gather
 from .ids import MAX_ACTOR_LEN
 from .op import INS as _INS
 from .op import REM as _REM
@@ -54,15 +57,13 @@ if TYPE_CHECKING:
     from .doc import Doc
 
 _TEXT, _MAP = ObjType.TEXT, ObjType.MAP
-FAST_MAX_BYTES = 1024
-"""Changes longer than this go to the general path without being read here."""
 
 
 def _grammar() -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
     """The canonical msgpack of the changes this path takes (SPEC.md section 4), as a regex
     over their bytes: one op that is an INS or REM of text, or a SET (group 1: its bytes);
-    and, second, a change of 2 to 15 ops on one dep (group 1: the dep), whose header only
-    it tests (:func:`_text_ops` tests the ops).
+    and, second, a change of two ops or more, the first an INS or REM, on one dep (group
+    1: the dep), whose header only it tests (:func:`_text_ops` tests the ops).
 
     A change matching it is well formed, canonical and typed as ``decode_change`` demands,
     up to the lengths of its last string (``unpack`` checks them) and, for a SET, the op
@@ -97,7 +98,10 @@ def _grammar() -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
     op = rb"\x91(?:\x94(?:" + ins + b"|" + rem + rb")|(\x95" + re.escape(bytes([_SET])) + b".*))"
     head = rb"\x99\x01" + actor + uint + uint + uint + message + deps + table
     several = rb"\x99\x01" + actor + uint + uint + uint + message + rb"\x91\xc4\x20(.{32})" + table
-    return re.compile(head + op, re.DOTALL), re.compile(several + rb"[\x92-\x9f].*", re.DOTALL)
+    # 2 to 15 ops, or more (array 16 and 32), the first an INS or REM (a change of other
+    # ops is unpacked once, by the general path)
+    ops = rb"(?:[\x92-\x9f]|\xdc..|\xdd....)\x94[" + re.escape(bytes([_INS, _REM])) + b"]"
+    return re.compile(head + op, re.DOTALL), re.compile(several + ops + b".*", re.DOTALL)
 
 
 _one, _several = _grammar()
@@ -108,7 +112,7 @@ _TEXT_OPS = _several.fullmatch
 def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> int:
     """Apply ``changes[k]``, ``changes[k + 1]``, ... while each is encoded bytes of a
     one-op change (an INS or REM of text, or a SET of a scalar at a map key) on one or two
-    deps that ``doc`` has, or of 2 to 15 text ops on the only head (:func:`_text_ops`);
+    deps that ``doc`` has, or of several text ops on the only head (:func:`_text_ops`);
     returns the index of the first change left to the general path (``len(changes)`` if
     none).
 
@@ -117,11 +121,7 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     the causality check of the general path (a clock of the deps).
     """
     raw = changes[k]
-    if (
-        type(raw) is not bytes
-        or len(raw) > FAST_MAX_BYTES
-        or (_ONE_OP(raw) is None and _TEXT_OPS(raw) is None)
-    ):
+    if type(raw) is not bytes or (_ONE_OP(raw) is None and _TEXT_OPS(raw) is None):
         return k  # (before any setup: in a history of other changes, every one comes here)
     h = doc._history
     heads = h.heads_idx()  # (live: History.add and add_chain update it; stale while a run waits)
@@ -153,9 +153,7 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     if len(heads) == 1:
         ((hi, hh),) = heads.items()
         hnxt = start[hi] + n_ops[hi]
-    # bigger changes are left to the general path unread: a keystroke's change is ~100
-    # bytes, and a big change would be unpacked twice (once here, to find it has many ops)
-    max_bytes = min(FAST_MAX_BYTES, _change.MAX_CHANGE_BYTES)  # (tests lower the latter)
+    max_bytes = _change.MAX_CHANGE_BYTES  # (the general path refuses more; tests lower it)
     n = len(changes)
     # A peer typing on: each change the next keystroke after the one before, in the run
     # its last insert went into.  Once one such change has gone the whole way below, the
@@ -482,7 +480,9 @@ def _text_ops(
     head, everything in the document is in the change's past and older than the change,
     and an id its own ops make is not here yet (``find`` does not find it: such a change
     goes to the general path): so every id can be checked before any op is applied.
-    O(ops) lookups, then the ops.
+    O(ops) lookups, then the ops.  On a text with no elements yet, every id must be the
+    change's own instead: :func:`crdt.fill.gather` checks them all and lays them out (from
+    the ops as unpacked: no op tuples), and :func:`crdt.fill.fill` writes the text at once.
     """
     try:
         top = unpack(raw)
@@ -511,8 +511,34 @@ def _text_ops(
     if st is None or st.type is not _TEXT:
         return None
     sq = st.data
-    find = sq.find
     used = 1 | 1 << oi  # a bit per actor index named (the author's needs no naming)
+    if can_fill(sq):
+        # a text typed whole, sent in one change: its first op an INS at the head, its
+        # elements all the change's own (any other change on an empty text fails gather)
+        plan = gather(ops, 0, len(ops), start_op, True)
+        if (
+            plan is None
+            or plan.end - 1 > INT64_MAX
+            or used != (1 << nn) - 1
+            or pack_lists(top) != raw
+        ):
+            return None
+        fill(sq, plan, actor)
+        hasher = new_hasher()
+        hasher.update(raw)
+        return Change(
+            actor,
+            seq,
+            start_op,
+            time,
+            message,
+            (dep,),
+            None,
+            raw,
+            hasher.digest(),
+            plan.end - start_op,
+        )
+    find = sq.find
     ctr = start_op
     for op in ops:
         # (``==`` holds for [1, True] too, which packs to its own bytes: types are tested)

@@ -12,24 +12,39 @@ element already there (the change's counters ascend).  The RGA rule then puts ev
 insert *right after its reference*, ahead of the earlier inserts after the same element.
 So the final order is a tree walk: an insert is a node hanging off the element it names
 (or the head), a node's children come after the element they hang off, the latest child
-first.  :func:`fill_fresh` collects the ops as such nodes, with the removes as the
-stretches of the inserts they hit, checks every op as :meth:`Doc._apply_verified` does,
-and only then walks the tree and hands the runs to :meth:`Sequence.load_runs`.  Nothing
-changes when an op is invalid.  O(k log k) for k ops, against O(k (log r + C)) one by one.
+first.  :func:`gather` reads the ops as the change's bytes unpacked them (no op tuples
+are made: a fill's whole change needs none), checks each one as ``decode_change`` and
+``Doc._apply_verified`` would and collects it as such a node, with the removes as the
+stretches of the inserts they hit; only then :func:`fill` walks the tree and hands the
+runs to :meth:`Sequence.load_runs`.  At any op that is not valid, gather gives up having
+changed nothing, and the caller applies the ops one by one, which raises the error the
+op deserves.  O(k log k) for k ops, against O(k (log r + C)) one by one.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Any
+from typing import Any, NamedTuple
 
-from .errors import InvalidChangeError
-from .op import INS, REM
+from .errors import DecodeError
+from .op import INS, REM, Op, decode_scalar
 from .sequence import Sequence
 
 FILL_MIN = 4
 """Fewest ops (inserts and removes on the sequence, in a row) worth a fill: a change that
 starts a text with a keystroke or two goes op by op."""
+
+
+class Plan(NamedTuple):
+    """A fill's ops, checked and laid out as the insert tree, not applied yet."""
+
+    took: int  # how many ops, from the first (an insert at the head)
+    end: int  # the counter after the last of them
+    starts: list[int]  # first counter of each insert, ascending
+    texts: list[Any]  # its content
+    kids: list[list[tuple[int, int]] | None]  # its (offset, -child) attachments
+    gone: list[list[tuple[int, int]] | None]  # its removed [lo, hi) offsets
+    roots: list[int]  # the inserts at the head, in op order
 
 
 def can_fill(seq: Sequence) -> bool:
@@ -39,126 +54,157 @@ def can_fill(seq: Sequence) -> bool:
     return not head.runs and head.next is None and head.refs[0] == 1 and not seq._alias
 
 
-def fill_fresh(
-    seq: Sequence, ops: list[Any], i: int, ctr: int, actor: bytes, obj: Any
-) -> tuple[int, int]:
-    """Apply ``ops[i:j]``, the inserts and removes on ``obj`` (whose sequence is ``seq``,
-    empty: :func:`can_fill`) that follow each other from ``ops[i]``, an insert at the head
-    with counter ``ctr``, made by ``actor``.
+def stretch(ops: list[Op], i: int) -> int:
+    """One past the last of the inserts and removes in a row from ``ops[i]`` on its object
+    (op tuples, decoded).  O(k) for the k ops."""
+    obj = ops[i][1]
+    j = i + 1
+    n = len(ops)
+    while j < n:
+        op = ops[j]
+        if (op[0] != INS and op[0] != REM) or op[1] != obj:  # (decoding shares obj: fast)
+            break
+        j += 1
+    return j
 
-    Returns ``(j - i, ctr after ops[j - 1])``, or ``(0, ctr)`` having changed nothing when
-    fewer than :data:`FILL_MIN` ops qualify.  Raises :class:`InvalidChangeError` (with the
-    general path's message) for the first invalid op, having changed nothing.
+
+def gather(ops: list[Any], i: int, j: int, ctr: int, is_text: bool) -> Plan | None:
+    """Check the inserts and removes ``ops[i:j]``, on one object, and lay them out; None,
+    having looked only, if they are fewer than :data:`FILL_MIN` or one of them is not
+    valid (malformed, not an insert or remove on that object, or naming an element it
+    may not).
+
+    ``ops`` are a change's ops in wire form (``[action, [ctr, actor index], ref or elem,
+    content or count]``); ``ops[i]`` is an insert at the head, with counter ``ctr``, on the
+    object of an empty sequence (:func:`can_fill`) of the kind ``is_text`` says.  Every
+    element the ops may name is one of their own, so an id must name the author (index 0).
     O(k log k) for k ops.
     """
-    ctr0 = ctr
-    is_text = seq.is_text
+    if j - i < FILL_MIN:
+        return None
     want = str if is_text else list
+    obj = ops[i][1]
     starts: list[int] = []  # first counter of each insert, ascending
     ends: list[int] = []  # one past its last
     texts: list[Any] = []  # its content
-    kids: list[list[tuple[int, int]] | None] = []  # its (offset, -child) attachments
-    roots: list[int] = []  # inserts at the head, in op order
-    gone: list[list[tuple[int, int]] | None] = []  # its removed [lo, hi) offsets
+    kids: list[list[tuple[int, int]] | None] = [None] * (j - i)  # (one per op: enough)
+    gone: list[list[tuple[int, int]] | None] = [None] * (j - i)
+    roots: list[int] = []
     bisect = bisect_right
-    j = len(ops)
-    for k in range(i, j):
-        op = ops[k]
-        a = op[0]
-        if (a != INS and a != REM) or (op[1] is not obj and op[1] != obj):
-            j = k
-            break
-        if a == INS:
-            x = op[3]
-            if type(x) is not want:
-                raise InvalidChangeError(
-                    f"op {ctr}: wrong content for a {'text' if is_text else 'list'}"
-                )
-            ref = op[2]
-            r = len(starts)
-            if ref is None:
-                roots.append(r)
+    try:  # (a field of the wrong shape fails to unpack or to add: not valid)
+        for r in ops[i:j] if i or j != len(ops) else ops:
+            a, o, e, x = r
+            # (``==`` holds for 1.0 and True too, which pack to their own bytes: types tested)
+            if o != obj or type(a) is not int or type(o[0]) is not int or type(o[1]) is not int:
+                return None
+            if a == INS:
+                if type(x) is not want or not x:
+                    return None
+                if not is_text:
+                    x = [decode_scalar(v) for v in x]
+                r = len(starts)
+                if e is None:
+                    roots.append(r)
+                else:
+                    if type(e) is not list:
+                        return None
+                    rc, ri = e
+                    if ri or type(ri) is not int or type(rc) is not int:
+                        return None
+                    p = bisect(starts, rc) - 1
+                    if p < 0 or rc >= ends[p]:  # (rc >= ctr is past every end)
+                        return None
+                    att = kids[p]
+                    if att is None:
+                        kids[p] = [(rc - starts[p], -r)]
+                    else:
+                        att.append((rc - starts[p], -r))
+                starts.append(ctr)
+                ctr += len(x)
+                ends.append(ctr)
+                texts.append(x)
+            elif a == REM:
+                if type(x) is not int or x < 1 or type(e) is not list:
+                    return None
+                ec, ei = e
+                if ei or type(ei) is not int or type(ec) is not int:
+                    return None
+                end = ec + x
+                if end > ctr:  # (removes elements not before it)
+                    return None
+                # every counter in [ec, end) must be an element: inserts leave gaps (the
+                # counters other ops took), and a remove may not span one (nor start in
+                # one: the gap after insert p fails the test of the insert after it)
+                p = bisect(starts, ec) - 1
+                if p < 0:
+                    return None
+                lo = ec
+                while True:
+                    s = starts[p]
+                    e = ends[p]
+                    g = gone[p]
+                    if g is None:
+                        gone[p] = [(lo - s, (e if e < end else end) - s)]
+                    else:
+                        g.append((lo - s, (e if e < end else end) - s))
+                    if e >= end:
+                        break
+                    p += 1
+                    if p == len(starts) or starts[p] != e:
+                        return None
+                    lo = e
+                ctr += x
             else:
-                rc, ra = ref
-                p = bisect(starts, rc) - 1
-                if ra != actor or p < 0 or rc >= ends[p]:  # (rc >= ctr is past every end)
-                    raise InvalidChangeError(f"op {ctr}: unknown element {rc}@{ra.hex()}")
-                att = kids[p]
-                if att is None:
-                    kids[p] = [(rc - starts[p], -r)]
-                else:
-                    att.append((rc - starts[p], -r))
-            starts.append(ctr)
-            ctr += len(x)
-            ends.append(ctr)
-            texts.append(x)
-            kids.append(None)
-            gone.append(None)
-        else:
-            ec, ea = op[2]
-            end = ec + op[3]
-            if end > ctr:
-                raise InvalidChangeError(f"op {ctr}: removes elements not before it")
-            # every counter in [ec, end) must be an element: inserts leave gaps (the
-            # counters other ops took), and a remove may not span one
-            p = bisect(starts, ec) - 1
-            if ea != actor or p < 0 or ec >= ends[p]:
-                raise InvalidChangeError(f"op {ctr}: unknown element {ec}@{ea.hex()}")
-            lo = ec
-            while True:
-                s = starts[p]
-                e = ends[p]
-                g = gone[p]
-                if g is None:
-                    gone[p] = [(lo - s, (e if e < end else end) - s)]
-                else:
-                    g.append((lo - s, (e if e < end else end) - s))
-                if e >= end:
-                    break
-                p += 1
-                if p == len(starts) or starts[p] != e:
-                    raise InvalidChangeError(f"op {ctr}: unknown element {e}@{ea.hex()}")
-                lo = e
-            ctr += op[3]
-    if j - i < FILL_MIN:
-        return 0, ctr0
-    seq.load_runs(_walk(starts, texts, kids, gone, roots, actor, is_text))
-    return j - i, ctr
+                return None
+    except (TypeError, ValueError, DecodeError):
+        return None
+    return Plan(j - i, ctr, starts, texts, kids, gone, roots)
 
 
-def _walk(
-    starts: list[int],
-    texts: list[Any],
-    kids: list[list[tuple[int, int]] | None],
-    gone: list[list[tuple[int, int]] | None],
-    roots: list[int],
-    actor: bytes,
-    is_text: bool,
-) -> list[tuple[int, bytes, Any, bool, bool]]:
+def fill(seq: Sequence, plan: Plan, actor: bytes) -> None:
+    """Lay ``plan``'s elements, inserted by ``actor``, into ``seq`` (empty:
+    :func:`can_fill`).  O(r) for the r runs it makes."""
+    seq.load_runs(_walk(plan, actor))
+
+
+def _walk(plan: Plan, actor: bytes) -> list[tuple[int, bytes, Any, bool, bool]]:
     """The inserts' elements in document order, as :meth:`Sequence.load_runs` takes them:
     each insert's content up to each element something hangs off, then what hangs there,
     the latest first, every such piece cut where its removed stretches begin and end.
     Iterative: typing nests each insert in the one before."""
+    starts, texts, kids, gone = plan.starts, plan.texts, plan.kids, plan.gone
     out: list[tuple[int, bytes, Any, bool, bool]] = []
     push = out.append
-    stack: list[Any] = roots[:]  # popped from the end: the latest root first
+    cut = _cut
+    stack: list[Any] = plan.roots[:]  # popped from the end: the latest root first
+    pop = stack.pop
     while stack:
-        item = stack.pop()
+        item = pop()
         if type(item) is int:
             x = texts[item]
             att = kids[item]
             g = gone[item]
-            if att is None and g is None:  # most inserts: nothing hangs off, all live
-                push((starts[item], actor, x if is_text else x[:], False, False))
-                continue
             if att is None:
-                assert g is not None
-                _cut(out, starts[item], x, 0, len(x), _bounds(g), actor)
+                if g is None:  # most inserts: nothing hangs off, all live
+                    push((starts[item], actor, x, False, False))
+                elif g[0] == (0, len(x)):  # typed, then removed whole
+                    push((starts[item], actor, x, False, True))
+                else:
+                    cut(out, starts[item], x, 0, len(x), _bounds(g), actor)
                 continue
-            att.sort()  # by offset, then the latest child first (children are negated)
-            todo: list[Any] = []
-            prev = 0
+            if len(att) > 1:
+                att.sort()  # by offset, then the latest child first (children are negated)
             b = None if g is None else _bounds(g)
+            # the piece before the first child goes out now; the rest waits on the stack,
+            # in reverse: each child's subtree, and the piece after the children at an offset
+            todo: list[Any] = []
+            off, neg = att[0]
+            s = starts[item]
+            if b is None:
+                push((s, actor, x[: off + 1], False, False))
+            else:
+                cut(out, s, x, 0, off + 1, b, actor)
+            prev = off + 1
             for off, neg in att:
                 if off >= prev:
                     todo.append((item, prev, off + 1, b))
@@ -170,11 +216,10 @@ def _walk(
             stack += todo
         else:
             k, lo, hi, b = item
-            x = texts[k]
             if b is None:
-                push((starts[k] + lo, actor, x[lo:hi], False, False))
+                push((starts[k] + lo, actor, texts[k][lo:hi], False, False))
             else:
-                _cut(out, starts[k], x, lo, hi, b, actor)
+                cut(out, starts[k], texts[k], lo, hi, b, actor)
     return out
 
 

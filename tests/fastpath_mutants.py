@@ -13,7 +13,8 @@ from the general path; dropping ``at_heads`` from the test of a peer's typing, s
 last element of the run the last remote insert went into has no element after it newer
 than it, on the heads or not: one inserted after it would have been the last insert;
 the INT64_MAX bound of a keystroke that continues a typing run, whose first counter is
-one past the head's last one: no history in a test reaches 2**63 ops).
+one past the head's last one, and that of a text typed whole: no history in a test
+reaches 2**63 ops).
 Not collected by pytest; the file is restored whatever happens.
 """
 
@@ -207,7 +208,11 @@ MUTANTS = [
         "                if True:  # (the next changes may continue it",
     ),
     # a change of several text ops on the only head (_text_ops)
-    (r'rb"[\x92-\x9f].*"', r'rb"[\x90-\x9f].*"'),
+    (r'ops = rb"(?:[\x92-\x9f]|', r'ops = rb"(?:[\x91-\x9f]|'),
+    (r"|\xdc..|\xdd....)", r"|\xdc..)"),
+    (r"|\xdc..|\xdd....)", r"|\xdd....)"),
+    ("re.escape(bytes([_INS, _REM]))", "re.escape(bytes([_INS]))"),
+    ("re.escape(bytes([_INS, _REM]))", "re.escape(bytes([_INS, _REM, 1]))"),
     ("            if m is None or m[1] != hh:\n", "            if m is None:\n"),
     (
         "            if typed is not None:  # (max_op: this change, or the general path, moves it)\n"
@@ -299,6 +304,16 @@ MUTANTS = [
         "                if run is None:\n                    return None\n                rc = run.ctr + run.n",
         "                if run is None:\n                    break\n                rc = run.ctr + run.n",
     ),
+    # a text typed whole (the fill)
+    ("    if can_fill(sq):\n", "    if False:\n"),
+    ("    if can_fill(sq):\n", "    if True:\n"),
+    (
+        "            or used != (1 << nn) - 1\n            or pack_lists",
+        "            or pack_lists",
+    ),
+    ("            or pack_lists(top) != raw\n        ):", "        ):"),
+    ("        fill(sq, plan, actor)\n", ""),
+    ("            plan.end - start_op,\n", "            plan.end - start_op + 1,\n"),
     (
         "    if ctr - 1 > INT64_MAX or used != (1 << nn) - 1 or pack_lists(top) != raw:",
         "    if ctr - 1 > INT64_MAX or pack_lists(top) != raw:",

@@ -1,13 +1,18 @@
 """Mutation check of the fill: every check and step of ``crdt/fill.py`` must be needed.
 
-    python tests/fill_mutants.py         # ~3 min
+    python tests/fill_mutants.py         # ~12 min
     python tests/fill_mutants.py _bounds # only the mutants of lines holding "_bounds"
 
 Each mutant weakens one check or bends one step of the fill; the tests of
 ``tests/test_fill.py`` (the fill against the general path, on random changes and on every
-kind of invalid op) must then fail.  Not listed, as equivalent: ``FILL_MIN``, a tuning
-constant the tests read, and the shortcut for an insert with nothing hanging off it and
-nothing removed, which the general branch after it also handles.  Not collected by pytest.
+kind of invalid op) and ``tests/test_fastpath.py`` (a text typed whole in one change,
+filled by the fast path, valid and damaged in each field) must then fail.  Not listed, as
+equivalent: ``FILL_MIN``, a tuning constant the tests read; the shortcut for an insert
+with nothing hanging off it and nothing removed, which the general branch after it also
+handles; and a remove's ``end > ctr``, which the test of the stretch also fails (no
+element has a counter from ``ctr`` on) but only after walking every insert it covers: it
+keeps a remove of a huge count from costing a walk of the whole text.  Not collected by
+pytest.
 """
 
 from __future__ import annotations
@@ -17,31 +22,60 @@ import sys
 from mutants import ROOT, run  # (tests/ is on sys.path when this file runs)
 
 TARGET = ROOT / "crdt" / "fill.py"
-TESTS = ["tests/test_fill.py"]
+TESTS = ["tests/test_fill.py", "tests/test_fastpath.py"]
 
 MUTANTS = [
     # which sequences and ops a fill takes
     ("return not head.runs and head.next", "return head.next"),
     ("head.refs[0] == 1 and not seq._alias", "not seq._alias"),
-    (" or (op[1] is not obj and op[1] != obj):", ":"),
-    ("if type(x) is not want:", "if False:"),
-    # the checks of an insert's reference and of a remove's stretch
-    ("if ra != actor or p < 0 or rc >= ends[p]:", "if p < 0 or rc >= ends[p]:"),
-    ("if ra != actor or p < 0 or rc >= ends[p]:", "if ra != actor or p < 0:"),
-    ("if end > ctr:", "if end > ctr + 1:"),
-    ("if ea != actor or p < 0 or ec >= ends[p]:", "if ea != actor or p < 0:"),
-    ("if ea != actor or p < 0 or ec >= ends[p]:", "if p < 0 or ec >= ends[p]:"),
+    ("if j - i < FILL_MIN:", "if j - i < 1:"),
+    ("        if (op[0] != INS and op[0] != REM) or", "        if"),
+    (
+        "if (op[0] != INS and op[0] != REM) or op[1] != obj:",
+        "if op[0] != INS and op[0] != REM:",
+    ),
+    ("if o != obj or type(a) is not int", "if type(a) is not int"),
+    ("if o != obj or type(a) is not int or", "if o != obj or"),
+    ("or type(o[0]) is not int or type(o[1])", "or type(o[1])"),
+    (" or type(o[1]) is not int:", ":"),
+    ("if type(x) is not want or not x:", "if not x:"),
+    ("if type(x) is not want or not x:", "if type(x) is not want:"),
+    ("x = [decode_scalar(v) for v in x]", "pass"),
+    # the checks of an insert's reference
+    ("                    if type(e) is not list:\n", "                    if False:\n"),
+    ("if ri or type(ri) is not int or type(rc) is not int:", "if type(ri) is not int:"),
+    ("if ri or type(ri) is not int or type(rc) is not int:", "if ri or type(rc) is not int:"),
+    ("if ri or type(ri) is not int or type(rc) is not int:", "if ri or type(ri) is not int:"),
+    ("if p < 0 or rc >= ends[p]:", "if rc >= ends[p]:"),
+    ("if p < 0 or rc >= ends[p]:", "if p < 0:"),
+    ("                ctr += len(x)\n", "                ctr += 1\n"),
+    # the checks of a remove's stretch
+    ("if type(x) is not int or x < 1 or type(e) is not list:", "if x < 1 or type(e) is not list:"),
+    (
+        "if type(x) is not int or x < 1 or type(e) is not list:",
+        "if type(x) is not int or type(e) is not list:",
+    ),
+    ("if type(x) is not int or x < 1 or type(e) is not list:", "if type(x) is not int or x < 1:"),
+    ("if ei or type(ei) is not int or type(ec) is not int:", "if type(ei) is not int:"),
+    ("if ei or type(ei) is not int or type(ec) is not int:", "if ei or type(ec) is not int:"),
+    ("if ei or type(ei) is not int or type(ec) is not int:", "if ei or type(ei) is not int:"),
+    ("                if p < 0:\n", "                if False:\n"),
     ("if p == len(starts) or starts[p] != e:", "if p == len(starts):"),
-    ("                lo = e\n", "                lo = e + 1\n"),
+    ("                    lo = e\n", "                    lo = e + 1\n"),
     ("if e >= end:", "if e > end:"),
+    ("gone[p] = [(lo - s, (e if e < end else end) - s)]", "gone[p] = [(lo - s, e - s)]"),
+    ("                ctr += x\n", "                ctr += 1\n"),
+    ("            else:\n                return None\n    except", "    except"),
     # the tree walk
     ("kids[p] = [(rc - starts[p], -r)]", "kids[p] = [(rc - starts[p], r)]"),
     ("att.append((rc - starts[p], -r))", "att.append((rc - starts[p], r))"),
-    ("stack: list[Any] = roots[:]", "stack: list[Any] = roots[::-1]"),
-    ("att.sort()", "att"),
+    ("stack: list[Any] = plan.roots[:]", "stack: list[Any] = plan.roots[::-1]"),
+    ("                att.sort()", "                pass"),
     ("todo.reverse()", "todo"),
     ("if off >= prev:", "if off > prev:"),
-    ("x if is_text else x[:], False, False)", "x, False, False)"),
+    ("push((s, actor, x[: off + 1], False, False))", "push((s, actor, x[:off], False, False))"),
+    ("elif g[0] == (0, len(x)):", "elif g[0][0] == 0:"),
+    ("elif g[0] == (0, len(x)):", "elif g[0][1] == len(x):"),
     # the removed stretches
     ("if out and lo <= out[-1]:", "if out and lo < out[-1]:"),
     ("if hi > out[-1]:", "if True:"),

@@ -280,7 +280,8 @@ def history_state(h: Any) -> Any:
 def sequence_elements(d: Doc) -> dict[Any, list[tuple[int, bytes, bool, Any]]]:
     """Per text or list object of ``d``, every element in order, tombstones included, as
     ``(counter, actor, deleted, value)``: the ids a document gives its elements, which
-    its visible content does not show."""
+    its visible content does not show (a written list element: its register's entries,
+    none once it is removed)."""
     from crdt.sequence import Sequence
 
     out: dict[Any, list[tuple[int, bytes, bool, Any]]] = {}
@@ -288,7 +289,7 @@ def sequence_elements(d: Doc) -> dict[Any, list[tuple[int, bytes, bool, Any]]]:
         seq = st.data
         if isinstance(seq, Sequence):
             out[obj] = [
-                (r.ctr + i, r.actor, r.deleted, r.content[i].winner() if r.reg else r.content[i])
+                (r.ctr + i, r.actor, r.deleted, r.content[i].entries if r.reg else r.content[i])
                 for r in seq.runs()
                 for i in range(r.n)
             ]

@@ -35,12 +35,13 @@ OTHER = b"\x02" * 16
 MODES = ("maker", "self", "two", "concurrent")
 
 
-def _history(seed: int, n: int, mode: str, maps: float = 0.1) -> list[bytes]:
+def _history(seed: int, n: int, mode: str, maps: float = 0.1, whole: bool = False) -> list[bytes]:
     """A per-keystroke history: typing, deleting, inserts at the head, a list edit now and
     then, and map edits (a share ``maps`` of the changes).  ``mode``: one actor types into
     a text another made ("maker") or that it made itself ("self"), two actors take turns
     and see each other's changes at once ("two"), or only now and then ("concurrent":
-    changes made on one head of several, as in the concurrent editing traces)."""
+    changes made on one head of several, as in the concurrent editing traces).  ``whole``:
+    the first edit types a text whole, in one change (:func:`_typed_whole`)."""
     rng = random.Random(seed)
     maker = Doc(b"\x01" * 16 if mode == "self" else b"\x00" * 16, clock=lambda: 5)
     maker.root.make_text("t")  # op 1
@@ -53,7 +54,9 @@ def _history(seed: int, n: int, mode: str, maps: float = 0.1) -> list[bytes]:
         d = docs[k % len(docs)] if rng.random() < 0.8 else rng.choice(docs)
         t = d.root["t"]
         r = rng.random()
-        if r < maps:
+        if whole and k == 0:
+            _typed_whole(d, rng)
+        elif r < maps:
             _edit_a_map(d, rng, k)
         elif r < 0.6 or len(t) == 0:
             t.insert(rng.choice([len(t), rng.randint(0, len(t))]), rng.choice("ab\u00e9\U0001f600"))
@@ -81,7 +84,8 @@ SETUP = 3  # the changes that make the text, the list and the map
 
 def _several_text_ops(d: Doc, rng: random.Random) -> None:
     """One change of several INS and REM ops on the text: a selection typed over, a
-    character typed at two places, a bracket pair, deletes at two places."""
+    character typed at two places, a bracket pair, deletes at two places, characters
+    typed at the head one before the other (each its own op)."""
     t = d.root["t"]
     with d.transaction():
         r = rng.random()
@@ -92,16 +96,33 @@ def _several_text_ops(d: Doc, rng: random.Random) -> None:
         elif r < 0.6 and len(t) >= 2:
             for pos in sorted(rng.sample(range(len(t)), 2), reverse=True):
                 t.insert(pos, "+")
-        elif r < 0.8:
+        elif r < 0.7:
             pos = rng.randint(0, len(t))
             t.insert(pos, "(")
             t.insert(pos + 1, ")")  # (its ref: the op before it, in the same change)
+        elif r < 0.8:
+            for ch in "wxyz"[: rng.randint(2, 4)]:
+                t.insert(0, ch)
         elif len(t) >= 3:
             t.delete(len(t) - 1, 1)
             t.delete(0, 1)
         else:
             t.insert(len(t), "ab")
             t.insert(0, "c")
+
+
+def _typed_whole(d: Doc, rng: random.Random) -> None:
+    """One change typing the empty text: 4 to 60 inserts and deletes anywhere in it, the
+    first an insert at the head (the shape the fast path fills at once)."""
+    t = d.root["t"]
+    with d.transaction():
+        t.insert(0, rng.choice(["a", "bc", "\u00e9\U0001f600"]))
+        for _ in range(rng.randint(3, 59)):
+            if len(t) and rng.random() < 0.35:
+                pos = rng.randrange(len(t))
+                t.delete(pos, min(rng.choice([1, 1, 2, 5]), len(t) - pos))
+            else:
+                t.insert(rng.randint(0, len(t)), rng.choice(["x", "yz", "\u00e9"]))
 
 
 SCALARS: tuple[Any, ...] = (0, -1, 2**63 - 1, -(2**63), 1.5, "s", "", b"\x00", True, None)
@@ -131,9 +152,21 @@ def _typing(raw: bytes) -> bool:
 
 
 def _text_ops(raw: bytes) -> bool:
-    """Whether a change has the fast path's other text shape: 2 to 15 INS and REM ops."""
+    """Whether a change has the fast path's other text shape: INS and REM ops, 2 or more."""
     ops = msgpack.unpackb(raw)[8]
-    return 2 <= len(ops) <= 15 and all(op[0] in (3, 5) and op[2] is not None for op in ops)
+    return 2 <= len(ops) and all(op[0] in (3, 5) and op[2] is not None for op in ops)
+
+
+def _filling(raw: bytes) -> bool:
+    """Whether a change types a text whole: INS and REM ops on one text, 4 or more (a
+    fill's least), the first an INS at the head."""
+    ops = msgpack.unpackb(raw)[8]
+    return (
+        len(ops) >= 4
+        and ops[0][0] == 3
+        and ops[0][2] is None
+        and all(len(op) == 4 and op[0] in (3, 5) and op[1] == ops[0][1] for op in ops)
+    )
 
 
 def _setting(raw: bytes) -> bool:
@@ -200,11 +233,14 @@ def _same(changes: list[Any], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...
     n=st.integers(1, 120),
     mode=st.sampled_from(MODES),
     maps=st.sampled_from((0.1, 0.7)),
+    whole=st.booleans(),
 )
-def test_valid_histories_apply_the_same(seed: int, n: int, mode: str, maps: float) -> None:
+def test_valid_histories_apply_the_same(
+    seed: int, n: int, mode: str, maps: float, whole: bool
+) -> None:
     mp = pytest.MonkeyPatch()
     try:
-        changes = _history(seed, n, mode, maps)
+        changes = _history(seed, n, mode, maps, whole)
         assert _same(changes, mp) is None
     finally:
         mp.undo()
@@ -336,7 +372,7 @@ TEXT_MUTATIONS: dict[str, Callable[[list[Any]], None]] = {
     "ref index -1": _op((2, 1), -1),
     "ref bool": _op((2, 1), False),
     "ref none": _op((2,), None),
-    "ref float": lambda top: _op((2, 0), float(top[8][0][2][0]))(top),
+    "ref float": lambda top: _op((2, 0), float((top[8][0][2] or [1])[0]))(top),
     "content int": _op((3,), 7),
     "content empty": _op((3,), ""),
     "content list": _op((3,), ["x"]),
@@ -400,7 +436,14 @@ def _on_op(k: int, f: Callable[[list[Any]], None]) -> Callable[[list[Any]], None
 
 
 LATER_OP_MUTATIONS = {f"{how} (op 2)": _on_op(1, f) for how, f in TEXT_MUTATIONS.items()}
-MUTATIONS = {**HEADER_MUTATIONS, **TEXT_MUTATIONS, **SET_MUTATIONS, **LATER_OP_MUTATIONS}
+LAST_OP_MUTATIONS = {f"{how} (last op)": _on_op(10**6, f) for how, f in TEXT_MUTATIONS.items()}
+MUTATIONS = {
+    **HEADER_MUTATIONS,
+    **TEXT_MUTATIONS,
+    **SET_MUTATIONS,
+    **LATER_OP_MUTATIONS,
+    **LAST_OP_MUTATIONS,
+}
 
 
 def _pred(top: list[Any], dc: int, di: int) -> None:
@@ -429,21 +472,33 @@ RAW_DAMAGE: dict[str, Callable[[bytes], bytes]] = {
     # the same value, wider than canonical: seq as uint32 instead of its shortest form
     "non-canonical seq": lambda r: _widen_seq(r),
     "non-canonical ref": lambda r: _widen_ref(r),  # (in the ops: no grammar tests them)
+    "non-canonical ops array": lambda r: _widen_ops(r),
 }
 
 
+def _widen_ops(raw: bytes) -> bytes:
+    """The ops array's length one width wider than its shortest form."""
+    top = msgpack.unpackb(raw)
+    n = len(top[8])
+    wide = b"\xdc" + n.to_bytes(2, "big") if n < 16 else b"\xdd" + n.to_bytes(4, "big")
+    return b"\x99" + msgpack.packb(top[:8])[1:] + wide + msgpack.packb(top[8])[1 if n < 16 else 3 :]
+
+
 def _widen_ref(raw: bytes) -> bytes:
-    """The first op's ref counter as a uint 16 instead of its shortest form."""
+    """The ref counter of the first op that has one as a uint 16 instead of its shortest
+    form."""
     top = msgpack.unpackb(raw)
     ops = top[8]
-    op = ops[0]
-    if not 1 <= len(ops) <= 15 or len(op) != 4 or type(op[2]) is not list:
+    k = next((k for k, op in enumerate(ops) if len(op) == 4 and type(op[2]) is list), None)
+    if k is None:
         return raw  # pragma: no cover - every change of the text shapes has one
+    op = ops[k]
     pk = msgpack.packb
     ref = b"\x92\xcd" + op[2][0].to_bytes(2, "big") + pk(op[2][1])
-    first = b"\x94" + pk(op[0]) + pk(op[1]) + ref + pk(op[3])
-    rest = b"".join(pk(o) for o in ops[1:])
-    return b"\x99" + pk(top[:8])[1:] + bytes([0x90 + len(ops)]) + first + rest
+    widened = b"\x94" + pk(op[0]) + pk(op[1]) + ref + pk(op[3])
+    head = bytes([0x90 + len(ops)]) if len(ops) < 16 else b"\xdc" + len(ops).to_bytes(2, "big")
+    body = b"".join(widened if i == k else pk(o) for i, o in enumerate(ops))
+    return b"\x99" + pk(top[:8])[1:] + head + body
 
 
 def _widen_seq(raw: bytes) -> bytes:
@@ -454,20 +509,38 @@ def _widen_seq(raw: bytes) -> bytes:
     return b"\x99" + head + b"\xce" + seq.to_bytes(4, "big") + tail
 
 
-DAMAGES: dict[str, tuple[Callable[[bytes], bool], float, list[str]]] = {
-    # kind -> (the shape of the change damaged, the share of map edits, the damages)
-    "text": (_typing, 0.1, sorted(HEADER_MUTATIONS) + sorted(TEXT_MUTATIONS) + sorted(RAW_DAMAGE)),
+DAMAGES: dict[str, tuple[Callable[[bytes], bool], float, bool, list[str]]] = {
+    # kind -> (the shape of the change damaged, the share of map edits, whether the first
+    # edit types the text whole, the damages)
+    "text": (
+        _typing,
+        0.1,
+        False,
+        sorted(HEADER_MUTATIONS) + sorted(TEXT_MUTATIONS) + sorted(RAW_DAMAGE),
+    ),
     "text ops": (
         _text_ops,
         0.1,
+        False,
         sorted(HEADER_MUTATIONS)
         + sorted(TEXT_MUTATIONS)
         + sorted(LATER_OP_MUTATIONS)
         + sorted(RAW_DAMAGE),
     ),
+    "typed whole": (
+        _filling,
+        0.1,
+        True,
+        sorted(HEADER_MUTATIONS)
+        + sorted(TEXT_MUTATIONS)
+        + sorted(LATER_OP_MUTATIONS)
+        + sorted(LAST_OP_MUTATIONS)
+        + sorted(RAW_DAMAGE),
+    ),
     "map write": (
         _setting,
         0.7,
+        False,
         sorted(HEADER_MUTATIONS) + sorted(SET_MUTATIONS) + sorted(RAW_DAMAGE),
     ),
 }
@@ -485,11 +558,23 @@ DAMAGES: dict[str, tuple[Callable[[bytes], bool], float, list[str]]] = {
 def test_damaged_changes_fail_the_same(
     kind: str, seed: int, n: int, mode: str, at: float, data: st.DataObject
 ) -> None:
-    """One change of a shape the fast path takes (one INS or REM of text, or one SET of a
-    scalar at a map key), damaged in one field."""
-    shape, maps, hows = DAMAGES[kind]
+    """One change of a shape the fast path takes (one INS or REM of text, several text ops,
+    a text typed whole, or one SET of a scalar at a map key), damaged in one field."""
+    shape, maps, whole, hows = DAMAGES[kind]
     how = data.draw(st.sampled_from(hows), label="how")
-    _damaged_one(_history(seed, n, mode, maps), shape, at, how)
+    _damaged_one(_history(seed, n, mode, maps, whole), shape, at, how)
+
+
+@pytest.mark.parametrize(
+    ("kind", "how"), [(kind, how) for kind, (_, _, _, hows) in DAMAGES.items() for how in hows]
+)
+def test_every_damage_once(kind: str, how: str) -> None:
+    """Each damage of each kind at least once (the property test above draws them at
+    random): on the first change of the shape in a fixed history."""
+    shape, maps, whole, _ = DAMAGES[kind]
+    changes = _history(5, 30, "maker", maps, whole)
+    assert any(shape(raw) for raw in changes[SETUP:])
+    _damaged_one(changes, shape, 0.0, how)
 
 
 def _damaged_one(changes: list[bytes], shape: Callable[[bytes], bool], at: float, how: str) -> None:
@@ -658,6 +743,128 @@ def test_text_ops_naming_another_author_by_a_ref_only(
     assert e1 is None and e2 is None and a1 == a2 and d1.to_py() == d2.to_py()
     assert str(d1.root["t"]) == "acbx"
     assert taken[-1] == range(0, 2)  # (B's change, then this one: both the fast way)
+
+
+def _whole_change(table: list[bytes], ops: list[Any], author: bytes) -> list[bytes]:
+    """A history whose last change is hand-made: A made an empty text (op 1) and a map (op
+    2); ``author`` then makes ``ops`` from op 3 under actor ``table``."""
+    a = Doc(A, clock=lambda: 0)
+    a.root.make_text("t")
+    a.root.make_map("m")
+    top = [1, author, 1 if author != A else 3, 3, 0, None, a.heads, table, ops]
+    return [*a.get_changes(), msgpack.packb(top)]
+
+
+# ops from counter 3 on the text [1, 0] (A's): "abc" at 3-5, "d" after "b" at 6, a remove
+# of "c" at 7, "e" at the head at 8
+WHOLE = [
+    [3, [1, 0], None, "abc"],
+    [3, [1, 0], [4, 0], "d"],
+    [5, [1, 0], [5, 0], 1],
+    [3, [1, 0], None, "e"],
+]
+
+
+def _bend(k: int, i: int, value: Any) -> list[Any]:
+    ops = [list(op) for op in WHOLE]
+    ops[k][i] = value
+    return ops
+
+
+@pytest.mark.parametrize(
+    "table, ops, author, ok",
+    [
+        ([], WHOLE, A, True),
+        ([A], [[a, [1, 1], r and [r[0], 0], x] for a, _, r, x in WHOLE], B, True),  # B types
+        ([], WHOLE + [[3, [1, 0], [8, 0], "f"]] * 30, A, True),  # (array 16)
+        ([], WHOLE[:3], A, True),  # too few to fill: the general path
+        ([], [*WHOLE, [0, None, "k", 1, []]], A, True),  # then a map write: general
+        ([], [*WHOLE, [3, [2, 0], None, "x"]], A, False),  # then an insert into the map
+        ([], _bend(1, 2, [5, 0]), A, True),  # after "c"
+        ([], _bend(1, 2, [6, 0]), A, False),  # after itself
+        ([], _bend(1, 2, [2, 0]), A, False),  # after the map
+        ([], _bend(1, 2, [1, 0]), A, False),  # after the text
+        ([], _bend(1, 2, [4, 1]), A, False),  # no actor 1
+        ([A], _bend(1, 2, [4, 1]), B, False),  # B's own "b" named as A's
+        ([], _bend(1, 2, [4.0, 0]), A, False),
+        ([], _bend(1, 2, [4, False]), A, False),
+        ([], _bend(1, 2, [4]), A, False),
+        ([], _bend(1, 2, {4: 0, 0: 0}), A, False),
+        ([], _bend(1, 2, "ab"), A, False),
+        ([], _bend(1, 2, b"\x04\x00"), A, False),  # (unpacks as two ints, 4 and 0)
+        ([], _bend(1, 3, ""), A, False),
+        ([], _bend(1, 3, ["d"]), A, False),
+        ([], _bend(1, 3, 1), A, False),
+        ([], _bend(1, 1, [1.0, 0]), A, False),
+        ([], _bend(1, 1, [1, False]), A, False),
+        ([], _bend(1, 1, [2, 0]), A, False),  # into the map
+        ([], _bend(1, 0, 3.0), A, False),
+        ([], _bend(1, 0, 4), A, False),
+        ([], _bend(2, 2, [3, 0]), A, True),  # removes "a"
+        ([], _bend(2, 3, 2), A, True),  # removes "c" and the "d" after it (counters 5, 6)
+        ([], _bend(2, 3, 3), A, False),  # and counter 7: the remove itself
+        ([], _bend(2, 3, 0), A, False),
+        ([], _bend(2, 3, True), A, False),
+        ([], _bend(2, 3, 1.0), A, False),
+        ([], _bend(2, 2, [2, 0]), A, False),  # the map
+        ([], _bend(2, 2, [5, 1]), A, False),
+        ([], _bend(2, 2, [5.0, 0]), A, False),
+        ([], _bend(2, 2, None), A, False),
+        ([], _bend(2, 2, {5: 0, 0: 0}), A, False),
+        ([], _bend(2, 2, "ab"), A, False),
+        ([], _bend(2, 2, b"\x05\x00"), A, False),
+        ([], [*WHOLE, [5, [1, 0], [7, 0], 1]], A, False),  # from the remove's counter
+        ([], [*WHOLE, [5, [1, 0], [2, 0], 2]], A, False),  # from the map's
+        ([], _bend(3, 2, [7, 0]), A, False),  # after the remove's counter
+        ([], _bend(0, 2, [3, 0]), A, False),  # the first after itself
+        ([], [WHOLE[2], *WHOLE], A, False),  # a remove first
+        ([], [WHOLE[0], WHOLE[1], 5, WHOLE[3]], A, False),
+        ([], [WHOLE[0], WHOLE[1], WHOLE[2][:3], WHOLE[3]], A, False),
+        ([B], WHOLE, A, False),  # B named by none
+    ],
+)
+def test_hand_made_texts_typed_whole(
+    table: list[bytes], ops: list[Any], author: bytes, ok: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Changes typing an empty text whole (the fast path fills it at once), each damaged in
+    one field of one op or of the table, and some valid ones it leaves to the general
+    path: both paths agree, and the valid ones it can take go the fast way."""
+    changes = _whole_change(table, ops, author)
+    taken = _record_taken(monkeypatch)
+    d1, a1, e1 = _apply(changes, True, monkeypatch, setup=2)
+    monkeypatch.undo()
+    d2, a2, e2 = _apply(changes, False, monkeypatch, setup=2)
+    assert e1 == e2 and a1 == a2 and d1.to_py() == d2.to_py()
+    assert sequence_elements(d1) == sequence_elements(d2)
+    assert (e1 is None) is ok, e1
+    if ok and ops is WHOLE:
+        assert str(d1.root["t"]) == "eabd"
+    fills = ok and len(ops) >= 4 and all(op[0] in (3, 5) and op[1] == ops[0][1] for op in ops)
+    assert (len(taken[-1]) == 1) is fills
+
+
+def test_a_text_typed_whole_is_filled_the_fast_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a vacuous comparison: in every mode, the change typing the text whole goes the
+    fast way, and is filled."""
+    import crdt.fastpath as fastpath_mod
+
+    filled: list[int] = []
+    real = fastpath_mod.fill
+
+    def counting(sq: Any, plan: Any, actor: bytes) -> None:
+        filled.append(plan.took)
+        real(sq, plan, actor)
+
+    monkeypatch.setattr(fastpath_mod, "fill", counting)
+    taken = _record_taken(monkeypatch)
+    for mode in MODES:
+        changes = _history(5, 40, mode, whole=True)
+        (k,) = [k for k, raw in enumerate(changes) if _filling(raw)]
+        filled.clear()
+        taken.clear()
+        Doc().apply_changes(changes)
+        assert any(k in r for r in taken) and len(filled) == 1, mode
+        assert filled[0] == len(msgpack.unpackb(changes[k])[8])
 
 
 def _one_set_change(table: list[bytes], op: list[Any], author: bytes) -> list[bytes]:

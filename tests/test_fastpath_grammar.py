@@ -1,5 +1,6 @@
 """The fast path's grammar (``crdt.fastpath._ONE_OP``) matches the canonical bytes of its
-shapes and nothing else.
+shapes and nothing else (and ``_TEXT_OPS``, the header of a change of several ops, the
+ops array's length in every width).
 
 The fast path trusts the grammar for every type and encoding of a text change, and for the
 header of a map write: it does not test them again.  These tests write each field by hand
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 from crdt import Doc
 from crdt.change import decode_change
 from crdt.codec import pack_lists
-from crdt.fastpath import _ONE_OP
+from crdt.fastpath import _ONE_OP, _TEXT_OPS
 
 INT64_MAX = 2**63 - 1
 A = b"\x0a" * 16
@@ -179,6 +180,33 @@ def test_arrays() -> None:
         assert _ONE_OP(cut) is not None
         with pytest.raises(ValueError):
             msgpack.unpackb(cut)
+
+
+def test_changes_of_several_text_ops() -> None:
+    """``_TEXT_OPS`` takes a change on one dep whose ops array holds two ops or more, the
+    first an INS or REM; group 1 is the dep.  It takes the array's length in any width
+    (one op in an array 16 too): the fast path packs the change again to show it
+    canonical."""
+    ins = INS[8][0]
+    rem = REM[8][0]
+    for n in (1, 2, 15, 16, 300, 70000):
+        for first in (ins, rem):
+            top = [*INS[:8], [first] + [ins] * (n - 1)]
+            raw = pack_lists(top)
+            m = _TEXT_OPS(raw)
+            assert (m is not None) is (n >= 2), n
+            assert m is None or m[1] == H
+            body = b"".join(pack_lists(op) for op in top[8])
+            head = pack_lists(top[:8])[1:]
+            wides = [b"\xdd" + n.to_bytes(4, "big")]
+            if n < 1 << 16:
+                wides.append(b"\xdc" + n.to_bytes(2, "big"))
+            for wide in wides:
+                assert _TEXT_OPS(b"\x99" + head + wide + body) is not None
+    for other in (SET[8][0], [2, [1, 0], "k", 1, []], [4, [1, 0], None, 1], [1, None, "k", []]):
+        assert _TEXT_OPS(pack_lists([*INS[:8], [other, ins]])) is None, other
+    assert _TEXT_OPS(pack_lists([*INS[:6], [H, H[:-1] + b"\x12"], [], [ins, ins]])) is None
+    assert _TEXT_OPS(pack_lists([*INS[:8], [[*ins, 1], ins]])) is None  # (five items)
 
 
 def test_items_are_read_by_their_length() -> None:
