@@ -216,6 +216,21 @@ def _record_taken(monkeypatch: pytest.MonkeyPatch) -> list[range]:
     return calls
 
 
+def _both_ways(
+    changes: list[Any], setup: int, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, Any, list[range]]:
+    """Apply ``changes`` with the fast path on (recording what it takes) and off: both must
+    give the same documents, elements and applied changes.  Returns the first document,
+    its error and the ranges the fast path took."""
+    taken = _record_taken(monkeypatch)
+    d1, a1, e1 = _apply(changes, True, monkeypatch, setup=setup)
+    monkeypatch.undo()
+    d2, a2, e2 = _apply(changes, False, monkeypatch, setup=setup)
+    assert e1 == e2 and a1 == a2 and d1.to_py() == d2.to_py()
+    assert sequence_elements(d1) == sequence_elements(d2)
+    return d1, e1, taken
+
+
 def _same(changes: list[Any], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...] | None:
     d1, a1, e1 = _apply(changes, True, monkeypatch)
     d2, a2, e2 = _apply(changes, False, monkeypatch)
@@ -708,12 +723,7 @@ def test_hand_made_changes_of_text_ops(
     top = msgpack.unpackb(changes[-1])
     top[8] = ops
     changes[-1] = msgpack.packb(top)
-    taken = _record_taken(monkeypatch)
-    d1, a1, e1 = _apply(changes, True, monkeypatch, setup=3)
-    monkeypatch.undo()
-    d2, a2, e2 = _apply(changes, False, monkeypatch, setup=3)
-    assert e1 == e2 and a1 == a2 and d1.to_py() == d2.to_py()
-    assert sequence_elements(d1) == sequence_elements(d2)
+    _, e1, taken = _both_ways(changes, 3, monkeypatch)
     assert (e1 is None) is ok, e1
     own = ok and any(op[2][0] >= 5 for op in ops)  # (ids from op 5 on: this change's)
     assert (len(taken[-1]) == 1) is (ok and not own)
@@ -736,11 +746,8 @@ def test_text_ops_naming_another_author_by_a_ref_only(
     top[8] = [top[8][0], [3, [1, 0], [2, 0], "c"]]  # (the INS after A's "a")
     assert top[7] == [B] and top[8][0][2] == [5, 1]
     changes = [*a.get_changes()[:-1], msgpack.packb(top)]
-    taken = _record_taken(monkeypatch)
-    d1, a1, e1 = _apply(changes, True, monkeypatch, setup=2)
-    monkeypatch.undo()
-    d2, a2, e2 = _apply(changes, False, monkeypatch, setup=2)
-    assert e1 is None and e2 is None and a1 == a2 and d1.to_py() == d2.to_py()
+    d1, e1, taken = _both_ways(changes, 2, monkeypatch)
+    assert e1 is None
     assert str(d1.root["t"]) == "acbx"
     assert taken[-1] == range(0, 2)  # (B's change, then this one: both the fast way)
 
@@ -830,12 +837,7 @@ def test_hand_made_texts_typed_whole(
     one field of one op or of the table, and some valid ones it leaves to the general
     path: both paths agree, and the valid ones it can take go the fast way."""
     changes = _whole_change(table, ops, author)
-    taken = _record_taken(monkeypatch)
-    d1, a1, e1 = _apply(changes, True, monkeypatch, setup=2)
-    monkeypatch.undo()
-    d2, a2, e2 = _apply(changes, False, monkeypatch, setup=2)
-    assert e1 == e2 and a1 == a2 and d1.to_py() == d2.to_py()
-    assert sequence_elements(d1) == sequence_elements(d2)
+    d1, e1, taken = _both_ways(changes, 2, monkeypatch)
     assert (e1 is None) is ok, e1
     if ok and ops is WHOLE:
         assert str(d1.root["t"]) == "eabd"
