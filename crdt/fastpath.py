@@ -1,5 +1,5 @@
 """The remote fast path: changes of one op, on one or two deps the document has, and
-changes of several text ops on the only head.
+changes of several text ops on the only head (a text typed whole among them).
 
 A peer typing sends one such change per keystroke: one INS of a string, or one REM, whose
 only dep is the previous change; an application editing fields of its objects sends one SET
@@ -21,10 +21,11 @@ their fields with it, and their text extends the run it went into in one go when
 typing stops.  A change of several text ops made on the only head (a selection typed
 over) goes to :func:`_text_ops`, which looks every id up before it applies any op, or, if
 the text has no elements yet (a document typed whole, sent in one change), lays all of
-its ops out at once with :mod:`crdt.fill`.  The path is conservative: at the first change
-that does not have the shape, or fails any check, it stops and leaves that change to the
-general path,
-which applies it or raises the error it deserves.  So this path decides nothing the
+its ops out at once with :mod:`crdt.fill`; so too if the change makes the text first, at
+a key of a map (:func:`_made_whole`), as a new document's first change, on nothing, does.
+The path is conservative: at the first change that does not have the shape, or fails any
+check, it stops and leaves that change to the general path, which applies it or raises
+the error it deserves.  So this path decides nothing the
 general path would decide differently, and never raises on input;
 ``tests/test_fastpath.py`` checks both paths give the same documents, results and errors
 on valid and damaged histories.
@@ -46,9 +47,10 @@ from . import change as _change
 from .change import Change, new_hasher
 from .codec import pack_lists, unpack
 from .errors import InvalidChangeError
-from .fill import can_fill, fill, gather
+from .fill import Plan, can_fill, fill, gather
 from .ids import MAX_ACTOR_LEN
 from .op import INS as _INS
+from .op import MAKE as _MAKE
 from .op import REM as _REM
 from .op import SET as _SET
 from .values import INT64_MAX, INT64_MIN, ObjType
@@ -62,8 +64,10 @@ _TEXT, _MAP = ObjType.TEXT, ObjType.MAP
 def _grammar() -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
     """The canonical msgpack of the changes this path takes (SPEC.md section 4), as a regex
     over their bytes: one op that is an INS or REM of text, or a SET (group 1: its bytes);
-    and, second, a change of two ops or more, the first an INS or REM, on one dep (group
-    1: the dep), whose header only it tests (:func:`_text_ops` tests the ops).
+    and, second, a change of two ops or more on one dep (group 1: the dep) or none, whose
+    first op is an INS or REM, or the MAKE of a text at a key of up to 31 bytes with no
+    pred followed by an INS; of those it tests the header and that MAKE (:func:`_text_ops`
+    tests the rest).
 
     A change matching it is well formed, canonical and typed as ``decode_change`` demands,
     up to the lengths of its last string (``unpack`` checks them) and, for a SET, the op
@@ -97,10 +101,32 @@ def _grammar() -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
     rem = re.escape(bytes([_REM])) + opid + opid + positive
     op = rb"\x91(?:\x94(?:" + ins + b"|" + rem + rb")|(\x95" + re.escape(bytes([_SET])) + b".*))"
     head = rb"\x99\x01" + actor + uint + uint + uint + message + deps + table
-    several = rb"\x99\x01" + actor + uint + uint + uint + message + rb"\x91\xc4\x20(.{32})" + table
-    # 2 to 15 ops, or more (array 16 and 32), the first an INS or REM (a change of other
-    # ops is unpacked once, by the general path)
-    ops = rb"(?:[\x92-\x9f]|\xdc..|\xdd....)\x94[" + re.escape(bytes([_INS, _REM])) + b"]"
+    several = (
+        rb"\x99\x01"
+        + actor
+        + uint
+        + uint
+        + uint
+        + message
+        + rb"(?:\x90|\x91\xc4\x20(.{32}))"
+        + table
+    )
+    # 2 to 15 ops, or more (array 16 and 32), the first an INS or REM, or the MAKE of a
+    # text at a map key overwriting nothing, then an INS (a change of other ops is
+    # unpacked once, by the general path)
+    make_text = (
+        rb"\x95"
+        + re.escape(bytes([_MAKE]))
+        + rb"(?:\xc0|\x92"
+        + uint
+        + rb"[\x00\x01])"
+        + lp(0xA0, list(range(32)))
+        + re.escape(bytes([_TEXT]))
+        + rb"\x90\x94"
+        + re.escape(bytes([_INS]))
+    )
+    first = rb"(?:\x94[" + re.escape(bytes([_INS, _REM])) + b"]|" + make_text + b")"
+    ops = rb"(?:[\x92-\x9f]|\xdc..|\xdd....)" + first
     return re.compile(head + op, re.DOTALL), re.compile(several + ops + b".*", re.DOTALL)
 
 
@@ -153,6 +179,9 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     if len(heads) == 1:
         ((hi, hh),) = heads.items()
         hnxt = start[hi] + n_ops[hi]
+    fresh = not heads  # no change at all (linear: no base snapshot): one with no dep is next
+    if fresh:
+        hnxt = 1
     max_bytes = _change.MAX_CHANGE_BYTES  # (the general path refuses more; tests lower it)
     n = len(changes)
     # A peer typing on: each change the next keystroke after the one before, in the run
@@ -180,21 +209,25 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
         if m is None:
             # several text ops (a selection typed over, say) made on the only head
             m = _TEXT_OPS(raw)
-            if m is None or m[1] != hh:
+            if m is None or (m[1] != hh and not (fresh and m[1] is None)):
                 break
             if typed is not None:  # (max_op: this change, or the general path, moves it)
                 t_sq.extend_typing(t_run, "".join(typed))
                 typed = None
-            c = _text_ops(objs, raw, hh, hnxt, last, last_seq, seq_of)
+            c = _text_ops(objs, apply_op, raw, m[1], hnxt, last, last_seq, seq_of)
             if c is None:
                 break
             actor = c.actor
             if actor != last:  # (as a one-op change on the only head, below)
                 record_run()
-            if run_first < 0:
-                run_first = hi
-                run_from = len(applied)
-            hi += 1
+            if fresh:  # the document's first change: no dep (and no run waits)
+                hi = add(c, (), True)
+                fresh = False
+            else:
+                if run_first < 0:
+                    run_first = hi
+                    run_from = len(applied)
+                hi += 1
             hh = c.hash
             hnxt = c.start_op + c.n_ops
             max_op = hnxt - 1
@@ -468,10 +501,18 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
 
 
 def _text_ops(
-    objs: Any, raw: bytes, dep: bytes, nxt: int, last: Any, last_seq: int, seq_of: Any
+    objs: Any,
+    apply_op: Any,
+    raw: bytes,
+    dep: bytes | None,
+    nxt: int,
+    last: Any,
+    last_seq: int,
+    seq_of: Any,
 ) -> Change | None:
     """Check and apply a change of several INS and REM ops on one text, made on the only
-    head (hash ``dep``, its last op ``nxt - 1``), every id they name older than the change;
+    head (hash ``dep``, its last op ``nxt - 1``; None: the document has no change, and the
+    change no dep), every id they name older than the change;
     returns it, or None (nothing changed) for the general path to decide.  ``last_seq``:
     the last seq of actor ``last`` (else ``seq_of`` says).
 
@@ -482,13 +523,16 @@ def _text_ops(
     goes to the general path): so every id can be checked before any op is applied.
     O(ops) lookups, then the ops.  On a text with no elements yet, every id must be the
     change's own instead: :func:`crdt.fill.gather` checks them all and lays them out (from
-    the ops as unpacked: no op tuples), and :func:`crdt.fill.fill` writes the text at once.
+    the ops as unpacked: no op tuples), and :func:`crdt.fill.fill` writes the text at once;
+    so too when the change makes the text first (:func:`_made_whole`).  ``apply_op``:
+    ``OpSet.apply``.
     """
     try:
         top = unpack(raw)
     except Exception:
         return None
     _, actor, seq, start_op, time, message, _, table, ops = top  # (the dep: the grammar's)
+    deps = () if dep is None else (dep,)
     if start_op != nxt or seq != (last_seq if actor == last else seq_of(actor)) + 1:
         return None
     if not table:
@@ -499,6 +543,8 @@ def _text_ops(
         return None  # (two others: the general path sorts the table out)
     nn = len(names)
     first = ops[0]
+    if type(first) is list and len(first) == 5:
+        return _made_whole(objs, apply_op, top, raw, deps, names)
     if type(first) is not list or len(first) != 4:
         return None
     o = first[1]
@@ -515,29 +561,11 @@ def _text_ops(
     if can_fill(sq):
         # a text typed whole, sent in one change: its first op an INS at the head, its
         # elements all the change's own (any other change on an empty text fails gather)
-        plan = gather(ops, 0, len(ops), start_op, True)
-        if (
-            plan is None
-            or plan.end - 1 > INT64_MAX
-            or used != (1 << nn) - 1
-            or pack_lists(top) != raw
-        ):
+        plan = _whole_plan(top, raw, 0, nn, used)
+        if plan is None:
             return None
         fill(sq, plan, actor)
-        hasher = new_hasher()
-        hasher.update(raw)
-        return Change(
-            actor,
-            seq,
-            start_op,
-            time,
-            message,
-            (dep,),
-            None,
-            raw,
-            hasher.digest(),
-            plan.end - start_op,
-        )
+        return _whole_change(top, raw, deps, plan)
     find = sq.find
     ctr = start_op
     for op in ops:
@@ -583,5 +611,71 @@ def _text_ops(
             sq.remote_delete(rc, names[ri], x)
             ctr += x
     return Change(
-        actor, seq, start_op, time, message, (dep,), None, raw, hasher.digest(), ctr - start_op
+        actor, seq, start_op, time, message, deps, None, raw, hasher.digest(), ctr - start_op
     )
+
+
+def _made_whole(
+    objs: Any,
+    apply_op: Any,
+    top: list[Any],
+    raw: bytes,
+    deps: tuple[bytes, ...],
+    names: list[bytes],
+) -> Change | None:
+    """Check and apply a change, made on the only head, that makes a text at a map key
+    (overwriting nothing) and then types it whole: a document's text made and written in
+    one session.  Its MAKE is checked as ``Doc._apply_verified`` checks one (the map is
+    older than the change, being in the document), the ops after it as a text typed whole
+    (every id the change's own).  Returns it, or None (nothing changed).  O(k log k) for
+    its k ops."""
+    actor, start_op, ops = top[1], top[3], top[8]
+    nn = len(names)
+    # (the grammar has tested the MAKE's bytes: a text, at a str key, on the root or on an
+    # id [uint, 0 or 1], with no pred; and that an INS follows, which gather tests)
+    _, o, key, _, _ = ops[0]
+    used = 1  # a bit per actor index named (the author's needs no naming)
+    if o is None:
+        obj = None  # the root
+    else:
+        oc, oi = o
+        if oi >= nn:
+            return None
+        obj = (oc, names[oi])
+        used |= 1 << oi
+    st = objs.get(obj)
+    if st is None or st.type is not _MAP:
+        return None
+    if ops[1][1] != [start_op, 0]:
+        return None  # (not the text it makes: the general path's)
+    plan = _whole_plan(top, raw, 1, nn, used)
+    if plan is None:
+        return None
+    apply_op((_MAKE, obj, key, _TEXT, ()), start_op, actor)
+    fill(objs[(start_op, actor)].data, plan, actor)
+    return _whole_change(top, raw, deps, plan)
+
+
+def _whole_plan(top: list[Any], raw: bytes, i: int, nn: int, used: int) -> Plan | None:
+    """The checks of a text typed whole in change ``top`` (bytes ``raw``), its inserts and
+    removes ``ops[i:]``: :func:`crdt.fill.gather`'s, the counters' bound, every actor of
+    the table named (``used``: a bit per index named, of ``nn``), and canonical bytes.
+    Returns the laid-out ops, or None."""
+    plan = gather(top[8], i, len(top[8]), top[3] + i, True)
+    if (
+        plan is None
+        or plan.end - 1 > INT64_MAX
+        or used != (1 << nn) - 1
+        or pack_lists(top) != raw  # (canonical, as decode_change demands)
+    ):
+        return None
+    return plan
+
+
+def _whole_change(top: list[Any], raw: bytes, deps: tuple[bytes, ...], plan: Plan) -> Change:
+    """The :class:`Change` of a text typed whole, applied, made on ``deps``."""
+    _, actor, seq, start_op, time, message, _, _, _ = top
+    hasher = new_hasher()
+    hasher.update(raw)
+    n_ops = plan.end - start_op
+    return Change(actor, seq, start_op, time, message, deps, None, raw, hasher.digest(), n_ops)

@@ -213,7 +213,22 @@ MUTANTS = [
     (r"|\xdc..|\xdd....)", r"|\xdd....)"),
     ("re.escape(bytes([_INS, _REM]))", "re.escape(bytes([_INS]))"),
     ("re.escape(bytes([_INS, _REM]))", "re.escape(bytes([_INS, _REM, 1]))"),
-    ("            if m is None or m[1] != hh:\n", "            if m is None:\n"),
+    (r'+ rb"(?:\xc0|\x92"', r'+ rb"(?:\x92"'),
+    (r'+ rb"[\x00\x01])"', r'+ rb"[\x00])"'),
+    (
+        "+ lp(0xA0, list(range(32)))\n        + re.escape(bytes([_TEXT]))",
+        "+ lp(0xA0, list(range(31)))\n        + re.escape(bytes([_TEXT]))",
+    ),
+    ("        + re.escape(bytes([_TEXT]))\n", '        + rb"[\x01\x02]"\n'),
+    (
+        "        + re.escape(bytes([_INS]))\n    )",
+        "        + re.escape(bytes([_INS, _REM]))\n    )",
+    ),
+    (r'rb"(?:\x90|\x91\xc4\x20(.{32}))"', r'rb"\x91\xc4\x20(.{32})"'),
+    (
+        "            if m is None or (m[1] != hh and not (fresh and m[1] is None)):\n",
+        "            if m is None:\n",
+    ),
     (
         "            if typed is not None:  # (max_op: this change, or the general path, moves it)\n"
         '                t_sq.extend_typing(t_run, "".join(typed))\n                typed = None\n',
@@ -304,16 +319,32 @@ MUTANTS = [
         "                if run is None:\n                    return None\n                rc = run.ctr + run.n",
         "                if run is None:\n                    break\n                rc = run.ctr + run.n",
     ),
-    # a text typed whole (the fill)
+    # a text typed whole (the fill), made first or not
     ("    if can_fill(sq):\n", "    if False:\n"),
     ("    if can_fill(sq):\n", "    if True:\n"),
-    (
-        "            or used != (1 << nn) - 1\n            or pack_lists",
-        "            or pack_lists",
-    ),
-    ("            or pack_lists(top) != raw\n        ):", "        ):"),
+    ("        or used != (1 << nn) - 1\n        or pack_lists", "        or pack_lists"),
+    ("        or pack_lists(top) != raw  # (canonical", "        or False  # (canonical"),
     ("        fill(sq, plan, actor)\n", ""),
-    ("            plan.end - start_op,\n", "            plan.end - start_op + 1,\n"),
+    ("    n_ops = plan.end - start_op\n", "    n_ops = plan.end - start_op + 1\n"),
+    ("plan = _whole_plan(top, raw, 1, nn, used)", "plan = _whole_plan(top, raw, 0, nn, used)"),
+    ("top[3] + i, True)", "top[3], True)"),
+    ("        if oi >= nn:\n            return None\n", ""),
+    ("        obj = (oc, names[oi])\n        used |= 1 << oi\n", "        obj = (oc, names[oi])\n"),
+    (
+        "    if st is None or st.type is not _MAP:\n        return None\n    if ops[1][1]",
+        "    if st is None:\n        return None\n    if ops[1][1]",
+    ),
+    ("    if ops[1][1] != [start_op, 0]:\n", "    if False:\n"),
+    ("    apply_op((_MAKE, obj, key, _TEXT, ()), start_op, actor)\n", ""),
+    ("    fill(objs[(start_op, actor)].data, plan, actor)\n", ""),
+    ("    return _made_whole(objs, apply_op, top, raw, deps, names)", "    return None"),
+    # the document's first change (no dep)
+    ("    fresh = not heads", "    fresh = False"),
+    ("    if fresh:\n        hnxt = 1\n", ""),
+    ("not (fresh and m[1] is None)", "not fresh"),
+    ("not (fresh and m[1] is None)", "not (m[1] is None)"),
+    ("                fresh = False\n", ""),
+    ("    deps = () if dep is None else (dep,)", "    deps = (dep,)"),
     (
         "    if ctr - 1 > INT64_MAX or used != (1 << nn) - 1 or pack_lists(top) != raw:",
         "    if ctr - 1 > INT64_MAX or pack_lists(top) != raw:",

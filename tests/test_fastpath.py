@@ -35,13 +35,16 @@ OTHER = b"\x02" * 16
 MODES = ("maker", "self", "two", "concurrent")
 
 
-def _history(seed: int, n: int, mode: str, maps: float = 0.1, whole: bool = False) -> list[bytes]:
+def _history(
+    seed: int, n: int, mode: str, maps: float = 0.1, whole: str | None = None
+) -> list[bytes]:
     """A per-keystroke history: typing, deleting, inserts at the head, a list edit now and
     then, and map edits (a share ``maps`` of the changes).  ``mode``: one actor types into
     a text another made ("maker") or that it made itself ("self"), two actors take turns
     and see each other's changes at once ("two"), or only now and then ("concurrent":
     changes made on one head of several, as in the concurrent editing traces).  ``whole``:
-    the first edit types a text whole, in one change (:func:`_typed_whole`)."""
+    the first edit types a text whole, in one change (:func:`_typed_whole`): the empty
+    text "t" ("typed"), or a text it makes first ("made")."""
     rng = random.Random(seed)
     maker = Doc(b"\x01" * 16 if mode == "self" else b"\x00" * 16, clock=lambda: 5)
     maker.root.make_text("t")  # op 1
@@ -55,7 +58,7 @@ def _history(seed: int, n: int, mode: str, maps: float = 0.1, whole: bool = Fals
         t = d.root["t"]
         r = rng.random()
         if whole and k == 0:
-            _typed_whole(d, rng)
+            _typed_whole(d, rng, whole == "made")
         elif r < maps:
             _edit_a_map(d, rng, k)
         elif r < 0.6 or len(t) == 0:
@@ -111,11 +114,12 @@ def _several_text_ops(d: Doc, rng: random.Random) -> None:
             t.insert(0, "c")
 
 
-def _typed_whole(d: Doc, rng: random.Random) -> None:
+def _typed_whole(d: Doc, rng: random.Random, make: bool = False) -> None:
     """One change typing the empty text: 4 to 60 inserts and deletes anywhere in it, the
-    first an insert at the head (the shape the fast path fills at once)."""
-    t = d.root["t"]
+    first an insert at the head (the shape the fast path fills at once); ``make``: the
+    change makes the text first, at the root key "w"."""
     with d.transaction():
+        t = d.root.make_text("w") if make else d.root["t"]
         t.insert(0, rng.choice(["a", "bc", "\u00e9\U0001f600"]))
         for _ in range(rng.randint(3, 59)):
             if len(t) and rng.random() < 0.35:
@@ -159,8 +163,11 @@ def _text_ops(raw: bytes) -> bool:
 
 def _filling(raw: bytes) -> bool:
     """Whether a change types a text whole: INS and REM ops on one text, 4 or more (a
-    fill's least), the first an INS at the head."""
+    fill's least), the first an INS at the head (after the MAKE of the text, if it makes
+    it)."""
     ops = msgpack.unpackb(raw)[8]
+    if ops and ops[0][0] == 2:
+        ops = ops[1:]
     return (
         len(ops) >= 4
         and ops[0][0] == 3
@@ -248,10 +255,10 @@ def _same(changes: list[Any], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...
     n=st.integers(1, 120),
     mode=st.sampled_from(MODES),
     maps=st.sampled_from((0.1, 0.7)),
-    whole=st.booleans(),
+    whole=st.sampled_from((None, "typed", "made")),
 )
 def test_valid_histories_apply_the_same(
-    seed: int, n: int, mode: str, maps: float, whole: bool
+    seed: int, n: int, mode: str, maps: float, whole: str | None
 ) -> None:
     mp = pytest.MonkeyPatch()
     try:
@@ -450,6 +457,38 @@ def _on_op(k: int, f: Callable[[list[Any]], None]) -> Callable[[list[Any]], None
     return g
 
 
+MAKE_MUTATIONS: dict[str, Callable[[list[Any]], None]] = {
+    "make action 2.0": _op((0,), 2.0),
+    "make action set": lambda top: top[8].__setitem__(0, [0, None, "w", 1, []]),
+    "make obj text": _op((1,), [1, 0]),  # (ops 1-3 made the text, the list, the map)
+    "make obj map": _op((1,), [3, 0]),  # (valid: a map)
+    "make obj unknown": _op((1,), [10**6, 0]),
+    "make obj float": _op((1,), [3.0, 0]),
+    "make obj index 1": _op((1,), [3, 1]),
+    "make obj index 2": _op((1,), [3, 2]),
+    "make obj bool": _op((1,), [3, False]),
+    "make obj short": _op((1,), [3]),
+    "make key int": _op((2,), 7),
+    "make key bytes": _op((2,), b"w"),
+    "make key t": _op((2,), "t"),  # (valid: a conflict with the text there)
+    "make kind list": _op((3,), 1),
+    "make kind map": _op((3,), 0),
+    "make kind 2.0": _op((3,), 2.0),
+    "make kind 3": _op((3,), 3),
+    "make pred": _op((4,), [[1, 0]]),
+    "make pred bool": _op((4,), [[1, False]]),
+    "make pred int": _op((4,), 1),
+    "make text other": lambda top: _op((1,), [top[3] + 1, 0])(_later(top)),
+}
+
+
+def _later(top: list[Any]) -> list[Any]:
+    """A view of ``top`` whose first op is its second (changed in place)."""
+    view = list(top)
+    view[8] = top[8][1:2]
+    return view
+
+
 LATER_OP_MUTATIONS = {f"{how} (op 2)": _on_op(1, f) for how, f in TEXT_MUTATIONS.items()}
 LAST_OP_MUTATIONS = {f"{how} (last op)": _on_op(10**6, f) for how, f in TEXT_MUTATIONS.items()}
 MUTATIONS = {
@@ -458,6 +497,7 @@ MUTATIONS = {
     **SET_MUTATIONS,
     **LATER_OP_MUTATIONS,
     **LAST_OP_MUTATIONS,
+    **MAKE_MUTATIONS,
 }
 
 
@@ -524,19 +564,19 @@ def _widen_seq(raw: bytes) -> bytes:
     return b"\x99" + head + b"\xce" + seq.to_bytes(4, "big") + tail
 
 
-DAMAGES: dict[str, tuple[Callable[[bytes], bool], float, bool, list[str]]] = {
+DAMAGES: dict[str, tuple[Callable[[bytes], bool], float, str | None, list[str]]] = {
     # kind -> (the shape of the change damaged, the share of map edits, whether the first
-    # edit types the text whole, the damages)
+    # edit types a text whole, the damages)
     "text": (
         _typing,
         0.1,
-        False,
+        None,
         sorted(HEADER_MUTATIONS) + sorted(TEXT_MUTATIONS) + sorted(RAW_DAMAGE),
     ),
     "text ops": (
         _text_ops,
         0.1,
-        False,
+        None,
         sorted(HEADER_MUTATIONS)
         + sorted(TEXT_MUTATIONS)
         + sorted(LATER_OP_MUTATIONS)
@@ -545,9 +585,19 @@ DAMAGES: dict[str, tuple[Callable[[bytes], bool], float, bool, list[str]]] = {
     "typed whole": (
         _filling,
         0.1,
-        True,
+        "typed",
         sorted(HEADER_MUTATIONS)
         + sorted(TEXT_MUTATIONS)
+        + sorted(LATER_OP_MUTATIONS)
+        + sorted(LAST_OP_MUTATIONS)
+        + sorted(RAW_DAMAGE),
+    ),
+    "made whole": (
+        _filling,
+        0.1,
+        "made",
+        sorted(HEADER_MUTATIONS)
+        + sorted(MAKE_MUTATIONS)
         + sorted(LATER_OP_MUTATIONS)
         + sorted(LAST_OP_MUTATIONS)
         + sorted(RAW_DAMAGE),
@@ -555,7 +605,7 @@ DAMAGES: dict[str, tuple[Callable[[bytes], bool], float, bool, list[str]]] = {
     "map write": (
         _setting,
         0.7,
-        False,
+        None,
         sorted(HEADER_MUTATIONS) + sorted(SET_MUTATIONS) + sorted(RAW_DAMAGE),
     ),
 }
@@ -859,14 +909,84 @@ def test_a_text_typed_whole_is_filled_the_fast_way(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(fastpath_mod, "fill", counting)
     taken = _record_taken(monkeypatch)
-    for mode in MODES:
-        changes = _history(5, 40, mode, whole=True)
+    for mode, whole in [(mode, whole) for mode in MODES for whole in ("typed", "made")]:
+        changes = _history(5, 40, mode, whole=whole)
         (k,) = [k for k, raw in enumerate(changes) if _filling(raw)]
         filled.clear()
         taken.clear()
         Doc().apply_changes(changes)
         assert any(k in r for r in taken) and len(filled) == 1, mode
-        assert filled[0] == len(msgpack.unpackb(changes[k])[8])
+        ops = msgpack.unpackb(changes[k])[8]
+        assert filled[0] == len(ops) - (whole == "made")  # (the MAKE first, if it makes it)
+
+
+def _first_change_history(seed: int) -> list[bytes]:
+    """A document's history whose first change makes a text and types it whole (no dep:
+    the document had nothing), then keystrokes."""
+    rng = random.Random(seed)
+    d = Doc(A, clock=lambda: 0)
+    _typed_whole(d, rng, make=True)
+    t = d.root["w"]
+    with d.transaction():  # (two text ops, on the only head)
+        t.insert(len(t), "p")
+        t.insert(1, "q")
+    for _ in range(5):
+        t.insert(rng.randint(0, len(t)), "k")
+    return d.get_changes()
+
+
+NEED_A_DEP = {"dep short", "dep str", "deps reversed", "deps twice"}  # (they bend the one)
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "none",
+        *sorted(set(HEADER_MUTATIONS) - NEED_A_DEP),
+        *sorted(MAKE_MUTATIONS),
+        *sorted(RAW_DAMAGE),
+    ],
+)
+def test_a_first_change_that_makes_and_types_a_text(
+    how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A document's first change (no dep) that makes a text and types it whole goes the
+    fast way into an empty document; damaged in one field, both paths decide the same."""
+    changes = _first_change_history(3)
+    if how != "none":
+        raw = changes[0]
+        changes[0] = RAW_DAMAGE[how](raw) if how in RAW_DAMAGE else _damage(raw, how)
+    _, e1, taken = _both_ways(changes, 0, monkeypatch)
+    if how == "none":
+        assert e1 is None and taken[0] == range(0, len(changes))
+
+
+@pytest.mark.parametrize(
+    "table, obj, author, ok",
+    [
+        ([], None, A, True),
+        ([], [2, 0], A, True),  # in the map A made
+        ([A], [2, 1], B, True),  # B makes it in A's map: A named by the MAKE only
+        ([A], [2, 0], B, False),  # (2, B): no such map
+        ([], [2, 1], A, False),  # no actor 1
+        ([A], None, B, False),  # A named by none
+        ([], [1, 0], A, False),  # in the text
+    ],
+)
+def test_hand_made_texts_made_and_typed_whole(
+    table: list[bytes], obj: Any, author: bytes, ok: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change making a text in a map (A made a text, op 1, and a map, op 2) and typing
+    it whole: valid ones go the fast way, and both paths agree on all."""
+    ops = [[2, obj, "w", 2, []]] + [[op[0], [3, 0], *op[2:]] for op in WHOLE]
+    ops = [ops[0]] + [[a, o, r and [r[0] + 1, 0], x] for a, o, r, x in ops[1:]]
+    changes = _whole_change(table, ops, author)
+    d1, e1, taken = _both_ways(changes, 2, monkeypatch)
+    assert (e1 is None) is ok, e1
+    assert (len(taken[-1]) == 1) is ok
+    if ok:
+        made = d1.root["w"] if obj is None else d1.root["m"]["w"]
+        assert str(made) == "eabd"
 
 
 def _one_set_change(table: list[bytes], op: list[Any], author: bytes) -> list[bytes]:

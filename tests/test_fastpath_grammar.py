@@ -209,6 +209,33 @@ def test_changes_of_several_text_ops() -> None:
     assert _TEXT_OPS(pack_lists([*INS[:8], [[*ins, 1], ins]])) is None  # (five items)
 
 
+def test_a_text_made_and_typed_whole() -> None:
+    """``_TEXT_OPS`` also takes a change whose first op makes a text at a map key (the
+    root, or a map named by index 0 or 1) with a key of up to 31 bytes and no pred, its
+    second an INS; and a change on no dep."""
+    ins = INS[8][0]
+    make = [2, None, "w", 2, []]
+    assert _TEXT_OPS(pack_lists([*INS[:8], [make, ins]])) is not None
+    no_dep = pack_lists([*INS[:6], [], [], [make, ins]])
+    m = _TEXT_OPS(no_dep)
+    assert m is not None and m[1] is None
+    for other, ok in (
+        ([2, [3, 0], "w", 2, []], True),
+        ([2, [3, 1], "w", 2, []], True),
+        ([2, [3, 2], "w", 2, []], False),
+        ([2, None, "k" * 31, 2, []], True),
+        ([2, None, "k" * 32, 2, []], False),  # (narrower than the format)
+        ([2, None, "w", 1, []], False),  # a list
+        ([2, None, "w", 0, []], False),  # a map
+        ([2, None, "w", 2, [[1, 0]]], False),  # overwriting a value
+        ([0, None, "w", 2, []], False),  # a SET
+    ):
+        assert (_TEXT_OPS(pack_lists([*INS[:8], [other, ins]])) is not None) is ok, other
+    rem = REM[8][0]
+    assert _TEXT_OPS(pack_lists([*INS[:8], [make, rem]])) is None  # (the INS must follow)
+    assert _TEXT_OPS(pack_lists([*INS[:8], [make, make]])) is None
+
+
 def test_items_are_read_by_their_length() -> None:
     """Bytes the grammar and msgpack would split differently are not taken: here a dep of
     33 bytes whose last byte looks like an empty table, followed by a table holding an op

@@ -93,9 +93,11 @@ def _random_ops(seed: int, n: int, kind: ObjType) -> list[Any]:
 
 
 def _apply(raw: bytes, fill: bool, monkeypatch: pytest.MonkeyPatch, before: list[bytes]) -> Any:
-    """(document, error or None) after ``before`` and then ``raw``, with or without fills;
-    the error must leave the document as it was."""
+    """(document, error or None) after ``before`` and then ``raw``, with or without fills,
+    on the general path (the fast path's fills: tests/test_fastpath.py); the error must
+    leave the document as it was."""
     with monkeypatch.context() as m:
+        m.setattr(doc_mod, "apply_fast", lambda doc, changes, k, applied: k)
         if not fill:
             m.setattr(doc_mod, "can_fill", lambda seq: False)
             m.setattr(fastpath_mod, "can_fill", lambda seq: False)
@@ -124,6 +126,7 @@ def _fills(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         return plan
 
     monkeypatch.setattr(doc_mod, "gather", counting)
+    monkeypatch.setattr(doc_mod, "apply_fast", lambda doc, changes, k, applied: k)
     return taken
 
 
