@@ -291,6 +291,15 @@ def decode_change(raw: bytes, expected_hash: bytes | None = None) -> UnverifiedC
     well-formed change, and :class:`~crdt.errors.HashMismatchError` if ``expected_hash``
     is given and differs.
     """
+    return decode_change_wire(raw, expected_hash)[0]
+
+
+def decode_change_wire(
+    raw: bytes, expected_hash: bytes | None = None
+) -> tuple[UnverifiedChange, list[Any]]:
+    """:func:`decode_change`, and the change's ops as msgpack unpacked them (their wire
+    form, which :func:`crdt.fill.gather` reads: a change applied at once need not be
+    unpacked twice)."""
     if type(raw) is not bytes:
         if not isinstance(raw, bytearray | memoryview):
             raise _bad(f"expected bytes, got {type(raw).__name__}")
@@ -354,7 +363,8 @@ def decode_change(raw: bytes, expected_hash: bytes | None = None) -> UnverifiedC
         from .errors import HashMismatchError
 
         raise HashMismatchError(f"change hash {h.hex()} != expected {expected_hash.hex()}")
-    return UnverifiedChange(actor, seq, start_op, time, message, tuple(deps), ops, raw, h, n_ops)
+    u = UnverifiedChange(actor, seq, start_op, time, message, tuple(deps), ops, raw, h, n_ops)
+    return u, ops_raw
 
 
 def _header_error(top: list[Any]) -> DecodeError:

@@ -32,6 +32,7 @@ from .change import (
     UnverifiedChange,
     change_hash,
     decode_change,
+    decode_change_wire,
     encode_chain,
     encode_change,
 )
@@ -450,7 +451,7 @@ class Doc:
             app = applied.append
             linear = self._base is None
             fast = linear and not observed
-            decode = decode_change
+            decode = decode_change_wire
             k = 0
             n = len(todo)
             while True:  # (not "while k < n": see the loop of apply_fast)
@@ -465,15 +466,18 @@ class Doc:
                         break
                 c = todo[k]
                 k += 1
-                u = c if isinstance(c, UnverifiedChange) else decode(c)
+                if isinstance(c, UnverifiedChange):
+                    u, wire = c, None
+                else:
+                    u, wire = decode(c)
                 # a change made on this document's only head: it cannot be known or
                 # waiting, and its causal past is everything here
                 if linear and len(heads) == 1 and len(u.deps) == 1 and not self._pending:
                     ((i, head),) = heads.items()
                     if u.deps[0] == head:
-                        app(verified(u, (i,), seq_of(u.actor), True))
+                        app(verified(u, (i,), seq_of(u.actor), True, wire))
                         continue
-                receive(u, applied, batch)
+                receive(u, applied, batch, wire)
             if len(self._pending) > MAX_PENDING:
                 raise MissingDependencyError(
                     f"{len(self._pending)} changes wait for missing dependencies "
@@ -524,7 +528,13 @@ class Doc:
                 return True
         return False
 
-    def _receive(self, u: UnverifiedChange, applied: list[Change], batch: _CallHashes) -> None:
+    def _receive(
+        self,
+        u: UnverifiedChange,
+        applied: list[Change],
+        batch: _CallHashes,
+        wire: list[Any] | None = None,
+    ) -> None:
         h = self._history
         index = h.index
         # a seq beyond the author's last one cannot be known yet: only the others need the
@@ -552,7 +562,7 @@ class Doc:
             if base is not None and u.hash in base.heads:
                 return
             dep_idx = None  # a change on the snapshot cut: _apply_verified sorts it out
-        c = self._apply_verified(u, dep_idx, known)
+        c = self._apply_verified(u, dep_idx, known, False, wire)
         applied.append(c)
         if self._pending:
             self._drain(c.hash, applied, batch)
@@ -595,6 +605,7 @@ class Doc:
         dep_idx: tuple[int, ...] | None = None,
         known_seq: int | None = None,
         at_heads: bool = False,
+        wire: list[Any] | None = None,
     ) -> Change:
         """Verify ``u`` against the history and state, op by op, and apply it.
 
@@ -604,7 +615,8 @@ class Doc:
         (:meth:`apply_changes`) rebuilds it from the history, which does not have ``u``.
         ``dep_idx`` are the change numbers of its deps and ``known_seq`` the author's last
         seq here, if the caller looked them up; ``at_heads`` says the deps are this
-        document's heads, if the caller knows.
+        document's heads, if the caller knows; ``wire``: its ops as unpacked, if the
+        caller has them (:func:`~crdt.change.decode_change_wire`).
         """
         h = self._history
         index = h.index
@@ -658,7 +670,6 @@ class Doc:
         last_st: Any = None
         ops = u.ops
         numbered = enumerate(ops)
-        wire: Any = None  # the ops as unpacked, for a fill (crdt.fill)
         for i, op in numbered:
             a = op[0]
             obj = op[1]
@@ -696,7 +707,7 @@ class Doc:
                 if direct and a == INS:
                     if ref is None and can_fill(st.data):
                         # (the fill reads the ops as unpacked: the checks above hold)
-                        if wire is None:
+                        if wire is None:  # (a change that waited, or given decoded)
                             wire = unpack(u.raw)[8]
                         plan = gather(wire, i, stretch(ops, i), ctr, st.data.is_text)
                         if plan is not None:

@@ -364,3 +364,31 @@ def test_a_text_another_peer_made(monkeypatch: pytest.MonkeyPatch) -> None:
     taken.clear()
     lone = Doc()
     assert lone.apply_changes([raw]) == [] and lone.pending == 1 and taken == []
+
+
+def test_the_general_path_fills_from_the_ops_decoding_unpacked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A change applied as it is decoded is filled from the ops ``decode_change_wire``
+    unpacked (its bytes are not unpacked again); one that waited for its dep, or is given
+    decoded, is unpacked again, and filled the same."""
+    maker = encode_change(B, 1, 1, 0, None, (), [(MAKE, None, "t", ObjType.TEXT, ())])
+    t = (1, B)
+    ops = [(INS, t, None, "abc"), (INS, t, (2, A), "XY"), (REM, t, (3, A), 2), (INS, t, None, "z")]
+    raw = encode_change(A, 1, 2, 0, None, (maker[1],), ops)[0]
+    taken = _fills(monkeypatch)
+    unpacked: list[bytes] = []
+    real = doc_mod.unpack
+
+    def counting(b: bytes) -> Any:
+        unpacked.append(b)
+        return real(b)
+
+    monkeypatch.setattr(doc_mod, "unpack", counting)
+    for batch in ([maker[0], raw], [raw, maker[0]], [maker[0], decode_change(raw)]):
+        taken.clear()
+        unpacked.clear()
+        d = Doc()
+        d.apply_changes(batch)  # type: ignore[arg-type]
+        assert d.root["t"].to_py() == "zaXY" and taken == [4]
+        assert unpacked == ([] if batch[1] is raw else [raw])
