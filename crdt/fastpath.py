@@ -66,8 +66,8 @@ def _grammar() -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
     over their bytes: one op that is an INS or REM of text, or a SET (group 1: its bytes);
     and, second, a change of two ops or more on one dep (group 1: the dep) or none, whose
     first op is an INS or REM, or the MAKE of a text at a key of up to 31 bytes with no
-    pred followed by an INS; of those it tests the header and that MAKE (:func:`_text_ops`
-    tests the rest).
+    pred followed by an INS, after MAKEs of maps of the same form; of those it tests the
+    header and those MAKEs (:func:`_text_ops` tests the rest).
 
     A change matching it is well formed, canonical and typed as ``decode_change`` demands,
     up to the lengths of its last string (``unpack`` checks them) and, for a SET, the op
@@ -111,20 +111,24 @@ def _grammar() -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
         + rb"(?:\x90|\x91\xc4\x20(.{32}))"
         + table
     )
+
+    def make(kind: int) -> bytes:  # the MAKE of a ``kind`` at a map key, overwriting nothing
+        return (
+            rb"\x95"
+            + re.escape(bytes([_MAKE]))
+            + rb"(?:\xc0|\x92"
+            + uint
+            + rb"[\x00\x01])"
+            + lp(0xA0, list(range(32)))
+            + re.escape(bytes([kind]))
+            + rb"\x90"
+        )
+
     # 2 to 15 ops, or more (array 16 and 32), the first an INS or REM, or the MAKE of a
-    # text at a map key overwriting nothing, then an INS (a change of other ops is
-    # unpacked once, by the general path)
-    make_text = (
-        rb"\x95"
-        + re.escape(bytes([_MAKE]))
-        + rb"(?:\xc0|\x92"
-        + uint
-        + rb"[\x00\x01])"
-        + lp(0xA0, list(range(32)))
-        + re.escape(bytes([_TEXT]))
-        + rb"\x90\x94"
-        + re.escape(bytes([_INS]))
-    )
+    # text, then an INS; maps it makes before the text may hold it, or each other
+    # (_made_whole tests where each goes).  A change of other ops is unpacked once, by the
+    # general path.
+    make_text = b"(?:" + make(_MAP) + b")*" + make(_TEXT) + rb"\x94" + re.escape(bytes([_INS]))
     first = rb"(?:\x94[" + re.escape(bytes([_INS, _REM])) + b"]|" + make_text + b")"
     ops = rb"(?:[\x92-\x9f]|\xdc..|\xdd....)" + first
     return re.compile(head + op, re.DOTALL), re.compile(several + ops + b".*", re.DOTALL)
@@ -625,34 +629,49 @@ def _made_whole(
 ) -> Change | None:
     """Check and apply a change, made on the only head, that makes a text at a map key
     (overwriting nothing) and then types it whole: a document's text made and written in
-    one session.  Its MAKE is checked as ``Doc._apply_verified`` checks one (the map is
-    older than the change, being in the document), the ops after it as a text typed whole
-    (every id the change's own).  Returns it, or None (nothing changed).  O(k log k) for
-    its k ops."""
+    one session.  Maps it makes first may hold the text, or each other (a new object with
+    a text field).  Each MAKE is checked as ``Doc._apply_verified`` checks one (a map of
+    the document is older than the change, a map of the change's own made by an earlier
+    op), the ops after them as a text typed whole (every id the change's own).  Returns
+    it, or None (nothing changed).  O(k log k) for its k ops."""
     actor, start_op, ops = top[1], top[3], top[8]
     nn = len(names)
-    # (the grammar has tested the MAKE's bytes: a text, at a str key, on the root or on an
-    # id [uint, 0 or 1], with no pred; and that an INS follows, which gather tests)
-    _, o, key, _, _ = ops[0]
+    # (the grammar has tested the MAKEs' bytes: maps, then a text, each at a str key, on
+    # the root or on an id [uint, 0 or 1], with no pred; and that an INS follows, which
+    # gather tests)
     used = 1  # a bit per actor index named (the author's needs no naming)
-    if o is None:
-        obj = None  # the root
-    else:
-        oc, oi = o
-        if oi >= nn:
+    made: list[tuple[Any, str, ObjType]] = []  # each MAKE's object, key and kind
+    for _, o, key, kind, _ in ops:
+        if o is None:
+            obj = None
+            is_map = True  # the root
+        else:
+            oc, oi = o
+            if oi >= nn:
+                return None
+            obj = (oc, names[oi])
+            used |= 1 << oi
+            if oi == 0 and oc >= start_op:  # the change's own: an op before must make it
+                is_map = oc - start_op < len(made)  # (each op before the text makes a map)
+            else:
+                st = objs.get(obj)
+                is_map = st is not None and st.type is _MAP
+        if not is_map:
             return None
-        obj = (oc, names[oi])
-        used |= 1 << oi
-    st = objs.get(obj)
-    if st is None or st.type is not _MAP:
-        return None
-    if ops[1][1] != [start_op, 0]:
+        made.append((obj, key, ObjType(kind)))
+        if kind == _TEXT:
+            break
+    m = len(made)  # the text's op: the first after the MAKEs
+    if ops[m][1] != [start_op + m - 1, 0]:
         return None  # (not the text it makes: the general path's)
-    plan = _whole_plan(top, raw, 1, nn, used)
+    plan = _whole_plan(top, raw, m, nn, used)
     if plan is None:
         return None
-    apply_op((_MAKE, obj, key, _TEXT, ()), start_op, actor)
-    fill(objs[(start_op, actor)].data, plan, actor)
+    ctr = start_op
+    for obj, key, kind in made:
+        apply_op((_MAKE, obj, key, kind, ()), ctr, actor)
+        ctr += 1
+    fill(objs[(ctr - 1, actor)].data, plan, actor)
     return _whole_change(top, raw, deps, plan)
 
 

@@ -44,7 +44,7 @@ def _history(
     and see each other's changes at once ("two"), or only now and then ("concurrent":
     changes made on one head of several, as in the concurrent editing traces).  ``whole``:
     the first edit types a text whole, in one change (:func:`_typed_whole`): the empty
-    text "t" ("typed"), or a text it makes first ("made")."""
+    text "t" ("typed"), or a text it makes first ("made"), in new maps ("nested")."""
     rng = random.Random(seed)
     maker = Doc(b"\x01" * 16 if mode == "self" else b"\x00" * 16, clock=lambda: 5)
     maker.root.make_text("t")  # op 1
@@ -58,7 +58,7 @@ def _history(
         t = d.root["t"]
         r = rng.random()
         if whole and k == 0:
-            _typed_whole(d, rng, whole == "made")
+            _typed_whole(d, rng, None if whole == "typed" else whole)
         elif r < maps:
             _edit_a_map(d, rng, k)
         elif r < 0.6 or len(t) == 0:
@@ -114,12 +114,19 @@ def _several_text_ops(d: Doc, rng: random.Random) -> None:
             t.insert(0, "c")
 
 
-def _typed_whole(d: Doc, rng: random.Random, make: bool = False) -> None:
+def _typed_whole(d: Doc, rng: random.Random, make: str | None = None) -> None:
     """One change typing the empty text: 4 to 60 inserts and deletes anywhere in it, the
     first an insert at the head (the shape the fast path fills at once); ``make``: the
-    change makes the text first, at the root key "w"."""
+    change makes the text first, at the root key "w" ("made"), or at the key "w" of a map
+    it makes at the root key "n" or in a map that map holds ("nested")."""
     with d.transaction():
-        t = d.root.make_text("w") if make else d.root["t"]
+        if make == "nested":
+            m = d.root.make_map("n")
+            if rng.random() < 0.5:
+                m = m.make_map("o")
+            t = m.make_text("w")
+        else:
+            t = d.root.make_text("w") if make else d.root["t"]
         t.insert(0, rng.choice(["a", "bc", "\u00e9\U0001f600"]))
         for _ in range(rng.randint(3, 59)):
             if len(t) and rng.random() < 0.35:
@@ -164,9 +171,9 @@ def _text_ops(raw: bytes) -> bool:
 def _filling(raw: bytes) -> bool:
     """Whether a change types a text whole: INS and REM ops on one text, 4 or more (a
     fill's least), the first an INS at the head (after the MAKE of the text, if it makes
-    it)."""
+    it, and the maps that hold it)."""
     ops = msgpack.unpackb(raw)[8]
-    if ops and ops[0][0] == 2:
+    while ops and ops[0][0] == 2:
         ops = ops[1:]
     return (
         len(ops) >= 4
@@ -255,7 +262,7 @@ def _same(changes: list[Any], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...
     n=st.integers(1, 120),
     mode=st.sampled_from(MODES),
     maps=st.sampled_from((0.1, 0.7)),
-    whole=st.sampled_from((None, "typed", "made")),
+    whole=st.sampled_from((None, "typed", "made", "nested")),
 )
 def test_valid_histories_apply_the_same(
     seed: int, n: int, mode: str, maps: float, whole: str | None
@@ -489,7 +496,26 @@ def _later(top: list[Any]) -> list[Any]:
     return view
 
 
+def _after_makes(j: int, f: Callable[[list[Any]], None]) -> Callable[[list[Any]], None]:
+    """A mutation of the first op, aimed at op ``j`` after the change's leading MAKEs
+    (``j`` = -1: the last MAKE, the text's)."""
+
+    def g(top: list[Any]) -> None:
+        k = next(k for k, op in enumerate(top[8]) if op[0] != 2) + j
+        view = list(top)
+        view[8] = top[8][k:]
+        f(view)
+        top[8][k:] = view[8]  # (an op replaced in the view, too)
+
+    return g
+
+
 LATER_OP_MUTATIONS = {f"{how} (op 2)": _on_op(1, f) for how, f in TEXT_MUTATIONS.items()}
+TEXT_MAKE_MUTATIONS = {f"{how} (text's)": _after_makes(-1, f) for how, f in MAKE_MUTATIONS.items()}
+NESTED_TEXT_MUTATIONS = {
+    **{f"{how} (first text op)": _after_makes(0, f) for how, f in TEXT_MUTATIONS.items()},
+    **{f"{how} (second text op)": _after_makes(1, f) for how, f in TEXT_MUTATIONS.items()},
+}
 LAST_OP_MUTATIONS = {f"{how} (last op)": _on_op(10**6, f) for how, f in TEXT_MUTATIONS.items()}
 MUTATIONS = {
     **HEADER_MUTATIONS,
@@ -498,6 +524,8 @@ MUTATIONS = {
     **LATER_OP_MUTATIONS,
     **LAST_OP_MUTATIONS,
     **MAKE_MUTATIONS,
+    **TEXT_MAKE_MUTATIONS,
+    **NESTED_TEXT_MUTATIONS,
 }
 
 
@@ -599,6 +627,17 @@ DAMAGES: dict[str, tuple[Callable[[bytes], bool], float, str | None, list[str]]]
         sorted(HEADER_MUTATIONS)
         + sorted(MAKE_MUTATIONS)
         + sorted(LATER_OP_MUTATIONS)
+        + sorted(LAST_OP_MUTATIONS)
+        + sorted(RAW_DAMAGE),
+    ),
+    "made nested": (
+        _filling,
+        0.1,
+        "nested",
+        sorted(HEADER_MUTATIONS)
+        + sorted(MAKE_MUTATIONS)  # (of the first map it makes)
+        + sorted(TEXT_MAKE_MUTATIONS)
+        + sorted(NESTED_TEXT_MUTATIONS)
         + sorted(LAST_OP_MUTATIONS)
         + sorted(RAW_DAMAGE),
     ),
@@ -909,7 +948,7 @@ def test_a_text_typed_whole_is_filled_the_fast_way(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(fastpath_mod, "fill", counting)
     taken = _record_taken(monkeypatch)
-    for mode, whole in [(mode, whole) for mode in MODES for whole in ("typed", "made")]:
+    for mode, whole in [(m, w) for m in MODES for w in ("typed", "made", "nested")]:
         changes = _history(5, 40, mode, whole=whole)
         (k,) = [k for k, raw in enumerate(changes) if _filling(raw)]
         filled.clear()
@@ -917,16 +956,19 @@ def test_a_text_typed_whole_is_filled_the_fast_way(monkeypatch: pytest.MonkeyPat
         Doc().apply_changes(changes)
         assert any(k in r for r in taken) and len(filled) == 1, mode
         ops = msgpack.unpackb(changes[k])[8]
-        assert filled[0] == len(ops) - (whole == "made")  # (the MAKE first, if it makes it)
+        makes = sum(op[0] == 2 for op in ops)  # (the MAKEs first, if it makes it)
+        assert makes == {"typed": 0, "made": 1, "nested": makes}[whole] and makes < 4
+        assert filled[0] == len(ops) - makes
 
 
-def _first_change_history(seed: int) -> list[bytes]:
-    """A document's history whose first change makes a text and types it whole (no dep:
-    the document had nothing), then keystrokes."""
+def _first_change_history(seed: int, make: str = "made") -> list[bytes]:
+    """A document's history whose first change makes a text (at the root, or in maps it
+    makes: ``make`` as :func:`_typed_whole` takes it) and types it whole (no dep: the
+    document had nothing), then keystrokes."""
     rng = random.Random(seed)
     d = Doc(A, clock=lambda: 0)
-    _typed_whole(d, rng, make=True)
-    t = d.root["w"]
+    _typed_whole(d, rng, make)
+    t = d.root["w"] if make == "made" else d.root["n"].get("o", d.root["n"])["w"]
     with d.transaction():  # (two text ops, on the only head)
         t.insert(len(t), "p")
         t.insert(1, "q")
@@ -938,21 +980,24 @@ def _first_change_history(seed: int) -> list[bytes]:
 NEED_A_DEP = {"dep short", "dep str", "deps reversed", "deps twice"}  # (they bend the one)
 
 
+FIRST_CHANGE_DAMAGES = ["none", *sorted(set(HEADER_MUTATIONS) - NEED_A_DEP), *sorted(RAW_DAMAGE)]
+
+
 @pytest.mark.parametrize(
-    "how",
-    [
-        "none",
-        *sorted(set(HEADER_MUTATIONS) - NEED_A_DEP),
-        *sorted(MAKE_MUTATIONS),
-        *sorted(RAW_DAMAGE),
+    ("make", "how"),
+    [("made", how) for how in [*FIRST_CHANGE_DAMAGES, *sorted(MAKE_MUTATIONS)]]
+    + [
+        ("nested", how)
+        for how in [*FIRST_CHANGE_DAMAGES, *sorted(MAKE_MUTATIONS), *sorted(TEXT_MAKE_MUTATIONS)]
     ],
 )
 def test_a_first_change_that_makes_and_types_a_text(
-    how: str, monkeypatch: pytest.MonkeyPatch
+    make: str, how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A document's first change (no dep) that makes a text and types it whole goes the
-    fast way into an empty document; damaged in one field, both paths decide the same."""
-    changes = _first_change_history(3)
+    """A document's first change (no dep) that makes a text (at the root, or in a map it
+    makes) and types it whole goes the fast way into an empty document; damaged in one
+    field, both paths decide the same."""
+    changes = _first_change_history(3, make)
     if how != "none":
         raw = changes[0]
         changes[0] = RAW_DAMAGE[how](raw) if how in RAW_DAMAGE else _damage(raw, how)
@@ -987,6 +1032,58 @@ def test_hand_made_texts_made_and_typed_whole(
     if ok:
         made = d1.root["w"] if obj is None else d1.root["m"]["w"]
         assert str(made) == "eabd"
+
+
+M, L = 0, 1  # the codes of ObjType.MAP and LIST (2: TEXT), in the MAKEs below
+
+
+@pytest.mark.parametrize(
+    "table, makes, author, ok",
+    [
+        ([], [[None, "n", M], [[3, 0], "w", 2]], A, True),  # a map, the text in it
+        ([], [[[2, 0], "n", M], [[3, 0], "w", 2]], A, True),  # the map in A's map
+        ([], [[None, "n", M], [[3, 0], "o", M], [[4, 0], "w", 2]], A, True),
+        ([], [[None, "n", M], [[3, 0], "o", M], [[3, 0], "w", 2]], A, True),  # beside it
+        ([], [[None, "n", M], [None, "o", M], [[4, 0], "w", 2]], A, True),
+        ([], [[None, "n", M], [None, "n", M], [[4, 0], "w", 2]], A, True),  # a conflict
+        ([A], [[[2, 1], "n", M], [[3, 0], "w", 2]], B, True),  # in A's map, B's own
+        ([A], [[[2, 1], "n", M], [[3, 1], "w", 2]], B, False),  # (3, A): no such map
+        ([], [[None, "n", M], [[4, 0], "w", 2]], A, False),  # in itself
+        ([], [[None, "n", M], [[5, 0], "w", 2]], A, False),  # in a later op
+        ([], [[None, "n", M], [[3, 1], "w", 2]], A, False),  # no actor 1
+        ([], [[None, "n", M], [[1, 0], "w", 2]], A, False),  # in A's text
+        ([], [[[1, 0], "n", M], [[3, 0], "w", 2]], A, False),
+        ([], [[None, "n", L], [[3, 0], "w", 2]], A, False),  # in a list it makes
+        ([], [[None, "n", 2], [[3, 0], "w", 2]], A, False),  # in a text it makes
+        ([], [[None, "n", M], [[3, 0], "w", 2], [[4, 0], "x", 2]], A, False),  # two texts
+        ([], [[None, "n", M], [[3.0, 0], "w", 2]], A, False),
+        ([], [[None, "n", M], [[3, False], "w", 2]], A, False),
+        ([], [[None, 7, M], [[3, 0], "w", 2]], A, False),
+    ],
+)
+def test_hand_made_texts_made_in_new_maps(
+    table: list[bytes],
+    makes: list[list[Any]],
+    author: bytes,
+    ok: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A change making maps and, in one of them, a text (A made a text, op 1, and a map,
+    op 2; the change's MAKEs are ops 3 on) and typing it whole: valid ones go the fast way
+    (a text made in maps the change makes, as an application's new object holds it), and
+    both paths agree on all."""
+    n = len(makes)
+    text = [2 + n, 0]
+    ops = [[2, o, k, kind, []] for o, k, kind in makes] + [
+        [a, text, r and [r[0] + n, 0], x] for a, _, r, x in WHOLE
+    ]
+    changes = _whole_change(table, ops, author)
+    d1, e1, taken = _both_ways(changes, 2, monkeypatch)
+    assert (e1 is None) is ok, e1
+    assert (len(taken[-1]) == 1) is ok
+    if ok:
+        made = d1._opset.objs[(2 + n, author)].data
+        assert made.text() == "eabd"
 
 
 def _one_set_change(table: list[bytes], op: list[Any], author: bytes) -> list[bytes]:

@@ -212,7 +212,7 @@ def test_changes_of_several_text_ops() -> None:
 def test_a_text_made_and_typed_whole() -> None:
     """``_TEXT_OPS`` also takes a change whose first op makes a text at a map key (the
     root, or a map named by index 0 or 1) with a key of up to 31 bytes and no pred, its
-    second an INS; and a change on no dep."""
+    second an INS (or after maps it makes first); and a change on no dep."""
     ins = INS[8][0]
     make = [2, None, "w", 2, []]
     assert _TEXT_OPS(pack_lists([*INS[:8], [make, ins]])) is not None
@@ -231,6 +231,23 @@ def test_a_text_made_and_typed_whole() -> None:
         ([0, None, "w", 2, []], False),  # a SET
     ):
         assert (_TEXT_OPS(pack_lists([*INS[:8], [other, ins]])) is not None) is ok, other
+    # maps made first, to hold the text (or each other): any number, each as a text's MAKE
+    m = [2, None, "n", 0, []]
+    for makes, ok in (
+        ([m, make], True),
+        ([m, [2, [3, 0], "o", 0, []], [2, [4, 1], "w", 2, []]], True),
+        ([m] * 20 + [make], True),
+        ([m, m], False),  # (no text)
+        ([make, make], False),  # (a text, then no INS)
+        ([m, make, m], False),
+        ([[2, None, "n", 1, []], make], False),  # a list
+        ([[2, None, "n", 0, [[1, 0]]], make], False),  # overwriting a value
+        ([[2, [3, 2], "n", 0, []], make], False),
+        ([[2, None, "k" * 32, 0, []], make], False),
+        ([[0, None, "n", 0, []], make], False),  # a SET
+    ):
+        got = _TEXT_OPS(pack_lists([*INS[:8], [*makes, ins]])) is not None
+        assert got is ok, makes
     rem = REM[8][0]
     assert _TEXT_OPS(pack_lists([*INS[:8], [make, rem]])) is None  # (the INS must follow)
     assert _TEXT_OPS(pack_lists([*INS[:8], [make, make]])) is None
