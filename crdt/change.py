@@ -21,6 +21,7 @@ from typing import Any
 from .codec import pack_lists as _packb
 from .codec import unpack as _unpackb
 from .errors import DecodeError
+from .gcpause import gc_paused
 from .ids import MAX_ACTOR_LEN
 from .op import INS, REM, SET, Op, decode_ops, encode_ops, unused_actors
 from .values import INT64_MAX, Counter
@@ -28,6 +29,10 @@ from .values import INT64_MAX, Counter
 FORMAT_VERSION = 1
 HASH_LEN = 32
 MAX_CHANGE_BYTES = 64 * 1024 * 1024
+GC_PAUSE_OPS = 1000
+"""Encoding a change of more ops than this pauses the cyclic garbage collector
+(:mod:`crdt.gcpause`): its ops in wire form live only until they are packed (collections
+took 45% of encoding seph-blog1 typed in one transaction, 28.5K ops)."""
 """Changes larger than this are refused before decoding (a bound on a peer's memory)."""
 
 # A hasher is copied from this template: ``blake2b(raw, digest_size=32)`` parses a dozen
@@ -208,8 +213,11 @@ def encode_change(
             if enc is not None and other is not None:
                 table = [other]
     if enc is None:
-        enc, table = _encode_ops_and_table(actor, ops)
-    raw = _packb([FORMAT_VERSION, actor, seq, start_op, time, message, [*deps], table, enc])
+        with gc_paused(len(ops) > GC_PAUSE_OPS):
+            enc, table = _encode_ops_and_table(actor, ops)
+            raw = _packb([FORMAT_VERSION, actor, seq, start_op, time, message, [*deps], table, enc])
+    else:
+        raw = _packb([FORMAT_VERSION, actor, seq, start_op, time, message, [*deps], table, enc])
     h = new_hasher()
     h.update(raw)
     return raw, h.digest()

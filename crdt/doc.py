@@ -16,7 +16,6 @@ True
 from __future__ import annotations
 
 import contextlib
-import gc
 import zlib
 from collections.abc import Callable, Iterable
 from collections.abc import Sequence as SeqABC
@@ -52,6 +51,7 @@ from .errors import (
 )
 from .fastpath import apply_fast
 from .fill import can_fill, fill, gather, stretch
+from .gcpause import gc_paused
 from .hashindex import HashIndex
 from .history import History
 from .ids import ActorId, ObjId, OpId, coerce_actor
@@ -406,13 +406,10 @@ class Doc:
         changes = list(changes)
         # Bulk applies allocate many long-lived containers; the cyclic GC would rescan them
         # again and again for nothing (10-20% of the time), so it pauses for big batches.
-        paused = gc.isenabled() and (
+        with gc_paused(
             len(changes) > GC_PAUSE_BATCH
             or sum([len(c) for c in changes if type(c) is bytes]) > GC_PAUSE_BYTES
-        )
-        if paused:
-            gc.disable()
-        try:
+        ):
             try:
                 return self._apply_changes(changes)
             except _NeedHistory:
@@ -420,9 +417,6 @@ class Doc:
                 # has been undone: decode the saved history and run it again
                 self._materialise()
                 return self._apply_changes(changes)
-        finally:
-            if paused:
-                gc.enable()
 
     def _apply_changes(self, changes: list[bytes | UnverifiedChange]) -> list[Change]:
         # Changes are decoded one at a time, just before they are applied: decoding a
@@ -946,14 +940,15 @@ class Doc:
         """
         if self._tx is not None:
             raise TransactionError("commit or roll back the open transaction before saving")
-        self._need_history()
-        h = self._history
-        base = self._base
-        scope = Scope(dict(base.clock) if base is not None else None)
-        payload = scope.encode(list(zip(h.raws(), h.hashes(), strict=True)), trusted=True)
-        body = zlib.compress(msgpack.packb(payload), 6)
-        snap = base.snapshot if base is not None else None
-        checkpoint = zlib.compress(encode_snapshot(self, tombstones=True), 6)
+        with gc_paused():  # (a burst of containers: crdt.gcpause)
+            self._need_history()
+            h = self._history
+            base = self._base
+            scope = Scope(dict(base.clock) if base is not None else None)
+            payload = scope.encode(list(zip(h.raws(), h.hashes(), strict=True)), trusted=True)
+            body = zlib.compress(msgpack.packb(payload), 6)
+            snap = base.snapshot if base is not None else None
+            checkpoint = zlib.compress(encode_snapshot(self, tombstones=True), 6)
         fields = [h.heads, snap, body, checkpoint, len(h)]
         packed: bytes = msgpack.packb([SAVE_VERSION, *fields, _checksum(fields)])
         return SAVE_MAGIC + packed
@@ -1034,8 +1029,9 @@ class Doc:
         if snap is not None and type(snap) is not bytes:
             raise DecodeError("saved snapshot is not bytes")
         doc = cls(actor, clock=clock) if snap is None else cls._from_snapshot(snap, actor, clock)
-        items = _history_items(body, doc._base)
-        doc.apply_changes([it[0] for it in items])
+        with gc_paused():  # (a burst of containers: crdt.gcpause)
+            items = _history_items(body, doc._base)
+            doc.apply_changes([it[0] for it in items])
         if doc._pending:
             raise MissingDependencyError("saved document has changes with missing dependencies")
         if doc.heads != heads:
@@ -1060,16 +1056,14 @@ class Doc:
         """
         dfr = self._deferred
         assert dfr is not None and self._base is not None
-        base0 = None if dfr.snap is None else decode_snapshot(dfr.snap)[1]
-        items = _history_items(dfr.body, base0)
-        if len(items) != dfr.n:
-            raise DecodeError(f"saved history holds {len(items)} changes, not {dfr.n}")
-        hist = History()
-        hist.base = base0
-        cut_heads = base0.heads if base0 is not None else {}
-        paused = gc.isenabled()
-        gc.disable()  # a burst of long-lived objects: see apply_changes
-        try:
+        with gc_paused():  # a burst of long-lived objects
+            base0 = None if dfr.snap is None else decode_snapshot(dfr.snap)[1]
+            items = _history_items(dfr.body, base0)
+            if len(items) != dfr.n:
+                raise DecodeError(f"saved history holds {len(items)} changes, not {dfr.n}")
+            hist = History()
+            hist.base = base0
+            cut_heads = base0.heads if base0 is not None else {}
             for raw, hsh, actor, seq, deps, header in items:
                 if header is None:  # kept verbatim: decode it
                     u = decode_change(raw)
@@ -1085,9 +1079,6 @@ class Doc:
             later = self._history
             for i in range(len(later)):
                 _link(hist, decode_change(later.raw_at(i)), cut_heads)
-        finally:
-            if paused:
-                gc.enable()
         self._history = hist
         self._base = base0
         self._deferred = None

@@ -35,6 +35,7 @@ import msgpack
 
 from .codec import unpack_framed
 from .errors import DecodeError
+from .gcpause import gc_paused
 from .op import decode_scalar, encode_scalar
 from .opset import ObjState, OpSet
 from .run import Register
@@ -92,6 +93,11 @@ def encode_snapshot(doc: Any, *, tombstones: bool = False) -> bytes:
     change a document with the full history could (``Doc.save`` stores one).
     O(objects + runs + map entries).
     """
+    with gc_paused():  # (a burst of containers: crdt.gcpause)
+        return _encode_snapshot(doc, tombstones)
+
+
+def _encode_snapshot(doc: Any, tombstones: bool) -> bytes:
     from .doc import Doc
 
     assert isinstance(doc, Doc)
@@ -259,8 +265,13 @@ def decode_snapshot(data: bytes) -> tuple[OpSet, Base]:
 
     Raises :class:`DecodeError` on anything malformed; never another exception.
     """
-    top = unpack_framed(data, SNAPSHOT_MAGIC, "snapshot")
-    data = bytes(data)
+    with gc_paused():  # (a burst of containers, kept: crdt.gcpause)
+        top = unpack_framed(data, SNAPSHOT_MAGIC, "snapshot")
+        data = bytes(data)
+        return _decode_checked(top, data)
+
+
+def _decode_checked(top: Any, data: bytes) -> tuple[OpSet, Base]:
     try:
         return _decode(top, data)
     except DecodeError:
