@@ -29,11 +29,11 @@ from .values import INT64_MAX, Counter
 FORMAT_VERSION = 1
 HASH_LEN = 32
 MAX_CHANGE_BYTES = 64 * 1024 * 1024
+"""Changes larger than this are refused before decoding (a bound on a peer's memory)."""
 GC_PAUSE_OPS = 1000
 """Encoding a change of more ops than this pauses the cyclic garbage collector
-(:mod:`crdt.gcpause`): its ops in wire form live only until they are packed (collections
-took 45% of encoding seph-blog1 typed in one transaction, 28.5K ops)."""
-"""Changes larger than this are refused before decoding (a bound on a peer's memory)."""
+(:mod:`crdt.gcpause`) while its ops are put in wire form (collections took 45% of
+encoding seph-blog1 typed in one transaction, 28.5K ops)."""
 
 # A hasher is copied from this template: ``blake2b(raw, digest_size=32)`` parses a dozen
 # keyword arguments per call, a third of the cost of hashing a small change.
@@ -215,9 +215,7 @@ def encode_change(
     if enc is None:
         with gc_paused(len(ops) > GC_PAUSE_OPS):
             enc, table = _encode_ops_and_table(actor, ops)
-            raw = _packb([FORMAT_VERSION, actor, seq, start_op, time, message, [*deps], table, enc])
-    else:
-        raw = _packb([FORMAT_VERSION, actor, seq, start_op, time, message, [*deps], table, enc])
+    raw = _packb([FORMAT_VERSION, actor, seq, start_op, time, message, [*deps], table, enc])
     h = new_hasher()
     h.update(raw)
     return raw, h.digest()
