@@ -13,7 +13,8 @@ insert *right after its reference*, ahead of the earlier inserts after the same 
 So the final order is a tree walk: an insert is a node hanging off the element it names
 (or the head), a node's children come after the element they hang off, the latest child
 first.  :func:`gather` reads the ops as the change's bytes unpacked them (no op tuples
-are made: a fill's whole change needs none), checks each one as ``decode_change`` and
+are made: a fill's whole change needs none), whose types and encodings are already
+checked (by ``decode_change``, or by the fast path's grammar), checks each one as
 ``Doc._apply_verified`` would and collects it as such a node, with the removes as the
 stretches of the inserts they hit; only then :func:`fill` walks the tree and hands the
 runs to :meth:`Sequence.load_runs`.  At any op that is not valid, gather gives up having
@@ -26,7 +27,6 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Any, NamedTuple
 
-from .errors import DecodeError
 from .op import INS, REM, Op, decode_scalar
 from .sequence import Sequence
 
@@ -71,14 +71,17 @@ def stretch(ops: list[Op], i: int) -> int:
 def gather(ops: list[Any], i: int, j: int, ctr: int, is_text: bool) -> Plan | None:
     """Check the inserts and removes ``ops[i:j]``, on one object, and lay them out; None,
     having looked only, if they are fewer than :data:`FILL_MIN` or one of them is not
-    valid (malformed, not an insert or remove on that object, or naming an element it
-    may not).
+    valid (on another object, content of the other kind, or naming an element it may
+    not).
 
     ``ops`` are a change's ops in wire form (``[action, [ctr, actor index], ref or elem,
-    content or count]``); ``ops[i]`` is an insert at the head, with counter ``ctr``, on the
-    object of an empty sequence (:func:`can_fill`) of the kind ``is_text`` says.  Every
-    element the ops may name is one of their own, so an id must name the author (index 0).
-    O(k log k) for k ops.
+    content or count]``), ``ops[i:j]`` inserts and removes with every field typed and
+    canonical (``decode_change`` checked them, or the fast path's grammar,
+    :func:`crdt.fastpath._canonical_text_ops`: the type tests took a fifth of a text's
+    fill); ``ops[i]`` is an insert at the head, with counter ``ctr``, on the object of an
+    empty sequence (:func:`can_fill`) of the kind ``is_text`` says.  Every element the ops
+    may name is one of their own, so an id must name the author (index 0).  O(k log k) for
+    k ops.
     """
     if j - i < FILL_MIN:
         return None
@@ -91,73 +94,63 @@ def gather(ops: list[Any], i: int, j: int, ctr: int, is_text: bool) -> Plan | No
     gone: list[list[tuple[int, int]] | None] = [None] * (j - i)
     roots: list[int] = []
     bisect = bisect_right
-    try:  # (a field of the wrong shape fails to unpack or to add: not valid)
-        for r in ops[i:j] if i or j != len(ops) else ops:
-            a, o, e, x = r
-            # (``==`` holds for 1.0 and True too, which pack to their own bytes: types tested)
-            if o != obj or type(a) is not int or type(o[0]) is not int or type(o[1]) is not int:
+    for r in ops[i:j] if i or j != len(ops) else ops:
+        a, o, e, x = r
+        if o != obj:
+            return None
+        if a == INS:
+            if type(x) is not want:
                 return None
-            if a == INS:
-                if type(x) is not want or not x:
-                    return None
-                if not is_text:
-                    x = [decode_scalar(v) for v in x]
-                r = len(starts)
-                if e is None:
-                    roots.append(r)
-                else:
-                    if type(e) is not list:
-                        return None
-                    rc, ri = e
-                    if ri or type(ri) is not int or type(rc) is not int:
-                        return None
-                    p = bisect(starts, rc) - 1
-                    if p < 0 or rc >= ends[p]:  # (rc >= ctr is past every end)
-                        return None
-                    att = kids[p]
-                    if att is None:
-                        kids[p] = [(rc - starts[p], -r)]
-                    else:
-                        att.append((rc - starts[p], -r))
-                starts.append(ctr)
-                ctr += len(x)
-                ends.append(ctr)
-                texts.append(x)
-            elif a == REM:
-                if type(x) is not int or x < 1 or type(e) is not list:
-                    return None
-                ec, ei = e
-                if ei or type(ei) is not int or type(ec) is not int:
-                    return None
-                end = ec + x
-                if end > ctr:  # (removes elements not before it)
-                    return None
-                # every counter in [ec, end) must be an element: inserts leave gaps (the
-                # counters other ops took), and a remove may not span one (nor start in
-                # one: the gap after insert p fails the test of the insert after it)
-                p = bisect(starts, ec) - 1
-                if p < 0:
-                    return None
-                lo = ec
-                while True:
-                    s = starts[p]
-                    e = ends[p]
-                    g = gone[p]
-                    if g is None:
-                        gone[p] = [(lo - s, (e if e < end else end) - s)]
-                    else:
-                        g.append((lo - s, (e if e < end else end) - s))
-                    if e >= end:
-                        break
-                    p += 1
-                    if p == len(starts) or starts[p] != e:
-                        return None
-                    lo = e
-                ctr += x
+            if not is_text:
+                x = [decode_scalar(v) for v in x]
+            r = len(starts)
+            if e is None:
+                roots.append(r)
             else:
+                rc, ri = e
+                if ri:
+                    return None
+                p = bisect(starts, rc) - 1
+                if p < 0 or rc >= ends[p]:  # (rc >= ctr is past every end)
+                    return None
+                att = kids[p]
+                if att is None:
+                    kids[p] = [(rc - starts[p], -r)]
+                else:
+                    att.append((rc - starts[p], -r))
+            starts.append(ctr)
+            ctr += len(x)
+            ends.append(ctr)
+            texts.append(x)
+        else:  # a REM
+            ec, ei = e
+            if ei:
                 return None
-    except (TypeError, ValueError, DecodeError):
-        return None
+            end = ec + x
+            if end > ctr:  # (removes elements not before it)
+                return None
+            # every counter in [ec, end) must be an element: inserts leave gaps (the
+            # counters other ops took), and a remove may not span one (nor start in
+            # one: the gap after insert p fails the test of the insert after it)
+            p = bisect(starts, ec) - 1
+            if p < 0:
+                return None
+            lo = ec
+            while True:
+                s = starts[p]
+                e = ends[p]
+                g = gone[p]
+                if g is None:
+                    gone[p] = [(lo - s, (e if e < end else end) - s)]
+                else:
+                    g.append((lo - s, (e if e < end else end) - s))
+                if e >= end:
+                    break
+                p += 1
+                if p == len(starts) or starts[p] != e:
+                    return None
+                lo = e
+            ctr += x
     return Plan(j - i, ctr, starts, texts, kids, gone, roots)
 
 

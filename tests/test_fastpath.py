@@ -1086,6 +1086,20 @@ def test_hand_made_texts_made_in_new_maps(
         assert made.text() == "eabd"
 
 
+@pytest.mark.parametrize("n_maps", [0, 1])
+def test_a_text_made_then_another_typed_whole(n_maps: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change that makes a text (in a map it makes first, or not) and then types A's
+    empty text, not its own, whole: valid, for the general path, and the typing lands in
+    A's text."""
+    makes = [*[[2, None, "n", M, []]][:n_maps], [2, None, "w", 2, []]]
+    n = len(makes)
+    ops = makes + [[a, o, r and [r[0] + n, 0], x] for a, o, r, x in WHOLE]
+    d1, e1, taken = _both_ways(_whole_change([], ops, A), 2, monkeypatch)
+    assert e1 is None
+    assert str(d1.root["t"]) == "eabd" and str(d1.root["w"]) == ""
+    assert len(taken[-1]) == 0
+
+
 def _one_set_change(table: list[bytes], op: list[Any], author: bytes) -> list[bytes]:
     """A history whose last change is hand-made: A made the text "ab" (ops 1-3), the map
     "m" (op 4) and m["k"] = "v" (op 5), C then m["j"] = 1 (op 6); ``author`` makes ``op``

@@ -1,6 +1,6 @@
 """The fast path's grammar (``crdt.fastpath._ONE_OP``) matches the canonical bytes of its
-shapes and nothing else (and ``_TEXT_OPS``, the header of a change of several ops, the
-ops array's length in every width).
+shapes and nothing else; so do ``_TEXT_OPS`` (the header of a change of several ops, and
+the MAKEs it may start with) and ``_canonical_text_ops`` (the INS and REM ops after them).
 
 The fast path trusts the grammar for every type and encoding of a text change, and for the
 header of a map write: it does not test them again.  These tests write each field by hand
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from crdt import Doc
 from crdt.change import decode_change
 from crdt.codec import pack_lists
-from crdt.fastpath import _ONE_OP, _TEXT_OPS
+from crdt.fastpath import _ONE_OP, _TEXT_OPS, _canonical_text_ops
 
 INT64_MAX = 2**63 - 1
 A = b"\x0a" * 16
@@ -183,26 +183,26 @@ def test_arrays() -> None:
 
 
 def test_changes_of_several_text_ops() -> None:
-    """``_TEXT_OPS`` takes a change on one dep whose ops array holds two ops or more, the
-    first an INS or REM; group 1 is the dep.  It takes the array's length in any width
-    (one op in an array 16 too): the fast path packs the change again to show it
-    canonical."""
+    """``_TEXT_OPS`` takes a change on one dep whose ops array holds two ops or more, in
+    its shortest header, the first an INS or REM; group 1 is the dep, group 2 (empty)
+    where the ops begin."""
     ins = INS[8][0]
     rem = REM[8][0]
-    for n in (1, 2, 15, 16, 300, 70000):
+    for n in (1, 2, 15, 16, 17, 300, 65535, 65536):
         for first in (ins, rem):
             top = [*INS[:8], [first] + [ins] * (n - 1)]
             raw = pack_lists(top)
             m = _TEXT_OPS(raw)
             assert (m is not None) is (n >= 2), n
-            assert m is None or m[1] == H
+            assert m is None or (m[1] == H and raw[m.start(2) :].startswith(pack_lists(first)))
             body = b"".join(pack_lists(op) for op in top[8])
             head = pack_lists(top[:8])[1:]
             wides = [b"\xdd" + n.to_bytes(4, "big")]
             if n < 1 << 16:
                 wides.append(b"\xdc" + n.to_bytes(2, "big"))
             for wide in wides:
-                assert _TEXT_OPS(b"\x99" + head + wide + body) is not None
+                ok = n >= 2 and b"\x99" + head + wide + body == raw
+                assert (_TEXT_OPS(b"\x99" + head + wide + body) is not None) is ok, (n, wide)
     for other in (SET[8][0], [2, [1, 0], "k", 1, []], [4, [1, 0], None, 1], [1, None, "k", []]):
         assert _TEXT_OPS(pack_lists([*INS[:8], [other, ins]])) is None, other
     assert _TEXT_OPS(pack_lists([*INS[:6], [H, H[:-1] + b"\x12"], [], [ins, ins]])) is None
@@ -261,6 +261,74 @@ def test_items_are_read_by_their_length() -> None:
     raw = msgpack.packb([1, A, 2, 5, 7, None, [H + b"\x90"], [op], [op]])
     assert msgpack.unpackb(raw)[7] == [op]  # (msgpack reads a table of one op)
     assert _ONE_OP(raw) is None
+
+
+SEVERAL = [*INS[:7], [b"\x0b" * 16], [[3, [1, 1], [3, 0], "ab"], [5, [1, 1], [3, 1], 2]]]
+SEVERAL[8] += [[3, [1, 1], None, "c"], [5, [1, 1], [9, 0], 1]]
+TEXT_INT_FIELDS = [  # (path, least, greatest) of an int in the ops the grammar takes
+    ((8, 0, 1, 0), 0, INT64_MAX),  # an INS's object: counter, actor index
+    ((8, 0, 1, 1), 0, 1),
+    ((8, 0, 2, 0), 0, INT64_MAX),  # its reference
+    ((8, 0, 2, 1), 0, 1),
+    ((8, 1, 1, 0), 0, INT64_MAX),  # a REM's object, first element, count
+    ((8, 1, 1, 1), 0, 1),
+    ((8, 1, 2, 0), 0, INT64_MAX),
+    ((8, 1, 2, 1), 0, 1),
+    ((8, 1, 3), 1, INT64_MAX),
+    ((8, 3, 3), 1, INT64_MAX),  # (the last op's)
+]
+
+
+def _takes_ops(top: list[Any], at: tuple[int, ...] | None = None, sub: bytes = b"") -> bool:
+    """Whether the fast path takes the text ops of change ``top`` (the item at ``at``
+    written as ``sub``): ``_TEXT_OPS`` the change, then ``_canonical_text_ops`` its ops."""
+    raw = _encode(top, at, sub)
+    m = _TEXT_OPS(raw)
+    return m is not None and _canonical_text_ops(raw, m.start(2))
+
+
+def test_the_ops_of_a_change_of_several() -> None:
+    raw = pack_lists(SEVERAL)
+    decode_change(raw)  # (a well-formed change)
+    assert _encode(SEVERAL, None, b"") == raw and _takes_ops(SEVERAL)
+    for path, least, greatest in TEXT_INT_FIELDS:
+        for v in [*BOUNDS, least, greatest, least - 1, greatest + 1]:
+            for form in _int_forms(v):
+                ok = form == msgpack.packb(v) and least <= v <= greatest
+                assert _takes_ops(SEVERAL, path, form) is ok, (path, v, form.hex())
+        for other in (None, True, False, 1.0, "1", b"\x01", [1]):
+            # (None: only an INS's reference may be nil, at the head)
+            ok = other is None and path[:-1] == (8, 0, 2)
+            assert not _takes_ops(SEVERAL, path, msgpack.packb(other)), (path, other)
+            assert _takes_ops(SEVERAL, path[:-1], msgpack.packb(other)) is ok, (path, other)
+    for code in (0, 1, 2, 4, 6, 7):  # an op that is not an INS or REM
+        assert not _takes_ops(SEVERAL, (8, 1, 0), msgpack.packb(code)), code
+    for k in (0, 1, 3, 5):  # an op of the wrong length
+        op = [*SEVERAL[8][1], 1][:k]
+        assert not _takes_ops(SEVERAL, (8, 1), msgpack.packb(op)), k
+
+
+@pytest.mark.parametrize("i", [0, 2])
+def test_the_strings_of_a_change_of_several(i: int) -> None:
+    """Every length in every encoding, in the middle of the ops and as the last one: a run
+    of ops spells out each length up to 255 bytes, and a longer string is read by its
+    length (``_LONG_INS``)."""
+    for n in (0, 1, 2, 31, 32, 33, 200, 255, 256, 257, 65535, 65536, 70000):
+        v = "é" * (n // 2) + "x" * (n % 2)
+        for form in _raw_forms(v.encode(), "str"):
+            canonical = form == msgpack.packb(v)
+            assert _takes_ops(SEVERAL, (8, i, 3), form) is (canonical and n > 0), (n, form[:3])
+            last = [*SEVERAL[:8], [SEVERAL[8][1], SEVERAL[8][i]]]
+            assert _takes_ops(last, (8, 1, 3), form) is (canonical and n > 0), (n, form[:3])
+        for form in _raw_forms(v.encode(), "bin"):
+            assert not _takes_ops(SEVERAL, (8, i, 3), form), (n, form[:3])
+    # a long string's length runs past the end of the change, or falls short of it
+    raw = pack_lists([*SEVERAL[:8], [*SEVERAL[8][:2], [3, [1, 1], [3, 0], "y" * 300]]])
+    m = _TEXT_OPS(raw)
+    assert m is not None and _canonical_text_ops(raw, m.start(2))
+    for bad in (raw[:-1], raw + b"\x01", raw + pack_lists(SEVERAL[8][1])[:-1]):
+        assert not _canonical_text_ops(bad, m.start(2)), len(bad) - len(raw)
+    assert _canonical_text_ops(raw + pack_lists(SEVERAL[8][1]), m.start(2))
 
 
 def _history() -> list[bytes]:
@@ -331,6 +399,74 @@ def test_what_it_takes_is_canonical_and_typed(data: st.DataObject) -> None:
     else:  # a SET: the header is canonical; the op is the loop's to test
         head = b"\x99" + b"".join(pack_lists(x) for x in top[:8])
         assert b.startswith(head + b"\x91\x95\x00")
+
+
+def _several_history() -> list[bytes]:
+    """Changes of several text ops: a text made (in a map made first) and typed whole,
+    selections typed over, a paste of 300 bytes."""
+    a = Doc(A, clock=lambda: 12345)
+    with a.transaction():
+        t = a.root.make_map("m").make_text("t")
+        for i in range(12):
+            t.insert(i // 2, "xé😀"[i % 3])
+            if i % 5 == 4:
+                t.delete(i // 3, 2)
+    for i in range(20):
+        with a.transaction():
+            t.insert(i % 7, "ab"[i % 2] * (1 + i % 3))
+            t.delete((i * 5) % (len(t) - 2), 1 + i % 2)
+    with a.transaction():
+        t.insert(3, "p" * 300)
+        t.delete(0, 2)
+    return [raw for raw in a.get_changes() if _TEXT_OPS(raw)]
+
+
+SEVERAL_HISTORY = _several_history()
+
+
+@settings(max_examples=1000, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_what_it_takes_of_several_ops_is_canonical_and_typed(data: st.DataObject) -> None:
+    """As above, for changes of several text ops: if ``_TEXT_OPS`` and
+    ``_canonical_text_ops`` still take a damaged one and msgpack decodes it, it is
+    canonical and its INS and REM ops have the types ``crdt.fill.gather`` relies on."""
+    raw = bytearray(data.draw(st.sampled_from(SEVERAL_HISTORY)))
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(0, len(raw) - 1))
+        how = data.draw(st.sampled_from(["set", "insert", "delete"]))
+        if how == "set":
+            raw[i] = data.draw(st.integers(0, 255))
+        elif how == "insert":
+            raw.insert(i, data.draw(st.integers(0, 255)))
+        else:
+            del raw[i]
+    b = bytes(raw)
+    m = _TEXT_OPS(b)
+    if m is None or not _canonical_text_ops(b, m.start(2)):
+        return
+    try:
+        top = msgpack.unpackb(b)
+    except Exception:
+        return
+    assert pack_lists(top) == b
+    ops = top[8]
+    k = next(i for i, op in enumerate(ops) if len(op) == 4)  # (after the MAKEs)
+    assert all(len(op) == 5 and op[0] == 2 for op in ops[:k])
+    for a, o, r, x in ops[k:]:
+        assert a in (3, 5) and type(a) is int
+        for c, i in (o, r) if r is not None else (o,):
+            assert type(c) is int and 0 <= c <= INT64_MAX and type(i) is int and i in (0, 1)
+        if a == 3:
+            assert type(x) is str and x
+        else:
+            assert r is not None and type(x) is int and 1 <= x <= INT64_MAX
+
+
+def test_the_several_history_has_the_shapes() -> None:
+    tops = [msgpack.unpackb(raw) for raw in SEVERAL_HISTORY]
+    assert len(tops) >= 15
+    assert any(len(top[8][0]) == 5 for top in tops)  # (made and typed whole)
+    assert any(any(len(op[3]) > 255 for op in top[8] if op[0] == 3) for top in tops)
 
 
 def test_it_takes_the_changes_of_its_shape() -> None:
