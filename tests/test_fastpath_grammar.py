@@ -352,12 +352,9 @@ def _history() -> list[bytes]:
 HISTORY = _history()
 
 
-@settings(max_examples=2000, deadline=None, derandomize=True)
-@given(data=st.data())
-def test_what_it_takes_is_canonical_and_typed(data: st.DataObject) -> None:
-    """Damage a change (replace, insert, delete bytes): if the grammar still takes it and
-    msgpack decodes it, it is canonical and has the types the fast path relies on."""
-    raw = bytearray(data.draw(st.sampled_from(HISTORY)))
+def _damaged(data: st.DataObject, history: list[bytes]) -> bytes:
+    """One of ``history``'s changes with one to three bytes replaced, inserted or deleted."""
+    raw = bytearray(data.draw(st.sampled_from(history)))
     for _ in range(data.draw(st.integers(1, 3))):
         i = data.draw(st.integers(0, len(raw) - 1))
         how = data.draw(st.sampled_from(["set", "insert", "delete"]))
@@ -367,7 +364,15 @@ def test_what_it_takes_is_canonical_and_typed(data: st.DataObject) -> None:
             raw.insert(i, data.draw(st.integers(0, 255)))
         else:
             del raw[i]
-    b = bytes(raw)
+    return bytes(raw)
+
+
+@settings(max_examples=2000, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_what_it_takes_is_canonical_and_typed(data: st.DataObject) -> None:
+    """Damage a change (replace, insert, delete bytes): if the grammar still takes it and
+    msgpack decodes it, it is canonical and has the types the fast path relies on."""
+    b = _damaged(data, HISTORY)
     m = _ONE_OP(b)
     if m is None:
         return
@@ -430,17 +435,7 @@ def test_what_it_takes_of_several_ops_is_canonical_and_typed(data: st.DataObject
     """As above, for changes of several text ops: if ``_TEXT_OPS`` and
     ``_canonical_text_ops`` still take a damaged one and msgpack decodes it, it is
     canonical and its INS and REM ops have the types ``crdt.fill.gather`` relies on."""
-    raw = bytearray(data.draw(st.sampled_from(SEVERAL_HISTORY)))
-    for _ in range(data.draw(st.integers(1, 3))):
-        i = data.draw(st.integers(0, len(raw) - 1))
-        how = data.draw(st.sampled_from(["set", "insert", "delete"]))
-        if how == "set":
-            raw[i] = data.draw(st.integers(0, 255))
-        elif how == "insert":
-            raw.insert(i, data.draw(st.integers(0, 255)))
-        else:
-            del raw[i]
-    b = bytes(raw)
+    b = _damaged(data, SEVERAL_HISTORY)
     m = _TEXT_OPS(b)
     if m is None or not _canonical_text_ops(b, m.start(2)):
         return
