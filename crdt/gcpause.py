@@ -9,6 +9,22 @@ document: saving the automerge-paper document (259,779 changes) took 2.6 s with 
 collector on, 1.4-1.8 s with it paused here, 1.2-1.4 s with it off throughout.  Such work
 pauses it, and restores it after; the pause is process-wide, as ``gc.disable()`` is, and
 lasts one call.
+
+What the block made and kept is old by then, but to the collector it is young: the first
+container made after the pause would start a run over all of it, every object alive, and
+a later one would rescan what that run kept.  So a pause ends by moving everything young
+into the oldest generation (``gc.freeze()`` then ``gc.unfreeze()``: two list splices, no
+scan), where only the next full collection looks at it, as it would have anyway.  A
+collection of the young generations when the pause begins keeps that move to what the
+block made: the application's young garbage is collected first, not moved.  Applying
+rustcode's history one change per transaction (36,981 of them) took 1900M instructions
+against 1934M without the move, with 6% fewer L1 data misses (14.0M against 14.9M), and
+291 against 319 ms (medians of 11, the two taking turns in one process); the concurrent
+clownschool's 1372M against 1426M, 205 against 221 ms; loading seph-blog1's saved
+document 304M against 320M, 47 against 57 ms.  The move is skipped when the block
+raises (an undo leaves garbage that the young run should find), and when the application
+has frozen objects itself (``gc.unfreeze()`` would thaw them).  Like the pause, the move
+is process-wide: what other threads made meanwhile moves too.
 """
 
 from __future__ import annotations
@@ -22,6 +38,8 @@ from contextlib import contextmanager
 def gc_paused(pause: bool = True) -> Iterator[None]:
     """Run the block with the cyclic collector off, if ``pause`` and it is on now; it is
     back on after the block, whatever happens.  Nested pauses leave it to the outermost.
+    Beginning one collects the young generations (O(their objects)); a block that returns
+    leaves what it made in the oldest (O(1)).
 
     Example:
         >>> import gc
@@ -32,10 +50,17 @@ def gc_paused(pause: bool = True) -> Iterator[None]:
         True
     """
     paused = pause and gc.isenabled()
-    if paused:
-        gc.disable()
+    if not paused:
+        yield
+        return
+    gc.collect(1)
+    gc.disable()
     try:
         yield
-    finally:
-        if paused:
-            gc.enable()
+    except BaseException:
+        gc.enable()
+        raise
+    if not gc.get_freeze_count():
+        gc.freeze()
+        gc.unfreeze()
+    gc.enable()

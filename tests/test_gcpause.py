@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,6 +40,82 @@ def test_the_pause_nests_and_restores() -> None:
     with pytest.raises(KeyError), gc_paused():
         raise KeyError("x")
     assert gc.isenabled()
+
+
+class _Node:
+    """A container the collector tracks, that can sit in a cycle."""
+
+    def __init__(self) -> None:
+        self.other: object = None
+
+
+def _young(x: object) -> bool:
+    return any(o is x for o in gc.get_objects(generation=0)) or any(
+        o is x for o in gc.get_objects(generation=1)
+    )
+
+
+def _oldest(x: object) -> bool:
+    return any(o is x for o in gc.get_objects(generation=2))
+
+
+def test_what_a_pause_made_ends_in_the_oldest_generation() -> None:
+    with gc_paused():
+        kept = _Node()
+    assert _oldest(kept) and not _young(kept)
+    assert gc.get_count()[0] < 50  # (no young run is owed: the count started again)
+    fresh = _Node()
+    assert _young(fresh)  # (after the pause, young again)
+
+
+def test_young_garbage_from_before_a_pause_is_collected_not_moved() -> None:
+    freed: list[bool] = []
+    gc.collect()  # (the young count starts again: no run comes before the pause's own)
+    gc.disable()
+    a, b = _Node(), _Node()
+    a.other, b.other = b, a  # (a cycle: reference counting alone never frees it)
+    weakref.finalize(a, freed.append, True)
+    del a, b
+    gc.enable()
+    assert not freed
+    with gc_paused():
+        assert freed == [True]
+
+
+def test_a_block_that_raises_leaves_what_it_made_young() -> None:
+    made: list[_Node] = []
+    with pytest.raises(KeyError), gc_paused():
+        made.append(_Node())
+        raise KeyError("x")
+    assert gc.isenabled()
+    assert _young(made[0]) and not _oldest(made[0])
+
+
+def test_the_applications_frozen_objects_stay_frozen() -> None:
+    assert gc.get_freeze_count() == 0
+    frozen = _Node()
+    gc.freeze()
+    try:
+        n = gc.get_freeze_count()
+        with gc_paused():
+            kept = _Node()
+        assert gc.get_freeze_count() == n  # (not thawed by the pause)
+        assert not _young(frozen) and not _oldest(frozen)
+        assert _young(kept)  # (no move: it waits for the young run, as it did)
+    finally:
+        gc.unfreeze()
+
+
+def test_an_applied_batch_ends_in_the_oldest_generation() -> None:
+    k = Doc(b"\x02" * 16, clock=lambda: 0)
+    t = k.root.make_text("t")
+    for _ in range(doc_mod.GC_PAUSE_BATCH):
+        t.insert(0, "k")  # (a change each: a big batch, paused)
+    d = Doc()
+    applied = d.apply_changes(k.get_changes())
+    assert len(applied) == doc_mod.GC_PAUSE_BATCH + 1
+    assert _oldest(applied) and _oldest(applied[-1])
+    assert str(d.root["t"]) == "k" * doc_mod.GC_PAUSE_BATCH
 
 
 def test_a_collector_the_caller_turned_off_stays_off() -> None:

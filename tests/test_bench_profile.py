@@ -1,0 +1,46 @@
+"""The profile of one benchmark row (bench/profile.py): areas, and a run on a small trace."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.profile import area_of, by_area, main, profile_step, render
+
+
+def test_areas_name_our_modules_and_the_c_libraries() -> None:
+    assert area_of("/x/y/crdt/fastpath.py", "apply_fast") == "crdt/fastpath.py"
+    assert area_of("/x/bench/engines/ours.py", "edit") == "bench/engines/ours.py"
+    assert area_of("/usr/lib/python3.11/contextlib.py", "__exit__") == "contextlib.py"
+    assert area_of("~", "<built-in method zlib.compress>") == "zlib"
+    assert area_of("~", "<built-in method msgpack._cmsgpack.unpackb>") == "msgpack"
+    assert area_of("~", "<built-in method builtins.len>") == "builtins"
+    assert area_of("~", "<method 'digest' of '_blake2.blake2b' objects>") == "_blake2"
+    assert area_of("~", "<method 'append' of 'list' objects>") == "builtins"
+    assert area_of("~", "<method 'fullmatch' of 're.Pattern' objects>") == "re"
+
+
+def test_a_profile_of_a_remote_merge_accounts_for_its_time() -> None:
+    s = profile_step("sveltecomponent", "one", "b2")
+    assert (s.trace, s.mode, s.step) == ("sveltecomponent", "one", "b2")
+    assert s.wall_ms > 0 and s.profiled_ms > 0
+    areas = dict(by_area(s))
+    assert sum(areas.values()) == pytest.approx(s.profiled_ms)
+    assert any(a.startswith("crdt/") for a in areas)
+    assert [ln.own_s for ln in s.lines] == sorted((ln.own_s for ln in s.lines), reverse=True)
+    text = render(s, 4)
+    assert text.startswith("sveltecomponent one b2: ")
+    assert text.count("%") == min(4, len(areas)) + 4
+
+
+def test_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sveltecomponent", "one", "--step", "load", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "sveltecomponent one load:" in out and "own time by area:" in out
+    assert main(["sveltecomponent", "one", "--bare"]) == 0
+    assert capsys.readouterr().out.startswith("sveltecomponent one b2: ")
+    with pytest.raises(SystemExit):
+        main(["sveltecomponent", "one", "--top", "0"])
+    with pytest.raises(SystemExit, match="does not fit"):
+        main(["sveltecomponent", "concurrent"])
+    with pytest.raises(ValueError, match="not one of"):
+        profile_step("sveltecomponent", "one", "b3")
