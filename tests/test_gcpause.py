@@ -24,7 +24,9 @@ def _collector_on() -> Iterator[None]:
     was = gc.isenabled()
     gc.enable()
     yield
-    if not was:  # pragma: no cover - pytest runs with it on
+    if was:  # (a test here may turn it off: later tests get it back as it was)
+        gc.enable()
+    else:  # pragma: no cover - pytest runs with it on
         gc.disable()
 
 
