@@ -228,11 +228,11 @@ def encode_chain(
     change hashed ``dep`` and numbered ``seq``; returns their bytes and hashes.  An entry
     is ``(start_op, time, message, ops, ...)`` (the document's waiting commits).  O(ops).
 
-    The same bytes as :func:`encode_change` for each.  A keystroke (one INS of a str on the
-    text of the keystroke before, no message) is written from the parts it shares with
-    that one, the header's actor and the op's object and actor table, and its own fields
-    packed in three calls (seq, counter and time; the ref; the text): ~7K instructions with
-    the hash, against ~10K.
+    The same bytes as :func:`encode_change` for each.  A keystroke (one INS of a str, or
+    one REM, on the text of the keystroke before, no message) is written from the parts it
+    shares with that one, the header's actor and the op's object and actor table, and its
+    own fields packed in three calls (seq, counter and time; the ref or removed element;
+    the text or count): ~7K instructions with the hash, against ~10K.
     """
     raws: list[bytes] = []
     hashes: list[bytes] = []
@@ -241,33 +241,40 @@ def encode_chain(
     pack = _packb
     head = b"\x99" + pack(FORMAT_VERSION) + pack(actor)  # (a 9-item array: the change)
     obj: Any = None  # the object the parts below are for
-    mid = b""  # after the dep: the actor table, the op list's and the op's headers, obj
+    ins = b""  # after the dep: the actor table, the op list's and an INS's headers, obj
+    rem = b""  # the same for a REM
     other: Any = None  # the actor the table names, if any (index 1)
     for e in entries:
         start_op, t, msg, ops = e[0], e[1], e[2], e[3]
         if msg is None and len(ops) == 1:
             op = ops[0]
-            ref = op[2]
-            if op[0] == INS and type(op[3]) is str and ref is not None:
+            a = op[0]
+            ref = op[2]  # (an INS's reference, a REM's first element)
+            if (a == INS and type(op[3]) is str and ref is not None) or a == REM:
                 if op[1] != obj:
                     obj = op[1]
                     if obj is None:  # (the root is no text: encode_change says what to do)
-                        mid = b""
-                    elif obj[1] == actor:
-                        other = None
-                        mid = b"\x90\x91\x94" + pack(INS) + pack([obj[0], 0])
+                        ins = rem = b""
                     else:
-                        other = obj[1]
-                        mid = b"\x91" + pack(other) + b"\x91\x94" + pack(INS) + pack([obj[0], 1])
+                        if obj[1] == actor:
+                            other = None
+                            tab = b"\x90\x91\x94"
+                            o = pack([obj[0], 0])
+                        else:
+                            other = obj[1]
+                            tab = b"\x91" + pack(other) + b"\x91\x94"
+                            o = pack([obj[0], 1])
+                        ins = tab + pack(INS) + o
+                        rem = tab + pack(REM) + o
                 ra = ref[1]
-                if mid and (ra == actor or ra == other):
+                if ins and (ra == actor or ra == other):
                     raw = b"".join(
                         (
                             head,
                             pack([seq, start_op, t])[1:],  # (the array header dropped)
                             b"\xc0\x91\xc4\x20",  # no message; one dep, a 32-byte bin
                             dep,
-                            mid,
+                            ins if a == INS else rem,
                             pack([ref[0], 0 if ra == actor else 1]),
                             pack(op[3]),
                         )

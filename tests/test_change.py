@@ -77,12 +77,20 @@ keystrokes = st.tuples(
     # (a list's content too: its values are encoded, a Counter as an ext type)
     st.text(min_size=1, max_size=3) | st.lists(st.integers(0, 9).map(Counter), min_size=1),
 )
+# backspaces and deletes: a REM of elements by the author, the text's maker or a third
+deletions = st.tuples(
+    st.just(REM),
+    st.sampled_from(TEXTS),
+    st.tuples(st.integers(1, 2**40), st.sampled_from(ACTORS)),
+    st.integers(1, 2**40),
+)
 entries = st.lists(
     st.tuples(
         st.integers(1, 2**40),  # start_op
         st.integers(0, 2**63 - 1),  # time
         st.none() | st.just("") | st.text(max_size=3),  # message
-        st.lists(keystrokes, min_size=1, max_size=1) | st.lists(ops(), min_size=1, max_size=3),
+        st.lists(keystrokes | deletions, min_size=1, max_size=1)
+        | st.lists(ops(), min_size=1, max_size=3),
     ),
     max_size=12,
 )
@@ -108,7 +116,8 @@ def test_a_chain_of_keystrokes_takes_the_shared_parts(monkeypatch: pytest.Monkey
     """Not a vacuous comparison: keystrokes of each kind the shared parts cover (on the
     author's text and on another's, ref by the author and by the text's maker) are
     written from them, and the ones they do not cover (a ref by a third actor, a message,
-    a ref by another actor on the author's text) by ``encode_change``; all as alone."""
+    a ref by another actor on the author's text) by ``encode_change``; all as alone.  The
+    same for deletions."""
     import crdt.change as change_mod
 
     alone: list[int] = []
@@ -131,10 +140,12 @@ def test_a_chain_of_keystrokes_takes_the_shared_parts(monkeypatch: pytest.Monkey
         ]
     ):
         chain.append((10 + k, 5, msg, [(INS, text, (9 + k, ra), "x")]))
+        chain.append((20 + k, 5, msg, [(REM, text, (9 + k, ra), 1 + k)]))
     monkeypatch.setattr(change_mod, "encode_change", counting)
     raws, _ = encode_chain(AUTHOR, 1, b"\x07" * 32, chain)
     monkeypatch.undo()
-    assert alone == [5, 6, 7]  # (seqs: the keystrokes the shared parts do not cover)
+    # (seqs: the keystrokes and deletions the shared parts do not cover)
+    assert alone == [9, 10, 11, 12, 13, 14]
     dep = b"\x07" * 32
     for k, (start_op, time, msg, oplist) in enumerate(chain):
         raw, dep = encode_change(AUTHOR, 1 + k, start_op, time, msg, (dep,), oplist)
