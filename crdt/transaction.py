@@ -87,7 +87,12 @@ class Transaction:
             self._closed = True
             doc._tx = None
             return
-        t = self._time()
+        t = self.time
+        if t is None:
+            # (the wall clock, as _time takes it, inline: a frame per keystroke)
+            t = int(_time.time() * 1000) if doc._clock is None else -1
+            if not 0 <= t <= INT64_MAX:
+                t = self._time()  # (a clock of the document's, or one before 1970)
         self._closed = True
         doc._tx = None
         if doc._change_listeners:

@@ -218,6 +218,24 @@ def test_rollback_after_waiting_commits_keeps_them() -> None:
     assert loaded.to_py() == {"a": 1, "b": 2}
 
 
+def test_the_wall_clock_times_a_change_and_one_before_1970_rolls_it_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import crdt.transaction as tx_module
+    from crdt.change import decode_change
+
+    d = Doc(ACTOR)  # (no clock of its own: the wall clock, in ms)
+    monkeypatch.setattr(tx_module._time, "time", lambda: 1234.5678)
+    with d.transaction():
+        d.root["a"] = 1
+    assert decode_change(d.get_changes()[-1]).time == 1234567
+    heads = d.heads
+    monkeypatch.setattr(tx_module._time, "time", lambda: -5.0)
+    with pytest.raises(UsageError, match="clock gave"), d.transaction():
+        d.root["b"] = 2
+    assert d.to_py() == {"a": 1} and d.heads == heads and d._tx is None
+
+
 @pytest.mark.parametrize("bad", [-1, 1.5, "now", None, 2**63])
 def test_a_clock_giving_no_valid_time_rolls_the_transaction_back(bad: Any) -> None:
     times = iter([5, bad, 6])
