@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import pytest
 
 from bench.run import Job, make_record, merge_raws
 
@@ -43,3 +46,28 @@ def test_merge_is_not_ok_if_any_worker_failed() -> None:
     assert m["error"] == "text differs"
     job = Job(Path("t.json.gz"), "t", "one", "ours", 5, 5)
     assert make_record(job, "ok", m, "", None)["status"] == "FAILED"
+
+
+def test_without_node_the_python_side_runs_alone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No ``node`` on the PATH: a notice, the Node peers skipped, and our rows measured,
+    checked against the trace and written with every field the issue names."""
+    from bench import node
+    from bench.run import main
+
+    monkeypatch.setattr(node, "node_binary", lambda: None)
+    args = ["--engines", "ours,yjs", "--traces", "sveltecomponent", "--repeats", "1"]
+    assert main([*args, "--out", str(tmp_path), "--no-chart"]) == 0
+    err = capsys.readouterr().err
+    assert "NOTICE: node not found" in err and "running the Python side alone" in err
+    doc = json.loads((tmp_path / "results.json").read_text())
+    rows = doc["results"]
+    assert {(r["engine"], r["mode"]) for r in rows} == {("ours", "one"), ("ours", "per-patch")}
+    for r in rows:
+        assert r["trace"] == "sveltecomponent" and r["ok"] is True and r["version"]
+        for k in ("b1_ms", "b2_ms", "load_ms"):
+            assert 0 < r[k + "_min"] <= r[k] <= r[k + "_max"]
+        assert r["save_bytes"] > 0 and r["peak_rss_kib"] > 0
+    assert doc["meta"]["node_notice"].startswith("node not found")
+    assert "sveltecomponent" in (tmp_path / "results.md").read_text()
