@@ -44,3 +44,11 @@ def test_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
         main(["sveltecomponent", "concurrent"])
     with pytest.raises(ValueError, match="not one of"):
         profile_step("sveltecomponent", "one", "b3")
+
+
+def test_a_row_whose_text_is_wrong_is_not_profiled(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.engines import ours
+
+    monkeypatch.setattr(ours.Ours, "text", lambda self, doc: "not the trace's text")
+    with pytest.raises(SystemExit, match="differs from the trace's endContent"):
+        profile_step("sveltecomponent", "one", "b2")
