@@ -78,6 +78,7 @@ def time_local(doc: Doc, obj: Any, rng: random.Random, n_ops: int) -> float:
 def remote_changes(doc: Doc, obj: Any, rng: random.Random, n_ops: int, who: int) -> list[bytes]:
     heads = doc.heads
     fork = doc.fork(actor=actor(who))
+    fork.merge_interval = None  # (a change per op: the peer's worst case, SPEC.md 5.9)
     n = len(fork.root["text"])
     for i in range(n_ops):
         with fork.transaction() as tx:
@@ -124,6 +125,7 @@ def actors_case(n_actors: int, seed: int, base_size: int = 10_000) -> dict[str, 
     forks = []
     for a in range(n_actors):
         f = doc.fork(actor=actor(a + 1))
+        f.merge_interval = None  # (a change per op, as above)
         for i in range(per):
             with f.transaction() as tx:
                 tx.splice(obj, mid + i, 0, string.ascii_letters[a % 52])

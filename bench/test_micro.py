@@ -123,13 +123,32 @@ def test_local_typing_1000(benchmark: Any) -> None:
 
 
 def test_keystroke_commits_1000(benchmark: Any) -> None:
-    """1000 characters typed one by one, each its own transaction (a change per keystroke:
-    the commit path, what B1 per-patch measures), then the heads read: the changes are
-    sealed lazily, and this counts every one of them."""
+    """1000 characters typed one by one, each its own transaction (the commit path, what
+    B1 per-patch measures), then the heads read: the commits merge into one change (SPEC.md
+    5.9), sealed when the heads are read, and this counts it."""
     base, obj = build_text(10_000)
 
     def setup() -> tuple[tuple[Doc], dict[str, Any]]:
         return (base.fork(actor=actor(1)),), {}
+
+    def run(d: Doc) -> None:
+        for i in range(1000):
+            with d.transaction() as tx:
+                tx.splice(obj, 5000 + i, 0, "x")
+        assert len(d.heads) == 1
+
+    benchmark.pedantic(run, setup=setup, rounds=30)
+
+
+def test_keystroke_commits_1000_unmerged(benchmark: Any) -> None:
+    """The same with merging off (``merge_interval=None``): a change per keystroke, each
+    sealed (encoded, hashed, recorded) when the heads are read."""
+    base, obj = build_text(10_000)
+
+    def setup() -> tuple[tuple[Doc], dict[str, Any]]:
+        d = base.fork(actor=actor(1))
+        d.merge_interval = None
+        return (d,), {}
 
     def run(d: Doc) -> None:
         for i in range(1000):
@@ -145,6 +164,7 @@ def test_apply_keystroke_changes_1000(benchmark: Any) -> None:
     remote fast path, crdt.fastpath: what B2 per-patch measures)."""
     base, obj = build_text(10_000)
     typist = base.fork(actor=actor(1))
+    typist.merge_interval = None  # (a change per keystroke, as a peer that merges none sends)
     for i in range(1000):
         with typist.transaction() as tx:
             tx.splice(obj, 5000 + i, 0, "x")
@@ -159,6 +179,7 @@ def test_apply_selection_typed_over_1000(benchmark: Any) -> None:
     crdt.fastpath._text_ops: most of the per-keystroke traces' changes of several ops)."""
     base, obj = build_text(10_000)
     typist = base.fork(actor=actor(1))
+    typist.merge_interval = None  # (a change per keystroke, as a peer that merges none sends)
     for i in range(1000):
         with typist.transaction() as tx:
             tx.splice(obj, 2 * i, 1, "y")
@@ -176,6 +197,8 @@ def test_apply_map_writes_1000(benchmark: Any) -> None:
         base.root.make_map(f"obj{k}")
     rng = random.Random(7)
     peers = [base.fork(actor=actor(1)), base.fork(actor=actor(3))]
+    for p in peers:
+        p.merge_interval = None  # (a change per write, as a peer that merges none sends)
     for i in range(1000):
         p = peers[i // 10 % 2]  # ten writes each in turn, each peer seeing the other's
         if i % 10 == 0:

@@ -55,7 +55,7 @@ from .gcpause import gc_paused
 from .hashindex import HashIndex
 from .history import History
 from .ids import ActorId, ObjId, OpId, coerce_actor
-from .op import INS, INS_MAKE, REM, Op, op_size
+from .op import INS, INS_MAKE, REM, Op, join_ops, op_size
 from .opset import OpSet
 from .patches import Patch, build_patches
 from .sequence import Sequence
@@ -78,7 +78,10 @@ small ones)."""
 # (a module global: `ObjType.MAP` is a lookup on the enum class, ~70 ns each time)
 _MAP, _LIST, _TEXT = ObjType.MAP, ObjType.LIST, ObjType.TEXT
 SEAL_EVERY = 256
-"""Local commits waiting to be sealed (encoded, hashed and recorded) at the most."""
+"""Local changes waiting to be sealed (encoded, hashed and recorded) at the most."""
+MERGE_INTERVAL = 60_000
+"""Default of ``Doc(merge_interval=)``: local commits within this many ms of the first one
+waiting merge into one change (see "sealing local commits")."""
 MAX_PENDING = 100_000
 """Changes waiting for missing dependencies before :class:`MissingDependencyError`."""
 
@@ -109,15 +112,30 @@ class Doc:
         actor: this replica's actor id (bytes or hex); 16 random bytes if omitted.
         clock: returns the change time in ms; defaults to the wall clock.  Pass
             ``lambda: 0`` for reproducible change hashes.
+        merge_interval: ``with doc.transaction():`` commits that no one has read yet
+            merge into one change while they come within this many ms of the first
+            (the change is then the one a single transaction holding all their edits
+            would have made).  ``None``: every commit is a change of its own.
+
+    Raises:
+        UsageError: ``merge_interval`` is neither None nor an int >= 0.
     """
 
-    def __init__(self, actor: bytes | str | None = None, *, clock: Callable[[], int] | None = None):
+    def __init__(
+        self,
+        actor: bytes | str | None = None,
+        *,
+        clock: Callable[[], int] | None = None,
+        merge_interval: int | None = MERGE_INTERVAL,
+    ):
         self.actor: ActorId = coerce_actor(actor)
         self._clock = clock
+        self._merge_interval: int | None = None  # (set, and checked, just below)
+        self.merge_interval = merge_interval
         self._hist = History()  # the change graph; read it as _history (seals first)
-        # local commits not sealed yet, all by one actor: (start_op, time, message, ops,
-        # n_ops, actor) each
-        self._unsealed: list[tuple[int, int, str | None, list[Op], int, bytes]] = []
+        # local changes not sealed yet, all by one actor: (start_op, time, message, ops,
+        # n_ops, actor, time of the first commit merged into it) each
+        self._unsealed: list[tuple[int, int, str | None, list[Op], int, bytes, int]] = []
         self._opset = OpSet()
         self._max_op = 0  # greatest counter in the history
         self._tx: Transaction | None = None  # the open transaction, if any
@@ -266,8 +284,9 @@ class Doc:
         Blocks nest: an inner block is a savepoint; if it raises, its own edits are undone
         and the exception propagates.  The outermost block commits on success and rolls
         back everything on an exception.  Its change is sealed (encoded, hashed, put in
-        the history) when the history is next read, or with 255 later ones; use
-        :meth:`begin` and :meth:`Transaction.commit` to have the :class:`Change` at once.
+        the history) when the history is next read; until then, later blocks may merge
+        into it (see ``merge_interval``).  Use :meth:`begin` and
+        :meth:`Transaction.commit` to have the :class:`Change` at once.
 
         Raises:
             UsageError: ``message`` is not a str, or ``time`` not ms in 0..2**63-1.
@@ -289,16 +308,39 @@ class Doc:
     #
     # A change per keystroke is mostly sealing: encoding, hashing and recording the change
     # costs more than the edit.  So a ``with doc.transaction():`` block that commits
-    # leaves its ops, counters and time in ``_unsealed``, and the commits are sealed
-    # together, when anything reads the history (every reader goes through
-    # ``_history``) or when SEAL_EVERY of them wait.  The last ``SEAL_EVERY`` commits
-    # form a chain, each on the one before, and the history records that chain in one
-    # step (``History.add_run``) as it does a peer's typing.  The changes are the very
-    # bytes an eager commit makes: their ops are immutable once committed (a str, a
-    # tuple, or a list no run shares; see ``Sequence.local_insert``), and their deps
-    # are the heads the history has when the first is sealed, which nothing can change
-    # in between, since changing the history means reading it first.  A document with
-    # ``on_change`` listeners seals at once: they are owed the change.
+    # leaves its ops, counters and time in ``_unsealed``, and they are sealed when
+    # anything reads the history (every reader goes through ``_history``) or when
+    # SEAL_EVERY changes wait.  Their deps are the heads the history has when the first
+    # is sealed, which nothing can change in between, since changing the history means
+    # reading it first; each next one is made on the one before.
+    #
+    # While no one has read them, commits by one actor with no message merge into the
+    # change waiting before them, as Loro merges a peer's consecutive commits: no one can
+    # have named the earlier one, so no one can tell.  The merged change holds their ops
+    # in order, with the ids and counters they took, under the first one's start_op and
+    # deps and the last one's time: the change a single transaction holding all their
+    # edits would have made, but for one thing.  ``join_ops`` merges runs at each seam
+    # by the transaction's rules, and a transaction merges a delete's groups one at a
+    # time, so where a delete's own groups came out of id order a seam may merge REMs
+    # that one transaction would have kept apart (the same elements, the same counters:
+    # SPEC.md 5.6).  A peer then receives one change, one hash and one set of deps
+    # instead of one per keystroke.  Merging stops at a commit more than
+    # ``merge_interval`` ms after the first one merged, since a change has one time.  A
+    # commit with a message starts a change of its own, and so does a commit by another
+    # actor (which seals the waiting ones first: they are a chain); a document with
+    # ``on_change`` listeners seals each commit at once: they are owed the change.
+
+    @property
+    def merge_interval(self) -> int | None:
+        """Local commits within this many ms of the first one waiting merge into one
+        change; ``None``: none merge.  Settable."""
+        return self._merge_interval
+
+    @merge_interval.setter
+    def merge_interval(self, ms: int | None) -> None:
+        if ms is not None and (type(ms) is not int or ms < 0):
+            raise UsageError(f"merge_interval is None or ms >= 0, got {ms!r}")
+        self._merge_interval = ms
 
     @property
     def _history(self) -> History:
@@ -313,15 +355,45 @@ class Doc:
         self._hist = h
 
     def _commit_later(self, tx: Transaction, t: int) -> None:
-        """Commit ``tx`` (with ops, made at time ``t``) to be sealed later."""
+        """Commit ``tx`` (with ops, made at time ``t``) to be sealed later.  O(1) but for
+        the ops ``join_ops`` merges at the seam."""
         u = self._unsealed
         actor = tx.actor
-        if u and u[-1][5] != actor:  # (the actor changed: the waiting ones are a chain)
-            self._seal()
-            u = self._unsealed
-        start_op = tx.start_op
-        u.append((start_op, t, tx.message, tx.ops, tx.ctr - start_op, actor))
         self._max_op = tx.ctr - 1
+        if u:
+            last = u[-1]
+            if last[5] != actor:  # (the actor changed: the waiting ones are a chain)
+                self._seal()
+                u = self._unsealed
+            else:
+                mi = self._merge_interval
+                if (
+                    mi is not None
+                    and last[2] is None
+                    and tx.message is None
+                    and last[6] <= t <= last[6] + mi
+                ):
+                    start_op = last[0]
+                    ops = last[3]  # (a list no one else holds: its transaction ended)
+                    new = tx.ops
+                    op = new[0]
+                    prev = ops[-1]
+                    ref = op[2]
+                    if (
+                        len(new) == 1
+                        and op[0] == INS
+                        and prev[0] == INS
+                        and op[1] == prev[1]
+                        and ref is not None
+                        and ref[0] == tx.start_op - 1
+                        and ref[1] == actor
+                    ):  # a keystroke that goes on typing: join_ops, inline
+                        ops[-1] = (INS, op[1], prev[2], prev[3] + op[3])
+                    else:
+                        join_ops(ops, new, tx.start_op, actor)
+                    u[-1] = (start_op, t, None, ops, tx.ctr - start_op, actor, last[6])
+                    return
+        u.append((tx.start_op, t, tx.message, tx.ops, tx.ctr - tx.start_op, actor, t))
         if len(u) >= SEAL_EVERY:
             self._seal()
 
@@ -330,7 +402,7 @@ class Doc:
         u = self._unsealed
         h = self._hist
         # the first one is made on the heads, whatever they are; each next one on it
-        start_op, t, msg, ops, n, actor = u[0]
+        start_op, t, msg, ops, n, actor, _ = u[0]
         heads_idx, deps = self._local_deps(h)
         seq = h.seq_of(actor) + 1
         raw, hsh = encode_change(actor, seq, start_op, t, msg, deps, ops)
@@ -889,7 +961,7 @@ class Doc:
         actor.  Copies the state directly (O(history + state)), no replay."""
         if self._tx is not None:
             raise TransactionError("commit or roll back the open transaction before forking")
-        d = Doc(actor, clock=self._clock)
+        d = Doc(actor, clock=self._clock, merge_interval=self._merge_interval)
         d._history = self._history.copy()
         d._opset = self._opset.copy()
         d._max_op = self._max_op

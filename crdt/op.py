@@ -56,6 +56,48 @@ def op_size(op: Op) -> int:
     return 1
 
 
+def join_ops(out: list[Op], new: list[Op], ctr: int, actor: bytes) -> None:
+    """Append ``new`` to ``out``: ops by ``actor`` from counter ``ctr`` on, ``out`` ending
+    at ``ctr - 1``.  Where one transaction would have merged a run (SPEC.md 5.5, 5.6:
+    typing extends an INS, deleting next to a REM extends the REM), the ops merge.
+    O(len(new)); stops trying at the first op that does not merge, since each later op
+    met the same last op in its own transaction.
+
+    The transaction does the same inline, an op at a time (``Transaction._insert`` and
+    ``_remove``); this is the rule for lists of ops made apart, as the document's
+    waiting commits are.
+    """
+    i = 0
+    n = len(new)
+    while i < n and out:
+        op = new[i]
+        last = out[-1]
+        a = op[0]
+        if a != last[0] or op[1] != last[1]:
+            break
+        if a == INS:
+            ref = op[2]
+            # (last is the op just before, so its last element is ctr - 1)
+            if ref is None or ref[0] != ctr - 1 or ref[1] != actor:
+                break
+            out[-1] = (INS, op[1], last[2], last[3] + op[3])
+        elif a == REM:
+            (lc, la), (ec, ea) = last[2], op[2]
+            if ea != la:
+                break
+            if lc + last[3] == ec:  # deleting forward
+                out[-1] = (REM, op[1], last[2], last[3] + op[3])
+            elif ec + op[3] == lc:  # backspacing
+                out[-1] = (REM, op[1], op[2], last[3] + op[3])
+            else:
+                break
+        else:
+            break
+        ctr += op_size(op)
+        i += 1
+    out.extend(new[i:] if i else new)
+
+
 # ------------------------------------------------------------------ encoding
 
 

@@ -657,7 +657,7 @@ def test_malformed_change_after_many_applied_undoes_them_all():
     """Remote changes are decoded a chunk at a time, so a malformed one far into a batch is
     found after hundreds were applied: they are undone, listeners hear nothing, and the
     same batch without it applies in full."""
-    src = Doc("aa")
+    src = Doc("aa", merge_interval=None)  # (a change per keystroke)
     t = src.root.make_text("t")
     for k in range(700):
         t.insert(k, "x")

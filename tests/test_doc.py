@@ -26,7 +26,9 @@ FIXED = {"deadline": None, "derandomize": True, "report_multiple_bugs": False}
 
 
 def _doc(actor: str = "01") -> Doc:
-    return Doc(actor, clock=lambda: 0)
+    # (a change per transaction: these tests look at each one; tests/test_seal.py has the
+    # commits that merge)
+    return Doc(actor, clock=lambda: 0, merge_interval=None)
 
 
 def _last_change(doc: Doc):
@@ -1186,7 +1188,7 @@ def test_big_batches_pause_the_cyclic_gc_and_always_restore_it(big: str) -> None
 
     import crdt.doc as doc_mod
 
-    a = Doc("aa")
+    a = Doc("aa", merge_interval=None)  # (a change per keystroke)
     t = a.root.make_text("t")
     if big == "changes":
         for k in range(doc_mod.GC_PAUSE_BATCH + 1):

@@ -46,7 +46,9 @@ def _history(
     the first edit types a text whole, in one change (:func:`_typed_whole`): the empty
     text "t" ("typed"), or a text it makes first ("made"), in new maps ("nested")."""
     rng = random.Random(seed)
-    maker = Doc(b"\x01" * 16 if mode == "self" else b"\x00" * 16, clock=lambda: 5)
+    maker = Doc(
+        b"\x01" * 16 if mode == "self" else b"\x00" * 16, clock=lambda: 5, merge_interval=None
+    )
     maker.root.make_text("t")  # op 1
     maker.root.make_list("l")  # op 2
     maker.root.make_map("m")  # op 3
@@ -704,7 +706,7 @@ def _one_op_change(table: list[bytes], op: list[Any], author: bytes = A) -> list
     """A history whose last change is hand-made: ``author`` (A made the text "ab", op 1
     to 3, and a map, op 4) makes ``op`` as op 5 under actor ``table``, re-encoded
     canonically."""
-    a = Doc(A, clock=lambda: 0)
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
     t = a.root.make_text("t")  # op 1
     t.insert(0, "ab")  # ops 2, 3
     a.root.make_map("m")  # op 4
@@ -823,7 +825,7 @@ def test_text_ops_naming_another_author_by_a_ref_only(
 ) -> None:
     """A's change of several text ops whose only id naming B (the table's one actor) is
     a ref: valid, and taken the fast way."""
-    a = Doc(A, clock=lambda: 0)
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
     a.root.make_text("t").insert(0, "ab")  # ops 1-3
     b = a.fork(B)
     b.root["t"].insert(2, "xy")  # ops 4, 5 by B
@@ -844,7 +846,7 @@ def test_text_ops_naming_another_author_by_a_ref_only(
 def _whole_change(table: list[bytes], ops: list[Any], author: bytes) -> list[bytes]:
     """A history whose last change is hand-made: A made an empty text (op 1) and a map (op
     2); ``author`` then makes ``ops`` from op 3 under actor ``table``."""
-    a = Doc(A, clock=lambda: 0)
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
     a.root.make_text("t")
     a.root.make_map("m")
     top = [1, author, 1 if author != A else 3, 3, 0, None, a.heads, table, ops]
@@ -966,7 +968,7 @@ def _first_change_history(seed: int, make: str = "made") -> list[bytes]:
     makes: ``make`` as :func:`_typed_whole` takes it) and types it whole (no dep: the
     document had nothing), then keystrokes."""
     rng = random.Random(seed)
-    d = Doc(A, clock=lambda: 0)
+    d = Doc(A, clock=lambda: 0, merge_interval=None)
     _typed_whole(d, rng, make)
     t = d.root["w"] if make == "made" else d.root["n"].get("o", d.root["n"])["w"]
     with d.transaction():  # (two text ops, on the only head)
@@ -1104,7 +1106,7 @@ def _one_set_change(table: list[bytes], op: list[Any], author: bytes) -> list[by
     """A history whose last change is hand-made: A made the text "ab" (ops 1-3), the map
     "m" (op 4) and m["k"] = "v" (op 5), C then m["j"] = 1 (op 6); ``author`` makes ``op``
     as op 7 on both heads, under the actor table ``table``, re-encoded canonically."""
-    a = Doc(A, clock=lambda: 0)
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
     a.root.make_text("t").insert(0, "ab")  # ops 1-3
     a.root.make_map("m")["k"] = "v"  # ops 4, 5
     c = a.fork(C)
@@ -1227,7 +1229,7 @@ def test_map_writes_not_canonical_fail_the_same(
 def test_map_writes_outside_the_dep_past_fail_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     """On one head of several: B's write re-pointed at a map, or given a pred, that A made
     concurrently (the document has them, B's dep has not seen them)."""
-    a = Doc(A, clock=lambda: 0)
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
     a.root.make_map("m")  # op 1
     b = a.fork(B)
     cut = a.heads
@@ -1260,7 +1262,7 @@ def test_map_writes_outside_the_dep_past_fail_the_same(monkeypatch: pytest.Monke
 def test_a_ref_outside_the_dep_past_fails_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     """On one head of several: B's keystroke re-pointed at A's concurrent "y", which the
     document has but B's dep has not seen."""
-    a = Doc(A, clock=lambda: 0)
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
     a.root.make_text("t").insert(0, "ab")  # ops 1-3
     b = a.fork(b"\x0b" * 16)
     cut = a.heads
@@ -1323,7 +1325,7 @@ def test_the_grammar_takes_the_shape(mode: str) -> None:
 def test_changes_made_after_a_merge(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two deps, both heads: the fast path takes them (on all the heads, or on two of
     three with the causality check), and decides as the general path does when damaged."""
-    a = Doc(A, clock=lambda: 0)
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
     a.root.make_text("t").insert(0, "ab")  # ops 1-3
     b = a.fork(b"\x0b" * 16)
     c = a.fork(b"\x0c" * 16)
@@ -1365,7 +1367,7 @@ def test_changes_made_after_a_merge(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_deps_that_are_not_heads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Deps the document has but not as heads (a peer that saw less): the causality
     check decides; and a dep it lacks makes the change wait, however well the rest fits."""
-    a = Doc(A, clock=lambda: 0)
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
     with a.transaction():
         a.root.make_text("t").insert(0, "ab")  # ops 1-3, one change
     b = a.fork(b"\x0b" * 16)
@@ -1405,7 +1407,7 @@ def test_a_change_on_a_run_still_waiting(monkeypatch: pytest.MonkeyPatch) -> Non
     """The fast path records a peer's run of typing in the history at once, at the end of
     the run; a change whose dep lies inside a run not yet recorded (another peer forked
     mid-run) finds it there, and goes the fast way too."""
-    a = Doc(A, clock=lambda: 0)
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
     a.root.make_text("t").insert(0, "ab")
     cut = a.heads
     t = a.root["t"]
@@ -1437,7 +1439,7 @@ def test_typing_with_backspaces(seed: int, monkeypatch: pytest.MonkeyPatch) -> N
     does."""
     from crdt.sequence import Sequence
 
-    a = Doc(A, clock=lambda: 0)
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
     t = a.root.make_text("t")
     rng = random.Random(seed)
     for _ in range(80):
@@ -1471,7 +1473,7 @@ def test_a_delete_of_several_across_tombstones(monkeypatch: pytest.MonkeyPatch) 
     """A peer deletes "cde" while another deleted "d": the REM of three starts at the last
     live element of a run whose next run is the tombstone that continues it, but it is not
     a backspace (it goes on past the tombstone), and both paths delete all three."""
-    a = Doc(A, clock=lambda: 0)
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
     t = a.root.make_text("t")
     t.insert(0, "abcdef")  # one run
     b = a.fork(B)
@@ -1501,7 +1503,7 @@ def test_typing_continues_the_run(seed: int, monkeypatch: pytest.MonkeyPatch) ->
     from crdt.sequence import Sequence
 
     rng = random.Random(seed)
-    a = Doc(A, clock=lambda: 0)
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
     a.root.make_text("t")
     a.root.make_map("m")
     b = a.fork(B)
@@ -1593,7 +1595,7 @@ def test_keystrokes_that_seem_to_continue_a_typing_run(
     in all but one field must go the whole way and be decided as the general path
     decides it: the same document, applied changes, error and next counter (the typing
     before it is applied first, even when the change itself waits for a dep)."""
-    m = Doc(A, clock=lambda: 0)
+    m = Doc(A, clock=lambda: 0, merge_interval=None)
     m.root.make_text("t")  # op 1, by the maker: the author's table names it
     m.root.make_text("u")  # op 2: another object
     a = m.fork(C)
@@ -1619,7 +1621,7 @@ def test_typing_after_a_fork_leaves_the_fork_alone(monkeypatch: pytest.MonkeyPat
     peer's keystroke applied after the fork continues a run the fork shares: the fast
     path must not extend it in place (the fork would see the keystroke), and both paths
     give the same document."""
-    a = Doc(A, clock=lambda: 0)
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
     t = a.root.make_text("t")
     for ch in "hello":
         t.insert(len(t), ch)
@@ -1643,7 +1645,7 @@ _ONE_BATCH = """
 import dis
 from crdt import Doc
 from crdt import doc as dm, fastpath as fp
-a = Doc()
+a = Doc(merge_interval=None)  # (a change per keystroke, as a peer that merges none sends)
 t = a.root.make_text("t")
 b = a.fork()
 for ch in "hello world, again":

@@ -332,7 +332,7 @@ def test_the_strings_of_a_change_of_several(i: int) -> None:
 
 
 def _history() -> list[bytes]:
-    a = Doc(A, clock=lambda: 12345)
+    a = Doc(A, clock=lambda: 12345, merge_interval=None)
     t = a.root.make_text("t")
     m = a.root.make_map("m")
     b = a.fork(b"\x0b" * 16)
@@ -409,7 +409,7 @@ def test_what_it_takes_is_canonical_and_typed(data: st.DataObject) -> None:
 def _several_history() -> list[bytes]:
     """Changes of several text ops: a text made (in a map made first) and typed whole,
     selections typed over, a paste of 300 bytes."""
-    a = Doc(A, clock=lambda: 12345)
+    a = Doc(A, clock=lambda: 12345, merge_interval=None)
     with a.transaction():
         t = a.root.make_map("m").make_text("t")
         for i in range(12):

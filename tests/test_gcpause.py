@@ -109,7 +109,7 @@ def test_the_applications_frozen_objects_stay_frozen() -> None:
 
 
 def test_an_applied_batch_ends_in_the_oldest_generation() -> None:
-    k = Doc(b"\x02" * 16, clock=lambda: 0)
+    k = Doc(b"\x02" * 16, clock=lambda: 0, merge_interval=None)
     t = k.root.make_text("t")
     for _ in range(doc_mod.GC_PAUSE_BATCH):
         t.insert(0, "k")  # (a change each: a big batch, paused)
@@ -143,7 +143,7 @@ def _spy(monkeypatch: pytest.MonkeyPatch, mod: Any, name: str) -> list[bool]:
 
 
 def _typed(n: int) -> Doc:
-    d = Doc(b"\x01" * 16, clock=lambda: 0)
+    d = Doc(b"\x01" * 16, clock=lambda: 0, merge_interval=None)
     t = d.root.make_text("t")
     with d.transaction():
         for i in range(n):
@@ -191,7 +191,7 @@ def test_the_collector_is_back_on_after_an_error() -> None:
     with pytest.raises(DecodeError):  # (a big batch: paused)
         d.apply_changes([b"\x00" * (doc_mod.GC_PAUSE_BYTES + 1)])
     assert gc.isenabled()
-    k = Doc(b"\x02" * 16, clock=lambda: 0)
+    k = Doc(b"\x02" * 16, clock=lambda: 0, merge_interval=None)
     t = k.root.make_text("t")
     for _ in range(doc_mod.GC_PAUSE_BATCH):
         t.insert(0, "k")  # (a change each: a big batch, paused)

@@ -24,6 +24,7 @@ def _seal(doc: Doc) -> None:
     from crdt.history import BLOCK
 
     n = len(doc._history)
+    doc.merge_interval = None  # (a change each)
     for k in range(BLOCK):
         doc.root["filler"] = k
     assert len(doc._history._raw.off) - 1 >= n
@@ -40,7 +41,7 @@ def _check_bytes(doc: Doc) -> None:
 @given(seed=st.integers(0, 2**32), actor_len=st.integers(1, 64), msg_len=st.integers(0, 300))
 def test_raw_bytes_round_trip(seed: int, actor_len: int, msg_len: int) -> None:
     rng = random.Random(seed)
-    a = Doc(bytes([1]) * actor_len)
+    a = Doc(bytes([1]) * actor_len, merge_interval=None)
     b = a.fork(bytes([2]) * actor_len)
     t = a.root.make_text("t")
     for k in range(30):
@@ -65,13 +66,13 @@ def test_raw_bytes_round_trip(seed: int, actor_len: int, msg_len: int) -> None:
 def test_messages_at_every_string_width_keep_exact_bytes() -> None:
     """fixstr, str8, str16 and str32 messages (lengths in UTF-8 bytes) on both sides of
     each width's limit, in the recent list and in sealed blocks."""
-    a = Doc("aa")
+    a = Doc("aa", merge_interval=None)
     t = a.root.make_text("t")
     for n in (0, 1, 15, 16, 31, 32, 255, 256, 65_535, 65_536):
         for msg in ("m" * n, "\u00e9" * (n // 2)):
             with a.transaction(message=msg, time=n):
                 t.insert(0, "x")
-    b = Doc("bb")
+    b = Doc("bb", merge_interval=None)
     b.apply_changes(a.get_changes())
     _check_bytes(a)
     _check_bytes(b)
@@ -83,10 +84,10 @@ def test_messages_at_every_string_width_keep_exact_bytes() -> None:
 
 
 def test_many_deps_and_snapshot_base_keep_exact_bytes() -> None:
-    docs = [Doc(bytes([i + 1]) * 16) for i in range(20)]
+    docs = [Doc(bytes([i + 1]) * 16, merge_interval=None) for i in range(20)]
     for i, d in enumerate(docs):
         d[f"k{i}"] = i
-    hub = Doc(b"\xff" * 16)
+    hub = Doc(b"\xff" * 16, merge_interval=None)
     for d in docs:
         hub.merge(d)
     hub["all"] = True  # one change with 20 deps (msgpack array16 header)
@@ -108,7 +109,7 @@ def test_many_deps_and_snapshot_base_keep_exact_bytes() -> None:
 def test_fork_is_an_independent_copy(seed: int) -> None:
     """Editing a fork (or its origin) never shows through to the other; both stay valid."""
     rng = random.Random(seed)
-    a = Doc(b"\x01" * 8)
+    a = Doc(b"\x01" * 8, merge_interval=None)
     t = a.root.make_text("t")
     lst = a.root.make_list("l")
     for k in range(20):
@@ -143,7 +144,7 @@ def test_raw_store_blocks_survive_truncation_at_every_boundary() -> None:
     them; undoing a batch may reopen a block."""
     from crdt.history import BLOCK
 
-    d = Doc(b"\x05" * 16, clock=lambda: 0)
+    d = Doc(b"\x05" * 16, clock=lambda: 0, merge_interval=None)
     t = d.root.make_text("t")
     for k in range(2 * BLOCK + 5):
         t.insert(k, "ab"[k % 2])
@@ -154,7 +155,7 @@ def test_raw_store_blocks_survive_truncation_at_every_boundary() -> None:
         assert len(h) == n
         assert h.raws() == raws[:n]
         # append again across the boundary: the same bytes come back
-        f = Doc(b"\x06" * 16)
+        f = Doc(b"\x06" * 16, merge_interval=None)
         f._history = h
         f._rebuild()  # the state of the truncated history
         f.apply_changes(raws[n:])
@@ -181,7 +182,7 @@ def _naive_clock(h, dep_idx) -> dict[bytes, int]:
 def test_clock_agrees_with_a_full_walk(data) -> None:
     """History.clock takes shortcuts (cached clocks, changes made on every head); on any
     history and any set of changes it gives what walking every ancestor gives."""
-    docs = [Doc(b"\x01")]
+    docs = [Doc(b"\x01", merge_interval=None)]
     docs[0].root.make_text("t")
     for _step in range(data.draw(st.integers(1, 25), label="steps")):
         i = data.draw(st.integers(0, len(docs) - 1), label="doc")
@@ -198,7 +199,7 @@ def test_clock_agrees_with_a_full_walk(data) -> None:
     for d in docs[1:]:
         final.merge(d)
     # the same history applied remotely in one batch: other changes count as made on heads
-    replica = Doc(b"\x7f")
+    replica = Doc(b"\x7f", merge_interval=None)
     replica.apply_changes(final.get_changes())
     # and decoded from a saved file: linked without verification, so no clock is cached
     loaded = Doc.load(final.save())

@@ -32,7 +32,7 @@ def _clock() -> int:
 def _replicas(rng: random.Random, steps: int) -> list[Doc]:
     """Three replicas edited at random with occasional syncs (so histories branch)."""
     pick = RandomPicker(rng)
-    docs = [Doc(bytes([k + 1]) * 8, clock=_clock) for k in range(3)]
+    docs = [Doc(bytes([k + 1]) * 8, clock=_clock, merge_interval=None) for k in range(3)]
     for _ in range(steps):
         d = rng.choice(docs)
         edit_random(d, pick)
@@ -90,7 +90,7 @@ def test_lazy_load_behaves_as_the_verified_load(seed: int, steps: int, after: in
 
 
 def test_edits_after_a_lazy_load_need_no_history() -> None:
-    a = Doc(b"\x01" * 8, clock=_clock)
+    a = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
     t = a.root.make_text("t")
     for k in range(50):
         t.insert(k, "x")
@@ -113,7 +113,7 @@ def test_edits_after_a_lazy_load_need_no_history() -> None:
 
 
 def test_fork_of_a_lazy_document_is_independent() -> None:
-    a = Doc(b"\x01" * 8, clock=_clock)
+    a = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
     a.root.make_list("l").extend([1, 2, 3])
     lazy = Doc.load(a.save(), b"\x02" * 8)
     f = lazy.fork(b"\x04" * 8)
@@ -125,12 +125,12 @@ def test_fork_of_a_lazy_document_is_independent() -> None:
 
 
 def test_forged_history_fails_when_needed_and_loses_nothing() -> None:
-    a = Doc(b"\x01" * 8, clock=_clock)
+    a = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
     a.root.make_text("t").insert(0, "hello")
     a["n"] = 1
     a["n"] = 2
     top = _fields(a.save())
-    other = Doc(b"\x01" * 8, clock=_clock)
+    other = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
     other["n"] = 3  # a different history behind the same checkpoint
     top[3] = _fields(other.save())[3]
     forged = _repack(top)
@@ -148,7 +148,7 @@ def test_forged_history_fails_when_needed_and_loses_nothing() -> None:
 
 
 def test_verify_catches_a_checkpoint_that_disagrees_with_the_history() -> None:
-    a = Doc(b"\x01" * 8, clock=_clock)
+    a = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
     a.root.make_text("t").insert(0, "hello")
     top = _fields(a.save())
     snap = zlib.decompress(top[4])
@@ -162,7 +162,7 @@ def test_verify_catches_a_checkpoint_that_disagrees_with_the_history() -> None:
 
 
 def test_damage_anywhere_is_caught_at_load() -> None:
-    a = Doc(b"\x01" * 8, clock=_clock)
+    a = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
     a.root.make_text("t").insert(0, "hello world")
     data = a.save()
     rng = random.Random(7)
@@ -183,7 +183,7 @@ def _pred_change(doc: Doc, actor: bytes, pred: tuple[int, bytes]) -> bytes:
 
 
 def test_preds_from_before_the_checkpoint_are_checked_exactly() -> None:
-    a = Doc(b"\x01" * 8, clock=_clock)
+    a = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
     a["n"] = 1  # op 1
     a.root.make_text("t").insert(0, "abc")  # ops 2..5
     a["n"] = 2  # op 6 (pred: op 1)
@@ -211,7 +211,7 @@ def test_preds_from_before_the_checkpoint_are_checked_exactly() -> None:
 
 
 def test_save_refuses_an_open_transaction() -> None:
-    a = Doc(b"\x01" * 8)
+    a = Doc(b"\x01" * 8, merge_interval=None)
     a.begin()
     a["k"] = 1
     with pytest.raises(CrdtError):
@@ -221,7 +221,7 @@ def test_save_refuses_an_open_transaction() -> None:
 
 
 def test_a_wrong_change_count_fails_when_the_history_is_decoded() -> None:
-    a = Doc(b"\x01" * 8, clock=_clock)
+    a = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
     a["k"] = 1
     a["k"] = 2
     for n in (1, 3):

@@ -1,10 +1,13 @@
 """Local commits sealed lazily (crdt.doc, "sealing local commits").
 
 A ``with doc.transaction():`` block that commits leaves its change to be sealed later; an
-explicit ``commit()`` and a document with ``on_change`` listeners seal at once.  Lazily or
-at once, the history must be the same, byte for byte: the tests run the same edits on two
-documents of one actor, one sealing lazily and one with a listener (sealing each commit at
-once), with reads of every kind in between, and compare everything their histories hold.
+explicit ``commit()`` and a document with ``on_change`` listeners seal at once.  With
+merging off (``merge_interval=None``), lazily or at once, the history must be the same,
+byte for byte: the first tests run the same edits on two documents of one actor, one
+sealing lazily and one with a listener (sealing each commit at once), with reads of every
+kind in between, and compare everything their histories hold.  With merging on (the
+default), the tests from "commits that merge" on check that every change is a run of the
+commits the other document sealed one by one, holding what they did, and when runs end.
 """
 
 from __future__ import annotations
@@ -39,8 +42,8 @@ def _pair() -> tuple[Doc, Doc, list[bytes]]:
     """Two documents of one actor, each with its own clock counting 1, 2, ... (so their
     changes have the same times); the second seals each commit at once for a listener,
     which collects the changes it is given."""
-    lazy = Doc(ACTOR, clock=itertools.count(1).__next__)
-    eager = Doc(ACTOR, clock=itertools.count(1).__next__)
+    lazy = Doc(ACTOR, clock=itertools.count(1).__next__, merge_interval=None)
+    eager = Doc(ACTOR, clock=itertools.count(1).__next__, merge_interval=None)
     given_raws: list[bytes] = []
     eager.on_change(lambda cs, origin: given_raws.extend(c.raw for c in cs if origin == "local"))
     return lazy, eager, given_raws
@@ -150,7 +153,7 @@ def test_lazy_sealing_makes_the_history_eager_commits_make(
 
 
 def test_commits_wait_until_the_history_is_read() -> None:
-    d = Doc(ACTOR, clock=lambda: 5)
+    d = Doc(ACTOR, clock=lambda: 5, merge_interval=None)
     t = d.root.make_text("t")
     d.heads  # noqa: B018  (seals it)
     base = len(d._hist)
@@ -175,7 +178,7 @@ def test_commits_wait_until_the_history_is_read() -> None:
 
 
 def test_at_most_seal_every_commits_wait() -> None:
-    d = Doc(ACTOR, clock=lambda: 5)
+    d = Doc(ACTOR, clock=lambda: 5, merge_interval=None)
     t = d.root.make_text("t")
     d.heads  # noqa: B018  (seals it)
     n = 2 * doc_module.SEAL_EVERY + 5
@@ -188,7 +191,7 @@ def test_at_most_seal_every_commits_wait() -> None:
 
 
 def test_a_listener_added_later_gets_only_later_commits_on_the_earlier_ones() -> None:
-    d = Doc(ACTOR, clock=lambda: 5)
+    d = Doc(ACTOR, clock=lambda: 5, merge_interval=None)
     for k in range(3):
         with d.transaction():
             d.root[f"k{k}"] = k
@@ -204,7 +207,7 @@ def test_a_listener_added_later_gets_only_later_commits_on_the_earlier_ones() ->
 
 
 def test_rollback_after_waiting_commits_keeps_them() -> None:
-    d = Doc(ACTOR, clock=lambda: 5)
+    d = Doc(ACTOR, clock=lambda: 5, merge_interval=None)
     with d.transaction():
         d.root["a"] = 1
     with d.transaction():
@@ -280,7 +283,7 @@ def test_bad_message_or_time_is_refused_when_the_transaction_opens(
 def test_a_counter_put_is_a_copy_of_the_callers() -> None:
     """A change may be encoded after its transaction ends: nothing the caller keeps may
     reach into it."""
-    d = Doc(ACTOR, clock=lambda: 5)
+    d = Doc(ACTOR, clock=lambda: 5, merge_interval=None)
     c = Counter(5)
     with d.transaction():
         d.root["c"] = c
@@ -294,7 +297,7 @@ def test_a_counter_put_is_a_copy_of_the_callers() -> None:
 
 
 def test_commits_by_two_actors_in_turn_are_sealed_each_by_its_own() -> None:
-    d = Doc(ACTOR, clock=lambda: 5)
+    d = Doc(ACTOR, clock=lambda: 5, merge_interval=None)
     for k in range(6):
         d.actor = bytes.fromhex(ACTOR if k % 3 else ACTOR2)
         with d.transaction():
@@ -308,7 +311,7 @@ def test_commits_by_two_actors_in_turn_are_sealed_each_by_its_own() -> None:
 
 
 def test_an_explicit_commit_is_by_the_actor_its_transaction_began_with() -> None:
-    d = Doc(ACTOR, clock=lambda: 5)
+    d = Doc(ACTOR, clock=lambda: 5, merge_interval=None)
     tx = d.begin()
     d.root["a"] = 1
     d.actor = bytes.fromhex(ACTOR2)
@@ -316,3 +319,290 @@ def test_an_explicit_commit_is_by_the_actor_its_transaction_began_with() -> None
     assert c is not None
     assert c.actor == bytes.fromhex(ACTOR)
     assert Doc.load(d.save(), verify=True).to_py() == {"a": 1}
+
+
+# ---------------------------------------------------------------- commits that merge
+#
+# A document that merges (the default) against one that does not and seals each commit
+# for a listener: the same actions, the same state at every step, and a history whose
+# every change is a run of the other's changes, holding their elements and counters.
+
+
+def _units(start_op: int, actor: bytes, ops: list[Any]) -> list[Any]:
+    """What ``ops`` do, an element or counter at a time: every inserted element with its
+    id, reference and value; every other op at its counter; and each run of deleted
+    elements as a sorted block (a REM's counters are not named by anything: SPEC.md 5.6,
+    so only which elements it deletes, and how many counters it takes, are its meaning)."""
+    from crdt.op import INS, REM, op_size
+
+    out: list[Any] = []
+    rem: list[Any] = []
+    ctr = start_op
+    for op in ops:
+        if op[0] == REM:
+            (c, a), n = op[2], op[3]
+            rem.extend(("rem", op[1], c + k, a) for k in range(n))
+        else:
+            if rem:
+                out.append(sorted(rem))
+                rem = []
+            if op[0] == INS:
+                ref = op[2]
+                for k, v in enumerate(op[3]):
+                    out.append(("ins", op[1], ctr + k, ref, v))
+                    ref = (ctr + k, actor)
+            else:
+                out.append(("op", ctr, op))
+        ctr += op_size(op)
+    if rem:
+        out.append(sorted(rem))
+    return out
+
+
+def _merge_units(blocks: list[list[Any]]) -> list[Any]:
+    """Concatenate units of changes in a row; deletions meeting at a seam are one run."""
+    out: list[Any] = []
+    for b in blocks:
+        if out and b and isinstance(out[-1], list) and isinstance(b[0], list):
+            out[-1] = sorted(out[-1] + b[0])
+            b = b[1:]
+        out.extend(b)
+    return out
+
+
+def _assert_runs_of(merged: Doc, single: Doc) -> None:
+    """Every change of ``merged`` is a run of consecutive changes of ``single`` by one
+    actor (the same bytes where the run is one change, as from a peer), holding what
+    they did, on the deps of the run's first, at the time of its last."""
+    from crdt.change import decode_change
+
+    m = [decode_change(r) for r in merged.get_changes()]
+    s = [decode_change(r) for r in single.get_changes()]
+    by_actor: dict[bytes, list[Any]] = {}
+    for c in s:
+        by_actor.setdefault(c.actor, []).append(c)
+    cover: dict[bytes, bytes] = {}  # hash of a change of single -> the merged one holding it
+    last_of_run: set[bytes] = set()
+    first_of: dict[bytes, Any] = {}  # hash of a merged change -> the first of its run
+    for c in m:
+        run = [e for e in by_actor[c.actor] if c.start_op <= e.start_op < c.start_op + c.n_ops]
+        assert run and run[0].start_op == c.start_op
+        assert sum(e.n_ops for e in run) == c.n_ops  # (no commit left out, none twice)
+        if len(run) == 1:
+            assert c.raw == run[0].raw or c.deps != run[0].deps
+        else:
+            assert all(e.message is None for e in run)
+        assert c.message == run[0].message and c.time == run[-1].time
+        assert _units(c.start_op, c.actor, c.ops) == _merge_units(
+            [_units(e.start_op, e.actor, e.ops) for e in run]
+        )
+        for e in run:
+            cover[e.hash] = c.hash
+        last_of_run.add(run[-1].hash)
+        first_of[c.hash] = run[0]
+    assert len(cover) == len(s)
+    for c in m:
+        first = first_of[c.hash]
+        assert all(d in last_of_run for d in first.deps)  # a dep is the end of a run
+        assert sorted(c.deps) == sorted(cover[d] for d in first.deps)
+
+
+@pytest.mark.parametrize("seal_every", [3, doc_module.SEAL_EVERY])
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(steps=st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 2**32)), max_size=30))
+def test_merged_commits_hold_what_each_commit_did(
+    seal_every: int, steps: list[tuple[str, int]]
+) -> None:
+    saved = doc_module.SEAL_EVERY
+    doc_module.SEAL_EVERY = seal_every
+    try:
+        merged = Doc(ACTOR, clock=itertools.count(1).__next__)
+        single = _pair()[1]  # (merging none: merge_interval=None, and a listener)
+        peer = Doc(PEER, clock=lambda: 7)
+        for action, seed in steps:
+            with peer.transaction():
+                edit_random(peer, RandomPicker(random.Random(seed + 1)))
+            peer_changes = peer.get_changes()
+            got = _step(merged, action, seed, peer_changes)
+            want = _step(single, action, seed, peer_changes)
+            if action == "save":
+                assert got[0] == want[0]  # (the state; the heads name merged changes)
+            elif action in ("heads", "commit", "remote", "changes", "fork"):
+                # (what they read names changes; one merged many of the other's)
+                assert (got is None) == (want is None)
+            else:
+                assert got == want
+            assert merged.to_py() == single.to_py()
+            assert len(merged._unsealed) < seal_every
+        _assert_runs_of(merged, single)
+        assert merged.change_count() <= single.change_count()
+        # a peer given the merged history verifies it and reaches the same state
+        assert Doc.load(merged.save(), verify=True).to_py() == single.to_py()
+        replica = Doc(PEER)
+        replica.apply_changes(merged.get_changes())
+        assert replica.to_py() == single.to_py()
+    finally:
+        doc_module.SEAL_EVERY = saved
+
+
+def _typed(d: Doc, text: str, at: int = 0) -> None:
+    t = d.root["t"]
+    for k, ch in enumerate(text):
+        with d.transaction():
+            t.insert(at + k, ch)
+
+
+def _text_doc(**kw: Any) -> Doc:
+    d = Doc(ACTOR, **kw)
+    d.root.make_text("t")
+    d.heads  # noqa: B018  (sealed: what follows starts a change)
+    return d
+
+
+def test_keystrokes_merge_into_the_change_one_transaction_makes() -> None:
+    d = _text_doc(clock=iter([16, 11, 12, 13, 14, 15, 16]).__next__)
+    _typed(d, "hello")
+    with d.transaction():
+        d.root["t"].delete(4)  # a backspace
+    one = _text_doc(clock=lambda: 16)  # (the time of the last commit above)
+    with one.transaction():
+        for k, ch in enumerate("hello"):
+            one.root["t"].insert(k, ch)
+        one.root["t"].delete(4)
+    assert d.change_count() == 2
+    assert d.get_changes() == one.get_changes()  # the same bytes: the same change
+    assert str(d.root["t"]) == "hell"
+
+
+def test_a_read_between_commits_ends_the_change() -> None:
+    d = _text_doc(clock=lambda: 5)
+    _typed(d, "ab")
+    heads = d.heads  # someone may name this change now: it is final
+    _typed(d, "cd", 2)
+    assert d.change_count() == 3
+    from crdt.change import decode_change
+
+    last = decode_change(d.get_changes()[-1])
+    assert last.deps == tuple(heads) and last.ops[0][3] == "cd"
+
+
+def test_a_commit_with_a_message_is_a_change_of_its_own() -> None:
+    d = _text_doc(clock=lambda: 5)
+    _typed(d, "ab")
+    with d.transaction("named"):
+        d.root["t"].insert(2, "c")
+    _typed(d, "de", 3)  # (does not merge into the named one either)
+    from crdt.change import decode_change
+
+    cs = [decode_change(r) for r in d.get_changes()[1:]]
+    assert [(c.message, c.ops[0][3]) for c in cs] == [(None, "ab"), ("named", "c"), (None, "de")]
+    assert str(d.root["t"]) == "abcde"
+
+
+def test_commits_merge_within_the_interval_of_the_first() -> None:
+    from crdt.change import decode_change
+
+    times = iter([0, 1000, 1500, 61_000, 61_001, 62_000, 200_000, 199_999])  # (0: the text)
+    d = _text_doc(clock=lambda: next(times))
+    assert d.merge_interval == doc_module.MERGE_INTERVAL == 60_000
+    _typed(d, "abcdefg")
+    cs = [decode_change(r) for r in d.get_changes()[1:]]
+    # 1000..61000 is within 60 s of 1000; 61001 is not; a clock that goes back starts anew
+    want = [(61_000, "abc"), (62_000, "de"), (200_000, "f"), (199_999, "g")]
+    assert [(c.time, c.ops[0][3]) for c in cs] == want
+
+
+@pytest.mark.parametrize("how", ["constructor", "setter"])
+def test_merging_can_be_turned_off(how: str) -> None:
+    if how == "constructor":
+        d = _text_doc(clock=lambda: 5, merge_interval=None)
+    else:
+        d = _text_doc(clock=lambda: 5)
+        d.merge_interval = None
+    _typed(d, "abc")
+    assert d.change_count() == 4
+    assert d.fork(PEER).merge_interval is None  # (a fork edits as its origin does)
+    d.merge_interval = 0  # only commits of the same ms
+    _typed(d, "de", 3)
+    assert d.change_count() == 5
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "60", True])
+def test_a_bad_merge_interval_is_refused(bad: Any) -> None:
+    with pytest.raises(UsageError, match="merge_interval"):
+        Doc(ACTOR, merge_interval=bad)
+    d = Doc(ACTOR)
+    with pytest.raises(UsageError, match="merge_interval"):
+        d.merge_interval = bad
+    assert d.merge_interval == doc_module.MERGE_INTERVAL
+
+
+def test_a_listener_is_owed_every_commit_so_none_merge() -> None:
+    d = _text_doc(clock=lambda: 5)
+    got: list[Any] = []
+    d.on_change(lambda cs, origin: got.extend(cs))
+    _typed(d, "abc")
+    assert [c.ops[0][3] for c in got] == ["a", "b", "c"]
+    assert d.change_count() == 4
+
+
+def test_a_failed_block_leaves_the_merged_commits_whole() -> None:
+    d = _text_doc(clock=lambda: 5)
+    _typed(d, "abc")
+    with pytest.raises(_Boom), d.transaction():
+        d.root["t"].insert(3, "X")  # (would have merged into "abc")
+        raise _Boom
+    _typed(d, "d", 3)
+    from crdt.change import decode_change
+
+    cs = [decode_change(r) for r in d.get_changes()[1:]]
+    assert [c.ops[0][3] for c in cs] == ["abc", "d"]  # (the rollback read the history)
+    assert Doc.load(d.save(), verify=True).to_py() == {"t": "abcd"}
+
+
+def test_an_actor_switch_seals_and_each_actor_merges_its_own() -> None:
+    d = _text_doc(clock=lambda: 5)
+    _typed(d, "ab")
+    d.actor = bytes.fromhex(ACTOR2)
+    _typed(d, "cd", 2)
+    headers = [change_header(r) for r in d.get_changes()]
+    a, b = bytes.fromhex(ACTOR), bytes.fromhex(ACTOR2)
+    assert [(x, seq) for x, seq, _ in headers] == [(a, 1), (a, 2), (b, 1)]
+
+
+@pytest.mark.parametrize("trace", ["sveltecomponent", "rustcode"])
+def test_a_trace_typed_a_commit_per_patch_is_the_trace_typed_in_one(trace: str) -> None:
+    """Real typing, merged: the elements, ids and counters one transaction gives them."""
+    import gzip
+    import json
+    import os
+    from pathlib import Path
+
+    from crdt.change import decode_change
+
+    root = Path(
+        os.environ.get("CRDT_TRACES", Path(__file__).resolve().parents[2] / "shared" / "traces")
+    )
+    data = json.loads(gzip.open(root / "sequential" / f"{trace}.json.gz").read())
+    patches = [p for txn in data["txns"] for p in txn["patches"]]
+    docs = []
+    for per_patch in (True, False):
+        d = _text_doc(clock=lambda: 5)
+        obj = d.root["t"].id
+        if per_patch:
+            for pos, dl, ins in patches:
+                with d.transaction() as tx:
+                    tx.splice(obj, pos, dl, ins)
+        else:
+            with d.transaction() as tx:
+                for pos, dl, ins in patches:
+                    tx.splice(obj, pos, dl, ins)
+        assert str(d.root["t"]) == data["endContent"]
+        docs.append(d)
+    merged, one = (decode_change(d.get_changes()[-1]) for d in docs)
+    assert docs[0].change_count() == 2
+    assert (merged.start_op, merged.deps, merged.n_ops) == (one.start_op, one.deps, one.n_ops)
+    assert _units(merged.start_op, merged.actor, merged.ops) == _units(
+        one.start_op, one.actor, one.ops
+    )
+    assert len(merged.ops) <= len(one.ops)
