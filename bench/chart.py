@@ -12,6 +12,7 @@ ENGINE_COLORS = {
     "automerge": "#1f77b4",
     "yjs": "#2ca02c",
     "loro-js": "#ff7f0e",
+    "ours-unmerged": "#f4a3a3",
 }
 SHORT_MODE = {"one": "one txn", "per-patch": "per patch", "concurrent": "concurrent"}
 

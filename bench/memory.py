@@ -2,7 +2,9 @@
 
     python -m bench.memory [--trace automerge-paper] [--json PATH]
 
-For each mode (one transaction; one change per patch) a fresh worker process loads the
+For each mode (one transaction; a transaction per patch, whose commits merge into one
+change, SPEC.md 5.9; and, for reference, a transaction per patch with merging off, a
+change per patch: engine ``ours-unmerged``) a fresh worker process loads the
 trace, collects garbage and reads its resident set size (``/proc/self/statm``), replays the
 trace into our engine, collects garbage again and reads it again.  The difference is the
 memory the document holds -- history and state -- above an interpreter that already holds
@@ -34,9 +36,9 @@ def _rss_mib() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def measure(trace: str, mode: str) -> dict[str, Any]:
+def measure(trace: str, mode: str, engine: str = "ours") -> dict[str, Any]:
     """In this process: RSS of the document built by replaying ``trace`` in ``mode``."""
-    E = engines.make("ours")
+    E = engines.make(engine)
     tr = traces.load_trace(traces.resolve_trace(trace))
     gc.collect()
     before = _rss_mib()
@@ -47,7 +49,7 @@ def measure(trace: str, mode: str) -> dict[str, Any]:
     return {
         "trace": trace,
         "mode": mode,
-        "engine": "ours",
+        "engine": engine,
         "version": E.version,
         "n_changes": E.n_changes(doc, {}),
         "rss_before_mib": round(before, 1),
@@ -62,15 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__.split("\n")[0])
     ap.add_argument("--trace", default="automerge-paper")
     ap.add_argument("--json", type=Path, default=RESULTS / "memory.json")
-    ap.add_argument("--worker", nargs=2, metavar=("TRACE", "MODE"), help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--worker", nargs=3, metavar=("TRACE", "MODE", "ENGINE"), help=argparse.SUPPRESS
+    )
     a = ap.parse_args(argv)
     if a.worker:
         print(json.dumps(measure(*a.worker)))
         return 0
     rows = []
-    for mode in ("one", "per-patch"):
+    for mode, engine in (("one", "ours"), ("per-patch", "ours"), ("per-patch", "ours-unmerged")):
         out = subprocess.run(
-            [sys.executable, "-m", "bench.memory", "--worker", a.trace, mode],
+            [sys.executable, "-m", "bench.memory", "--worker", a.trace, mode, engine],
             capture_output=True,
             text=True,
             check=True,
@@ -78,10 +82,13 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(json.loads(out.stdout))
     print(f"\nMemory of the document with its full history ({a.trace}), RSS above the")
     print("interpreter holding the parsed trace (current RSS after gc, one process each):\n")
-    print("| mode | changes | document RSS MiB | ok |")
-    print("|---|---|---|---|")
+    print("| engine | mode | changes | document RSS MiB | ok |")
+    print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['mode']} | {r['n_changes']:,} | {r['doc_rss_mib']:.1f} | {r['ok']} |")
+        print(
+            f"| {r['engine']} | {r['mode']} | {r['n_changes']:,} | {r['doc_rss_mib']:.1f} "
+            f"| {r['ok']} |"
+        )
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps(rows, indent=1) + "\n")
     print(f"\nwrote {a.json}")

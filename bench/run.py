@@ -28,7 +28,9 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 PY = sys.executable
 
-ALL_ENGINES = ["ours", "loro-py", "pycrdt", "automerge", "yjs", "loro-js"]
+DEFAULT_ENGINES = ["ours", "loro-py", "pycrdt", "automerge", "yjs", "loro-js"]
+# ours with merging off (a change per commit), on request: what a change per keystroke costs
+ALL_ENGINES = [*DEFAULT_ENGINES, "ours-unmerged"]
 REFERENCE = "automerge"
 PYCRDT_ONE_TXN_LIMIT = 100_000  # patches; pycrdt's one-transaction mode is slow past this
 
@@ -101,7 +103,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if a.repeats < 1:
         ap.error("--repeats needs a positive integer")
     a.engine_list = (
-        ALL_ENGINES if a.engines is None else [e.strip() for e in a.engines.split(",") if e.strip()]
+        DEFAULT_ENGINES
+        if a.engines is None
+        else [e.strip() for e in a.engines.split(",") if e.strip()]
     )
     bad = [e for e in a.engine_list if e not in ALL_ENGINES]
     if bad:

@@ -71,3 +71,23 @@ def test_without_node_the_python_side_runs_alone(
         assert r["save_bytes"] > 0 and r["peak_rss_kib"] > 0
     assert doc["meta"]["node_notice"].startswith("node not found")
     assert "sveltecomponent" in (tmp_path / "results.md").read_text()
+
+
+def test_ours_merges_a_transaction_per_patch_and_ours_unmerged_does_not(tmp_path: Path) -> None:
+    """The per-patch rows: ours merges the commits no one has read into one change (SPEC.md
+    5.9), the on-request engine ``ours-unmerged`` makes a change of each; both correct."""
+    import gzip
+
+    from bench.run import DEFAULT_ENGINES, main
+    from bench.traces import resolve_trace
+
+    assert "ours-unmerged" not in DEFAULT_ENGINES
+    args = ["--engines", "ours,ours-unmerged", "--traces", "sveltecomponent", "--repeats", "1"]
+    assert main([*args, "--out", str(tmp_path), "--no-chart"]) == 0
+    rows = json.loads((tmp_path / "results.json").read_text())["results"]
+    by = {(r["engine"], r["mode"]): r for r in rows}
+    assert all(r["ok"] for r in rows) and len(by) == 4
+    txns = json.loads(gzip.open(resolve_trace("sveltecomponent")).read())["txns"]
+    assert by[("ours-unmerged", "per-patch")]["n_changes"] == 1 + len(txns)  # (and genesis)
+    assert by[("ours", "per-patch")]["n_changes"] == 2
+    assert by[("ours", "one")]["n_changes"] == by[("ours-unmerged", "one")]["n_changes"] == 2

@@ -29,6 +29,7 @@ PY_ENGINES: dict[str, str] = {
     "ours": "bench.engines.ours",
     "loro-py": "bench.engines.loro_py",
     "pycrdt": "bench.engines.pycrdt_py",
+    "ours-unmerged": "bench.engines.ours_unmerged",  # (on request only: bench.run)
 }
 
 
