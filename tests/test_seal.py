@@ -12,8 +12,10 @@ commits the other document sealed one by one, holding what they did, and when ru
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -116,29 +118,49 @@ ACTIONS = ["edit", "edit", "keystrokes", "commit", "rollback", "savepoint", "rem
 ACTIONS += ["heads", "changes", "save", "fork", "switch", "switch"]
 
 
+@contextlib.contextmanager
+def _sealing_every(n: int) -> Iterator[None]:
+    """SEAL_EVERY set to ``n`` for the block."""
+    saved = doc_module.SEAL_EVERY
+    doc_module.SEAL_EVERY = n
+    try:
+        yield
+    finally:
+        doc_module.SEAL_EVERY = saved
+
+
+def _action_steps(test: Any) -> Any:
+    """Run ``test(seal_every, steps)`` on up to 30 (action, seed) steps hypothesis draws."""
+    steps = st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 2**32)), max_size=30)
+    return settings(max_examples=150, deadline=None, derandomize=True)(given(steps=steps)(test))
+
+
+def _peer_edits(peer: Doc, seed: int) -> list[bytes]:
+    """The peer edits on its own (choices from ``seed``); returns all its changes."""
+    with peer.transaction():
+        edit_random(peer, RandomPicker(random.Random(seed + 1)))
+    return peer.get_changes()
+
+
 @pytest.mark.parametrize("seal_every", [3, doc_module.SEAL_EVERY])
-@settings(max_examples=150, deadline=None, derandomize=True)
-@given(steps=st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 2**32)), max_size=30))
+@_action_steps
 def test_lazy_sealing_makes_the_history_eager_commits_make(
     seal_every: int, steps: list[tuple[str, int]]
 ) -> None:
-    saved = doc_module.SEAL_EVERY
-    doc_module.SEAL_EVERY = seal_every
-    try:
+    with _sealing_every(seal_every):
         lazy, eager, given_raws = _pair()
         peer = Doc(PEER, clock=lambda: 7)
-        waited = 0
         for action, seed in steps:
             # the peer edits on its own; its changes reach both documents the same way
-            with peer.transaction():
-                edit_random(peer, RandomPicker(random.Random(seed + 1)))
-            peer_changes = peer.get_changes()
+            peer_changes = _peer_edits(peer, seed)
+            made = lazy._max_op
             assert _step(lazy, action, seed, peer_changes) == _step(
                 eager, action, seed, peer_changes
             )
             assert not eager._unsealed
             assert len(lazy._unsealed) < seal_every  # never more than SEAL_EVERY wait
-            waited = max(waited, len(lazy._unsealed))
+            if action in ("edit", "keystrokes") and lazy._max_op > made and seal_every > 3:
+                assert lazy._unsealed  # the lazy document did leave its commits to seal
             assert lazy.to_py() == eager.to_py()  # (reading the state seals nothing)
         _same(lazy, eager)
         assert not lazy._unsealed
@@ -146,10 +168,6 @@ def test_lazy_sealing_makes_the_history_eager_commits_make(
         # the listener was given every local change, in the history's order
         mine = {bytes.fromhex(ACTOR), bytes.fromhex(ACTOR2)}
         assert [c for c in lazy.get_changes() if change_header(c)[0] in mine] == given_raws
-        if any(a in ("edit", "keystrokes") for a, _ in steps) and seal_every > 3:
-            assert waited  # the lazy document did leave commits to seal
-    finally:
-        doc_module.SEAL_EVERY = saved
 
 
 def test_commits_wait_until_the_history_is_read() -> None:
@@ -408,21 +426,16 @@ def _assert_runs_of(merged: Doc, single: Doc) -> None:
 
 
 @pytest.mark.parametrize("seal_every", [3, doc_module.SEAL_EVERY])
-@settings(max_examples=150, deadline=None, derandomize=True)
-@given(steps=st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 2**32)), max_size=30))
+@_action_steps
 def test_merged_commits_hold_what_each_commit_did(
     seal_every: int, steps: list[tuple[str, int]]
 ) -> None:
-    saved = doc_module.SEAL_EVERY
-    doc_module.SEAL_EVERY = seal_every
-    try:
+    with _sealing_every(seal_every):
         merged = Doc(ACTOR, clock=itertools.count(1).__next__)
         single = _pair()[1]  # (merging none: merge_interval=None, and a listener)
         peer = Doc(PEER, clock=lambda: 7)
         for action, seed in steps:
-            with peer.transaction():
-                edit_random(peer, RandomPicker(random.Random(seed + 1)))
-            peer_changes = peer.get_changes()
+            peer_changes = _peer_edits(peer, seed)
             got = _step(merged, action, seed, peer_changes)
             want = _step(single, action, seed, peer_changes)
             if action == "save":
@@ -441,8 +454,6 @@ def test_merged_commits_hold_what_each_commit_did(
         replica = Doc(PEER)
         replica.apply_changes(merged.get_changes())
         assert replica.to_py() == single.to_py()
-    finally:
-        doc_module.SEAL_EVERY = saved
 
 
 def _typed(d: Doc, text: str, at: int = 0) -> None:
