@@ -617,3 +617,78 @@ def test_a_trace_typed_a_commit_per_patch_is_the_trace_typed_in_one(trace: str) 
         one.start_op, one.actor, one.ops
     )
     assert len(merged.ops) <= len(one.ops)
+
+
+def _split_op(op: Any, k: int, ctr: int, actor: bytes) -> tuple[Any, Any]:
+    """An INS or REM taking counters from ``ctr``, cut after its ``k``-th element: the two
+    ops two commits would have made (the second INS names the first's last element)."""
+    from crdt.op import INS
+
+    if op[0] == INS:
+        return (INS, op[1], op[2], op[3][:k]), (INS, op[1], (ctr + k - 1, actor), op[3][k:])
+    (c, a), n = op[2], op[3]
+    return (op[0], op[1], (c, a), k), (op[0], op[1], (c + k, a), n - k)
+
+
+def test_join_ops_is_the_transactions_run_merging() -> None:
+    """The law, as diamond-types tests its spans: a transaction's ops cut at any op rejoin
+    unchanged (join_ops merges nothing the transaction's rule keeps apart; the few seams
+    where that rule joins two REMs the transaction left apart merge into the same
+    deletions), and an INS or REM cut at any element rejoins into itself (it merges what
+    typing or deleting on would)."""
+    import gzip
+    import json
+    import os
+    from pathlib import Path
+
+    from crdt.change import decode_change
+    from crdt.op import INS, REM, join_ops, op_size
+
+    root = Path(
+        os.environ.get("CRDT_TRACES", Path(__file__).resolve().parents[2] / "shared" / "traces")
+    )
+    data = json.loads(gzip.open(root / "sequential" / "sveltecomponent.json.gz").read())
+    d = _text_doc(clock=lambda: 5)
+    obj = d.root["t"].id
+    with d.transaction() as tx:
+        for pos, dl, ins in (p for txn in data["txns"] for p in txn["patches"]):
+            tx.splice(obj, pos, dl, ins)
+    c = decode_change(d.get_changes()[-1])
+    ops, actor = list(c.ops), c.actor
+    starts = [c.start_op]
+    for op in ops:
+        starts.append(starts[-1] + op_size(op))
+
+    def joinable(k: int) -> bool:
+        out = [ops[k - 1]]
+        join_ops(out, [ops[k]], starts[k], actor)
+        return len(out) == 1
+
+    # (a transaction merges a deletion's groups one at a time, so where they came out of id
+    # order two of its REMs can end up adjacent: those seams merge; see "sealing local
+    # commits" in crdt.doc)
+    seams = [k for k in range(1, len(ops)) if joinable(k)]
+    assert 0 < len(seams) < len(ops) // 100
+    assert all(ops[k][0] == ops[k - 1][0] == REM for k in seams)
+    rng = random.Random(5)
+    for k in {0, 1, len(ops) - 1, len(ops), *rng.sample(range(len(ops)), 300), *seams}:
+        out = ops[:k]
+        join_ops(out, ops[k:], starts[k], actor)
+        if k in seams:  # ops[k - 1 : k + m] became out[k - 1], the same deletions
+            m = len(ops) - len(out)
+            assert m >= 1 and out[: k - 1] == ops[: k - 1] and out[k:] == ops[k + m :]
+            u = _units(starts[k - 1], actor, out[k - 1 : k])
+            assert u == _units(starts[k - 1], actor, ops[k - 1 : k + m])
+        else:
+            assert out == ops
+    cut = 0
+    for i, op in enumerate(ops):
+        if op[0] not in (INS, REM) or op_size(op) < 2:
+            continue
+        for k in range(1, op_size(op)):
+            first, second = _split_op(op, k, starts[i], actor)
+            out = [first]
+            join_ops(out, [second], starts[i] + k, actor)
+            assert out == [op]
+            cut += 1
+    assert cut > 1000  # (the trace has runs to cut)
