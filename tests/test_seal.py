@@ -410,6 +410,9 @@ def _assert_runs_of(merged: Doc, single: Doc) -> None:
             assert c.raw == run[0].raw or c.deps != run[0].deps
         else:
             assert all(e.message is None for e in run)
+            # (within the interval of the run's first commit, the clock never going back)
+            t0 = run[0].time
+            assert all(t0 <= e.time <= t0 + doc_module.MERGE_INTERVAL for e in run)
         assert c.message == run[0].message and c.time == run[-1].time
         assert _units(c.start_op, c.actor, c.ops) == _merge_units(
             [_units(e.start_op, e.actor, e.ops) for e in run]
@@ -425,14 +428,31 @@ def _assert_runs_of(merged: Doc, single: Doc) -> None:
         assert sorted(c.deps) == sorted(cover[d] for d in first.deps)
 
 
+def _jumpy_clock(seed: int) -> Any:
+    """A clock that mostly ticks, sometimes jumps past the merge interval, and now and then
+    goes back: the same times from the same seed."""
+    rng = random.Random(seed)
+    now = [10**6]
+
+    def clock() -> int:
+        now[0] = max(0, now[0] + rng.choice([0, 1, 7, 30_000, 60_000, 60_001, 200_000, -5]))
+        return now[0]
+
+    return clock
+
+
 @pytest.mark.parametrize("seal_every", [3, doc_module.SEAL_EVERY])
+@pytest.mark.parametrize("clock", ["steady", "jumpy"])
 @_action_steps
 def test_merged_commits_hold_what_each_commit_did(
-    seal_every: int, steps: list[tuple[str, int]]
+    clock: str, seal_every: int, steps: list[tuple[str, int]]
 ) -> None:
     with _sealing_every(seal_every):
         merged = Doc(ACTOR, clock=itertools.count(1).__next__)
         single = _pair()[1]  # (merging none: merge_interval=None, and a listener)
+        if clock == "jumpy":  # (both read the clock once per commit: the same times)
+            merged._clock = _jumpy_clock(len(steps))
+            single._clock = _jumpy_clock(len(steps))
         peer = Doc(PEER, clock=lambda: 7)
         for action, seed in steps:
             peer_changes = _peer_edits(peer, seed)
