@@ -113,9 +113,10 @@ class Doc:
         clock: returns the change time in ms; defaults to the wall clock.  Pass
             ``lambda: 0`` for reproducible change hashes.
         merge_interval: ``with doc.transaction():`` commits that no one has read yet
-            merge into one change while they come within this many ms of the first
-            (the change is then the one a single transaction holding all their edits
-            would have made).  ``None``: every commit is a change of its own.
+            (and with no message or fixed time) merge into one change while they come
+            within this many ms of the first (the change is then, but for how runs of
+            deletions meet, the one a single transaction holding all their edits would
+            have made: SPEC.md 5.9).  ``None``: every commit is a change of its own.
 
     Raises:
         UsageError: ``merge_interval`` is neither None nor an int >= 0.
@@ -134,8 +135,8 @@ class Doc:
         self.merge_interval = merge_interval
         self._hist = History()  # the change graph; read it as _history (seals first)
         # local changes not sealed yet, all by one actor: (start_op, time, message, ops,
-        # n_ops, actor, time of the first commit merged into it) each
-        self._unsealed: list[tuple[int, int, str | None, list[Op], int, bytes, int]] = []
+        # n_ops, actor, time of the first commit merged into it, or None if none may be)
+        self._unsealed: list[tuple[int, int, str | None, list[Op], int, bytes, int | None]] = []
         self._opset = OpSet()
         self._max_op = 0  # greatest counter in the history
         self._tx: Transaction | None = None  # the open transaction, if any
@@ -314,21 +315,23 @@ class Doc:
     # is sealed, which nothing can change in between, since changing the history means
     # reading it first; each next one is made on the one before.
     #
-    # While no one has read them, commits by one actor with no message merge into the
-    # change waiting before them, as Loro merges a peer's consecutive commits: no one can
-    # have named the earlier one, so no one can tell.  The merged change holds their ops
-    # in order, with the ids and counters they took, under the first one's start_op and
-    # deps and the last one's time: the change a single transaction holding all their
-    # edits would have made, but for one thing.  ``join_ops`` merges runs at each seam
-    # by the transaction's rules, and a transaction merges a delete's groups one at a
-    # time, so where a delete's own groups came out of id order a seam may merge REMs
-    # that one transaction would have kept apart (the same elements, the same counters:
-    # SPEC.md 5.6).  A peer then receives one change, one hash and one set of deps
-    # instead of one per keystroke.  Merging stops at a commit more than
-    # ``merge_interval`` ms after the first one merged, since a change has one time.  A
-    # commit with a message starts a change of its own, and so does a commit by another
-    # actor (which seals the waiting ones first: they are a chain); a document with
-    # ``on_change`` listeners seals each commit at once: they are owed the change.
+    # While no one has read them, commits by one actor with no message or fixed time
+    # merge into the change waiting before them, as Loro merges a peer's consecutive
+    # commits: no one can have named the earlier one, so no one can tell.  The merged
+    # change holds their ops in order, with the ids and counters they took, under the
+    # first one's start_op and deps and the last one's time: the change a single
+    # transaction holding all their edits would have made, but for one thing.
+    # ``join_ops`` merges runs at each seam by the transaction's rules, and a
+    # transaction merges a delete's groups one at a time, so where a delete's own groups
+    # came out of id order a seam may merge REMs that one transaction would have kept
+    # apart (the same elements, the same counters: SPEC.md 5.6).  A peer then receives
+    # one change, one hash and one set of deps instead of one per keystroke.  Merging
+    # stops at a commit more than ``merge_interval`` ms after the first one merged,
+    # since a change has one time.  A commit with a message or a fixed time
+    # (``transaction(time=)``) is a change of its own, since the caller chose them for
+    # it; so is a commit by another actor (which seals the waiting ones first: they are
+    # a chain); a document with ``on_change`` listeners seals each commit at once: they
+    # are owed the change.
 
     @property
     def merge_interval(self) -> int | None:
@@ -367,11 +370,13 @@ class Doc:
                 u = self._unsealed
             else:
                 mi = self._merge_interval
+                first = last[6]
                 if (
                     mi is not None
-                    and last[2] is None
+                    and first is not None
                     and tx.message is None
-                    and last[6] <= t <= last[6] + mi
+                    and tx.time is None
+                    and first <= t <= first + mi
                 ):
                     start_op = last[0]
                     ops = last[3]  # (a list no one else holds: its transaction ended)
@@ -391,9 +396,11 @@ class Doc:
                         ops[-1] = (INS, op[1], prev[2], prev[3] + op[3])
                     else:
                         join_ops(ops, new, tx.start_op, actor)
-                    u[-1] = (start_op, t, None, ops, tx.ctr - start_op, actor, last[6])
+                    u[-1] = (start_op, t, None, ops, tx.ctr - start_op, actor, first)
                     return
-        u.append((tx.start_op, t, tx.message, tx.ops, tx.ctr - tx.start_op, actor, t))
+        # (a message or a fixed time is the caller's for this change: nothing merges in)
+        first = t if tx.message is None and tx.time is None else None
+        u.append((tx.start_op, t, tx.message, tx.ops, tx.ctr - tx.start_op, actor, first))
         if len(u) >= SEAL_EVERY:
             self._seal()
 

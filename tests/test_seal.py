@@ -530,6 +530,18 @@ def test_a_commit_with_a_message_is_a_change_of_its_own() -> None:
     assert str(d.root["t"]) == "abcde"
 
 
+def test_a_commit_with_a_fixed_time_is_a_change_of_its_own() -> None:
+    from crdt.change import decode_change
+
+    d = _text_doc(clock=lambda: 5)
+    _typed(d, "ab")
+    with d.transaction(time=5):  # (the caller's time for this change, even the same one)
+        d.root["t"].insert(2, "c")
+    _typed(d, "de", 3)
+    cs = [decode_change(r) for r in d.get_changes()[1:]]
+    assert [c.ops[0][3] for c in cs] == ["ab", "c", "de"]
+
+
 def test_commits_merge_within_the_interval_of_the_first() -> None:
     from crdt.change import decode_change
 
