@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.traces import all_patches, load_trace, resolve_trace
 from crdt import Counter, Doc, UsageError
 from crdt import doc as doc_module
 
@@ -613,21 +614,18 @@ def test_an_actor_switch_seals_and_each_actor_merges_its_own() -> None:
     assert [(x, seq) for x, seq, _ in headers] == [(a, 1), (a, 2), (b, 1)]
 
 
+def _trace(name: str) -> Any:
+    """A sequential editing trace, found as the benchmark finds it (``$CRDT_TRACES``)."""
+    return load_trace(resolve_trace(name))
+
+
 @pytest.mark.parametrize("trace", ["sveltecomponent", "rustcode"])
 def test_a_trace_typed_a_commit_per_patch_is_the_trace_typed_in_one(trace: str) -> None:
     """Real typing, merged: the elements, ids and counters one transaction gives them."""
-    import gzip
-    import json
-    import os
-    from pathlib import Path
-
     from crdt.change import decode_change
 
-    root = Path(
-        os.environ.get("CRDT_TRACES", Path(__file__).resolve().parents[2] / "shared" / "traces")
-    )
-    data = json.loads(gzip.open(root / "sequential" / f"{trace}.json.gz").read())
-    patches = [p for txn in data["txns"] for p in txn["patches"]]
+    data = _trace(trace)
+    patches = list(all_patches(data["txns"]))
     docs = []
     for per_patch in (True, False):
         d = _text_doc(clock=lambda: 5)
@@ -668,22 +666,13 @@ def test_join_ops_is_the_transactions_run_merging() -> None:
     where that rule joins two REMs the transaction left apart merge into the same
     deletions), and an INS or REM cut at any element rejoins into itself (it merges what
     typing or deleting on would)."""
-    import gzip
-    import json
-    import os
-    from pathlib import Path
-
     from crdt.change import decode_change
     from crdt.op import INS, REM, join_ops, op_size
 
-    root = Path(
-        os.environ.get("CRDT_TRACES", Path(__file__).resolve().parents[2] / "shared" / "traces")
-    )
-    data = json.loads(gzip.open(root / "sequential" / "sveltecomponent.json.gz").read())
     d = _text_doc(clock=lambda: 5)
     obj = d.root["t"].id
     with d.transaction() as tx:
-        for pos, dl, ins in (p for txn in data["txns"] for p in txn["patches"]):
+        for pos, dl, ins in all_patches(_trace("sveltecomponent")["txns"]):
             tx.splice(obj, pos, dl, ins)
     c = decode_change(d.get_changes()[-1])
     ops, actor = list(c.ops), c.actor
