@@ -129,7 +129,7 @@ class Doc:
         clock: Callable[[], int] | None = None,
         merge_interval: int | None = MERGE_INTERVAL,
     ):
-        self.actor: ActorId = coerce_actor(actor)
+        self._actor: ActorId = coerce_actor(actor)
         self._clock = clock
         self._merge_interval: int | None = None  # (set, and checked, just below)
         self.merge_interval = merge_interval
@@ -332,6 +332,21 @@ class Doc:
     # it; so is a commit by another actor (which seals the waiting ones first: they are
     # a chain); a document with ``on_change`` listeners seals each commit at once: they
     # are owed the change.
+
+    @property
+    def actor(self) -> ActorId:
+        """This replica's actor id: the author of the changes it makes from now on.
+        Settable, as bytes or hex (``None``: 16 random bytes); a transaction already open
+        keeps the actor it began with.
+
+        Raises:
+            UsageError: the new actor is not 1..64 bytes, or not bytes or hex.
+        """
+        return self._actor
+
+    @actor.setter
+    def actor(self, actor: bytes | str | None) -> None:
+        self._actor = coerce_actor(actor)
 
     @property
     def merge_interval(self) -> int | None:

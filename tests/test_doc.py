@@ -57,6 +57,30 @@ def test_actor_accepts_hex_and_bytes(actor, expected):
     assert d.actor == expected and type(d.actor) is bytes
 
 
+def test_actor_setter_takes_what_the_constructor_takes():
+    """Set later, the actor is coerced as the constructor's is (a hex str set as it was
+    once sealed a change with a str for an actor, and failed there)."""
+    d = Doc("aa", clock=lambda: 1)
+    d.root["x"] = 1
+    d.actor = "bbcc"
+    assert d.actor == b"\xbb\xcc" and type(d.actor) is bytes
+    d.root["y"] = 2
+    d.actor = bytearray(b"\x05")
+    assert type(d.actor) is bytes
+    d.root["z"] = 3
+    assert [decode_change(r).actor for r in d.get_changes()] == [b"\xaa", b"\xbb\xcc", b"\x05"]
+
+
+@pytest.mark.parametrize("bad", ["xyz", "", b"x" * 65, 123, ["aa"]])
+def test_bad_actor_set_later_is_usage_error_and_changes_nothing(bad):
+    d = Doc("aa")
+    with pytest.raises(UsageError):
+        d.actor = bad
+    assert d.actor == b"\xaa"
+    d.root["x"] = 1  # and the document still commits as "aa"
+    assert decode_change(d.get_changes()[-1]).actor == b"\xaa"
+
+
 def test_actor_none_is_random_16_bytes():
     a, b = Doc(), Doc(None)
     assert len(a.actor) == 16 and len(b.actor) == 16 and a.actor != b.actor
