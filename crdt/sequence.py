@@ -504,13 +504,18 @@ class Sequence:
             return []
         if pos < 0 or pos + n > self.vis:
             raise UsageError(f"cannot delete {n} at {pos} from length {self.vis}")
-        self._rc = self._ic = None
         out: list[Any] = []
-        chunk, ri, off = self._locate(pos)
+        chunk, ri, off = self._locate(pos)  # (before the caches go: it may hit ``_rc``)
+        rc = self._rc
+        self._rc = self._ic = None
         if chunk.refs[0] != 1 or chunk.runs[0].chunk is not chunk:  # (_own's test, inlined)
             chunk = self._own(chunk)
         if n == 1 and off and off == chunk.runs[ri].n - 1 and self._backspace(chunk, ri):
             run = chunk.runs[ri]
+            if rc is not None and rc[0] is run:  # (not if _own copied the runs)
+                # the run lost only its last element, so the next edit (typing on after
+                # the backspace, or another one) still finds it where it was
+                self._rc = rc
             return [(run.ctr + run.n, run.actor, 1)]  # (the element just past the run now)
         touched = [chunk]
         remaining = n
@@ -944,6 +949,18 @@ class Sequence:
         assert total == self.vis, "sequence visible length"
         if self._ic is not None:
             assert self._ic.chunk is not None and self._ic.chunk.refs[0] == 1
+        if self._rc is not None:
+            # the last run found by position: where it says, visible, starting where it says
+            run, rchunk, ri, rs = self._rc
+            assert rchunk.runs[ri] is run and not run.deleted, "position cache: run"
+            pos = 0
+            c = self.head
+            while c is not rchunk:
+                assert c is not None, "position cache: chunk not in the sequence"
+                pos += c.vis
+                c = c.next
+            pos += sum(r.n for r in rchunk.runs[:ri] if not r.deleted)
+            assert pos == rs, "position cache: start"
         if not self._indexed:
             return
         n_index = sum(len(a.by_start) for a in self._index.values())
