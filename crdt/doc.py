@@ -55,7 +55,7 @@ from .gcpause import gc_paused
 from .hashindex import HashIndex
 from .history import History
 from .ids import ActorId, ObjId, OpId, coerce_actor
-from .op import INS, INS_MAKE, REM, Op, join_ops, op_size
+from .op import INS, INS_MAKE, NO_OP, REM, Op, join_ops, op_size
 from .opset import OpSet
 from .patches import Patch, build_patches
 from .sequence import Sequence
@@ -408,7 +408,14 @@ class Doc:
                         and ref[0] == tx.start_op - 1
                         and ref[1] == actor
                     ):  # a keystroke that goes on typing: join_ops, inline
-                        ops[-1] = (INS, op[1], prev[2], prev[3] + op[3])
+                        # (the text grows in place once only a local holds it, as in
+                        # Transaction.splice: else merging would copy it whole each time)
+                        ops[-1] = NO_OP
+                        pref = prev[2]
+                        s = prev[3]
+                        del prev
+                        s += op[3]
+                        ops[-1] = (INS, op[1], pref, s)
                     else:
                         join_ops(ops, new, tx.start_op, actor)
                     u[-1] = (start_op, t, None, ops, tx.ctr - start_op, actor, first)

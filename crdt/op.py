@@ -45,6 +45,10 @@ COUNTER_EXT = 1
 
 Op = tuple[Any, ...]
 
+NO_OP: Op = ()
+"""Holds an op's place in a list while the op's text grows in place (the list's hold on
+the op would keep CPython from growing the str without a copy); never left there."""
+
 
 def op_size(op: Op) -> int:
     """How many counters ``op`` consumes."""

@@ -74,8 +74,14 @@ class Run:
         self.extend(other.content)
 
     def extend(self, content: Any) -> None:
-        """Add elements with the next ids at the end (the run owns its content)."""
-        self.content += content
+        """Add elements with the next ids at the end (the run owns its content).
+
+        Amortised O(len(content)) while no fork shares the run's str: CPython grows a str
+        in place when only a local holds it (a list grows in place anyway)."""
+        c = self.content
+        self.content = None
+        c += content
+        self.content = c
         self.n += len(content)
 
     def split(self, off: int) -> Run:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ObjectNotFoundError, TransactionError, UsageError
 from .ids import ObjId
-from .op import DEL, INC, INS, INS_MAKE, MAKE, REM, SET, Op
+from .op import DEL, INC, INS, INS_MAKE, MAKE, NO_OP, REM, SET, Op
 from .opset import ObjState
 from .run import Register
 from .sequence import Sequence
@@ -351,7 +351,13 @@ class Transaction:
                         and run.actor == self.actor
                         and c.refs[0] == 1  # (no fork shares the chunk: Sequence._own)
                     ):
-                        run.content += text
+                        # (each str grows in place, not copied, while only a local holds
+                        # it: CPython's ``s += t``; else typing on in one transaction
+                        # would copy the run and the op whole at every keystroke)
+                        s = run.content
+                        run.content = ""
+                        s += text
+                        run.content = s
                         n = len(text)
                         run.n += n
                         c.vis += n
@@ -360,7 +366,12 @@ class Transaction:
                         ops = self.ops
                         if ops:  # (then it made element ctr - 1: an INS of ``obj``)
                             last = ops[-1]
-                            ops[-1] = (INS, obj, last[2], last[3] + text)
+                            ops[-1] = NO_OP
+                            ref = last[2]
+                            s = last[3]
+                            del last
+                            s += text
+                            ops[-1] = (INS, obj, ref, s)
                         else:
                             ops.append((INS, obj, (ctr - 1, run.actor), text))
                         return
