@@ -27,9 +27,11 @@ SPLICE = [
     ("                        seq.vis += n\n", ""),
     ("                        self.ctr = ctr + n\n", ""),
     (
-        "ops[-1] = (INS, obj, last[2], last[3] + text)",
-        "ops.append((INS, obj, (ctr - 1, run.actor), text))",
+        "                        s += text\n                        run.content",
+        "                        run.content",
     ),
+    ("ops[-1] = (INS, obj, ref, s)", "ops[-1] = (INS, obj, (ctr - 1, run.actor), s)"),
+    ("                            s += text\n", ""),
     (
         "ops.append((INS, obj, (ctr - 1, run.actor), text))",
         "ops.append((INS, obj, (ctr, run.actor), text))",
