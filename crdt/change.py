@@ -26,6 +26,10 @@ from .ids import MAX_ACTOR_LEN
 from .op import INS, REM, SET, Op, decode_ops, encode_ops, unused_actors
 from .values import INT64_MAX, Counter
 
+MERGE_INTERVAL = 60_000
+"""Default of ``Doc(merge_interval=)``: local commits within this many ms of the first one
+waiting merge into one change (SPEC.md 5.9; crdt.doc, "sealing local commits")."""
+
 FORMAT_VERSION = 1
 HASH_LEN = 32
 MAX_CHANGE_BYTES = 64 * 1024 * 1024

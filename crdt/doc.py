@@ -27,6 +27,7 @@ import xxhash
 
 from . import change as _change
 from .change import (
+    MERGE_INTERVAL,
     Change,
     UnverifiedChange,
     change_hash,
@@ -79,9 +80,6 @@ small ones)."""
 _MAP, _LIST, _TEXT = ObjType.MAP, ObjType.LIST, ObjType.TEXT
 SEAL_EVERY = 256
 """Local changes waiting to be sealed (encoded, hashed and recorded) at the most."""
-MERGE_INTERVAL = 60_000
-"""Default of ``Doc(merge_interval=)``: local commits within this many ms of the first one
-waiting merge into one change (see "sealing local commits")."""
 MAX_PENDING = 100_000
 """Changes waiting for missing dependencies before :class:`MissingDependencyError`."""
 
@@ -356,9 +354,7 @@ class Doc:
 
     @merge_interval.setter
     def merge_interval(self, ms: int | None) -> None:
-        if ms is not None and (type(ms) is not int or ms < 0):
-            raise UsageError(f"merge_interval is None or ms >= 0, got {ms!r}")
-        self._merge_interval = ms
+        self._merge_interval = _check_merge_interval(ms)
 
     @property
     def _history(self) -> History:
@@ -1062,6 +1058,7 @@ class Doc:
         *,
         clock: Callable[[], int] | None = None,
         verify: bool = False,
+        merge_interval: int | None = MERGE_INTERVAL,
     ) -> Doc:
         """Load :meth:`save` output.
 
@@ -1076,9 +1073,23 @@ class Doc:
             verify: replay the whole history now, verifying every change as
                 :meth:`apply_changes` does, and check that it ends in the saved checkpoint.
                 O(history); raises instead of deferring.
+            actor, clock, merge_interval: as for :class:`Doc` (none of them is saved).
 
         Documents saved in format 2 (history only) load by replaying it.
         """
+        mi = _check_merge_interval(merge_interval)  # (before any work)
+        doc = cls._load(data, actor, clock, verify)
+        doc._merge_interval = mi
+        return doc
+
+    @classmethod
+    def _load(
+        cls,
+        data: bytes,
+        actor: bytes | str | None,
+        clock: Callable[[], int] | None,
+        verify: bool,
+    ) -> Doc:
         top = unpack_framed(data, SAVE_MAGIC, "saved document")
         if type(top) is list and len(top) == 4 and top[0] == 2:
             _, heads, snap, body = top
@@ -1261,6 +1272,12 @@ class _Deferred:
         self.body = body  # the saved history: zlib of the compact change record
         self.snap = snap  # the snapshot that history starts after, if any
         self.n = n  # how many changes it holds
+
+
+def _check_merge_interval(ms: Any) -> int | None:
+    if ms is not None and (type(ms) is not int or ms < 0):
+        raise UsageError(f"merge_interval is None or ms >= 0, got {ms!r}")
+    return ms
 
 
 def _checksum(fields: list[Any]) -> int:

@@ -33,6 +33,7 @@ from typing import Any
 
 import msgpack
 
+from .change import MERGE_INTERVAL
 from .codec import unpack_framed
 from .errors import DecodeError
 from .gcpause import gc_paused
@@ -459,10 +460,18 @@ def seq_load(seq: Sequence, runs: list[tuple[int, bytes, Any, bool, bool]]) -> N
 
 
 def load_snapshot(
-    data: bytes, actor: bytes | str | None = None, *, clock: Callable[[], int] | None = None
+    data: bytes,
+    actor: bytes | str | None = None,
+    *,
+    clock: Callable[[], int] | None = None,
+    merge_interval: int | None = MERGE_INTERVAL,
 ) -> Any:
     """A :class:`~crdt.doc.Doc` whose state is the snapshot; it accepts every change made
-    after the cut (changes concurrent with the cut raise ``StaleChangeError``)."""
-    from .doc import Doc
+    after the cut (changes concurrent with the cut raise ``StaleChangeError``).
+    ``actor``, ``clock`` and ``merge_interval`` are as for the document's constructor."""
+    from .doc import Doc, _check_merge_interval
 
-    return Doc._from_snapshot(data, actor, clock)
+    mi = _check_merge_interval(merge_interval)  # (before any work)
+    doc = Doc._from_snapshot(data, actor, clock)
+    doc._merge_interval = mi
+    return doc

@@ -571,6 +571,30 @@ def test_merging_can_be_turned_off(how: str) -> None:
     assert d.change_count() == 5
 
 
+@pytest.mark.parametrize("how", ["load", "load_verified", "load_snapshot"])
+def test_a_loaded_document_takes_a_merge_interval(how: str) -> None:
+    """Not saved (it is how this replica edits): a load takes it as the constructor does."""
+    from crdt.snapshot import encode_snapshot, load_snapshot
+
+    src = _text_doc(clock=lambda: 5)
+    _typed(src, "ab")
+
+    def load(**kw: Any) -> Doc:
+        if how == "load_snapshot":
+            return load_snapshot(encode_snapshot(src), PEER, clock=lambda: 5, **kw)
+        return Doc.load(src.save(), PEER, clock=lambda: 5, verify=how == "load_verified", **kw)
+
+    assert load().merge_interval == doc_module.MERGE_INTERVAL
+    d = load(merge_interval=None)
+    assert d.merge_interval is None
+    n = d.change_count()
+    _typed(d, "cd", 2)
+    assert d.change_count() == n + 2  # a change per commit
+    for bad in [-1, "60"]:
+        with pytest.raises(UsageError, match="merge_interval"):
+            load(merge_interval=bad)
+
+
 @pytest.mark.parametrize("bad", [-1, 1.5, "60", True])
 def test_a_bad_merge_interval_is_refused(bad: Any) -> None:
     with pytest.raises(UsageError, match="merge_interval"):
