@@ -2,6 +2,7 @@
 
     python -m bench.profile <trace> <one|per-patch|concurrent> [--step b1|b2|load] [--top N]
     python -m bench.profile <trace> <mode> --step b2 --bare   # no cProfile: for py-spy
+    python -m bench.profile <trace> <mode> --floor    # B2's history: hash, decode, apply
 
 The row is built as ``python -m bench`` builds it (``bench.traces`` drives ours), the step
 runs once without the profiler for its wall time, then once more under ``cProfile``.  The
@@ -14,6 +15,10 @@ from the wall time or from instruction counts.  ``--bare`` runs the step without
 (once, after the row is built), for a sampling profiler that adds no such overhead::
 
     py-spy record -o b2.svg -- python -m bench.profile automerge-paper per-patch --bare
+
+``--floor`` times what B2's history costs in parts (medians of 5): hashing every change's
+bytes (what verifying the log costs before anything is decoded), decoding every change with
+the general decoder, and applying the whole history as B2 does.
 """
 
 from __future__ import annotations
@@ -139,6 +144,46 @@ def profile_step(trace_spec: str, mode: str, step: str) -> Summary:
     return Summary(name, mode, step, wall_ms, profiled_ms, lines)
 
 
+@dataclass
+class Floor:
+    """What :func:`floor` measured: B2's history taken apart, medians in ms."""
+
+    trace: str
+    mode: str
+    changes: int  # changes in the history
+    nbytes: int  # their encoded bytes
+    hash_ms: float  # ``change_hash`` of every change
+    decode_ms: float  # ``decode_change`` of every change
+    apply_ms: float  # ``Doc().apply_changes`` of all of them: B2
+
+
+def floor(trace_spec: str, mode: str, repeats: int = 5) -> Floor:
+    """Time hashing, decoding and applying the history B2 applies (ours)."""
+    from crdt import Doc
+    from crdt.change import change_hash, decode_change
+
+    name, b1 = _build(trace_spec, mode, "b1")
+    E = engines.make("ours")
+    raws: list[bytes] = E.export_history(b1(), {"mode": mode})["data"]
+    times: dict[str, list[float]] = {"hash": [], "decode": [], "apply": []}
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for r in raws:
+            change_hash(r)
+        t1 = time.perf_counter()
+        for r in raws:
+            decode_change(r)
+        t2 = time.perf_counter()
+        Doc().apply_changes(raws)
+        t3 = time.perf_counter()
+        times["hash"].append((t1 - t0) * 1000)
+        times["decode"].append((t2 - t1) * 1000)
+        times["apply"].append((t3 - t2) * 1000)
+    med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    n = sum(len(r) for r in raws)
+    return Floor(name, mode, len(raws), n, med["hash"], med["decode"], med["apply"])
+
+
 def by_area(s: Summary) -> list[tuple[str, float]]:
     """Own time (ms) per area, most first."""
     acc: dict[str, float] = {}
@@ -173,9 +218,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--step", choices=STEPS, default="b2")
     ap.add_argument("--top", type=int, default=15, help="lines per table")
     ap.add_argument("--bare", action="store_true", help="run the step once, no cProfile")
+    ap.add_argument(
+        "--floor", action="store_true", help="B2's history: hash, decode and apply it, timed"
+    )
     a = ap.parse_args(argv)
     if a.top < 1:
         ap.error("--top needs a positive integer")
+    if a.floor:
+        f = floor(a.trace, a.mode)
+        sys.stdout.write(
+            f"{f.trace} {a.mode} B2's history: {f.changes:,} changes, {f.nbytes:,} bytes; "
+            f"hashing them {f.hash_ms:.1f} ms, decoding them {f.decode_ms:.1f} ms, "
+            f"applying them (B2) {f.apply_ms:.1f} ms (medians of 5)\n"
+        )
+        return 0
     if a.bare:
         name, fn = _build(a.trace, a.mode, a.step)
         t0 = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.profile import area_of, by_area, main, profile_step, render
+from bench.profile import area_of, by_area, floor, main, profile_step, render
 
 
 def test_areas_name_our_modules_and_the_c_libraries() -> None:
@@ -52,3 +52,24 @@ def test_a_row_whose_text_is_wrong_is_not_profiled(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(ours.Ours, "text", lambda self, doc: "not the trace's text")
     with pytest.raises(SystemExit, match="differs from the trace's endContent"):
         profile_step("sveltecomponent", "one", "b2")
+
+
+def test_the_floor_takes_b2s_history_apart(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import engines, traces
+
+    f = floor("sveltecomponent", "per-patch", repeats=1)
+    E = engines.make("ours")
+    trace = traces.load_trace(traces.resolve_trace("sveltecomponent"))
+    doc = traces.b1_sequential(E, trace, trace["txns"], "per-patch")[0]
+    raws = doc.get_changes()
+    assert (f.trace, f.mode, f.changes, f.nbytes) == (
+        "sveltecomponent",
+        "per-patch",
+        len(raws),
+        sum(len(r) for r in raws),
+    )
+    assert 0 < f.hash_ms and 0 < f.decode_ms and 0 < f.apply_ms
+    assert main(["sveltecomponent", "one", "--floor"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("sveltecomponent one B2's history: 2 changes, ")
+    assert "hashing them" in out and "applying them (B2)" in out
