@@ -76,8 +76,10 @@ class Run:
     def extend(self, content: Any) -> None:
         """Add elements with the next ids at the end (the run owns its content).
 
-        Amortised O(len(content)) while no fork shares the run's str: CPython grows a str
-        in place when only a local holds it (a list grows in place anyway)."""
+        While no fork shares the run's str, CPython resizes it (a ``realloc``, which mostly
+        extends the block where it is) instead of copying it whole, since only a local
+        holds it then; typing 300,000 characters this way measured linear (a list grows in
+        place anyway)."""
         c = self.content
         self.content = None
         c += content
