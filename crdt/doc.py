@@ -404,8 +404,7 @@ class Doc:
                         and ref[0] == tx.start_op - 1
                         and ref[1] == actor
                     ):  # a keystroke that goes on typing: join_ops, inline
-                        # (the text grows in place once only a local holds it, as in
-                        # Transaction.splice: else merging would copy it whole each time)
+                        # (and op.extend_ins, inline: the op's str grows in place)
                         ops[-1] = NO_OP
                         pref = prev[2]
                         s = prev[3]

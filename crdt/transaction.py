@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ObjectNotFoundError, TransactionError, UsageError
 from .ids import ObjId
-from .op import DEL, INC, INS, INS_MAKE, MAKE, NO_OP, REM, SET, Op
+from .op import DEL, INC, INS, INS_MAKE, MAKE, NO_OP, REM, SET, Op, extend_ins
 from .opset import ObjState
 from .run import Register
 from .sequence import Sequence
@@ -269,7 +269,8 @@ class Transaction:
             last = ops[-1]
             # typing: this insert continues the previous one (its last element is ctr - 1)
             if last[0] == INS and last[1] == obj and ref[1] == actor:
-                ops[-1] = (INS, obj, last[2], last[3] + content)
+                del last  # (so that extend_ins may grow the op's str in place)
+                extend_ins(ops, content)
                 return
         ops.append((INS, obj, ref, content))
 
@@ -341,8 +342,8 @@ class Transaction:
                     # crdt.sequence drops on any edit but growing that run) ends right
                     # before ``index`` with this actor's latest element, so the text's
                     # ids continue it and the run grows in place: what _insert,
-                    # local_insert and _locate do there, in one frame instead of four
-                    # (a fifth of a keystroke in one transaction; tests/test_typing.py).
+                    # local_insert and _locate do there, without their three frames
+                    # (a fourth of a keystroke in one transaction; tests/test_typing.py).
                     run, c, _, rs = rc
                     ctr = self.ctr
                     if (
@@ -351,20 +352,14 @@ class Transaction:
                         and run.actor == self.actor
                         and c.refs[0] == 1  # (no fork shares the chunk: Sequence._own)
                     ):
-                        # (each str grows in place, not copied, while only a local holds
-                        # it: CPython's ``s += t``; else typing on in one transaction
-                        # would copy the run and the op whole at every keystroke)
-                        s = run.content
-                        run.content = ""
-                        s += text
-                        run.content = s
+                        run.extend(text)
                         n = len(text)
-                        run.n += n
                         c.vis += n
                         seq.vis += n
                         self.ctr = ctr + n
                         ops = self.ops
                         if ops:  # (then it made element ctr - 1: an INS of ``obj``)
+                            # (extend_ins, inline: its frame would be 4% of a keystroke)
                             last = ops[-1]
                             ops[-1] = NO_OP
                             ref = last[2]
