@@ -179,15 +179,30 @@ class Sequence:
         self._cur = c
         self._cur_pos = s
         k = i - s
-        ri = 0
-        for r in c.runs:
-            if not r.deleted:
-                n = r.n
-                if k < n:
-                    self._rc = (r, c, ri, i - k)
-                    return c, ri, k
-                k -= n
-            ri += 1
+        runs = c.runs
+        if k + k < c.vis:
+            ri = 0
+            for r in runs:
+                if not r.deleted:
+                    n = r.n
+                    if k < n:
+                        self._rc = (r, c, ri, i - k)
+                        return c, ri, k
+                    k -= n
+                ri += 1
+        else:
+            # in the chunk's second half: count back from its end (half the runs, on average)
+            k = c.vis - k  # visible elements from element i to the chunk's end
+            ri = len(runs)
+            for r in reversed(runs):
+                ri -= 1
+                if not r.deleted:
+                    n = r.n
+                    if k <= n:
+                        k = n - k
+                        self._rc = (r, c, ri, i - k)
+                        return c, ri, k
+                    k -= n
         raise AssertionError("chunk visible length out of date")  # pragma: no cover
 
     def element_at(self, i: int) -> tuple[Run, int]:
