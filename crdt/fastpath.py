@@ -581,7 +581,7 @@ def _text_ops(
     ``OpSet.apply``.
     """
     try:
-        top = unpack(raw)
+        top = unpack(raw, use_list=False)  # (tuples: cheaper to make and free; crdt.codec)
     except Exception:
         return None
     _, actor, seq, start_op, time, message, _, table, ops = top  # (the dep: the grammar's)
@@ -699,7 +699,7 @@ def _made_whole(
         if kind == _TEXT:
             break
     m = len(made)  # the text's op: the first after the MAKEs
-    if ops[m][1] != [start_op + m - 1, 0]:
+    if ops[m][1] != (start_op + m - 1, 0):
         return None  # (not the text it makes: the general path's)
     plan = _whole_plan(top, m, nn, used)
     if plan is None:
