@@ -188,6 +188,8 @@ def _walk(plan: Plan, actor: bytes) -> list[tuple[int, bytes, Any, bool, bool]]:
             if len(att) > 1:
                 att.sort()  # by offset, then the latest child first (children are negated)
             b = None if g is None else _bounds(g)
+            if b is not None and len(b) == 2 and b[0] == 0 and b[1] == len(x):
+                b = _ALL  # typed, then removed whole (with what hangs off it typed later)
             # the piece before the first child goes out now; the rest waits on the stack,
             # in reverse: each child's subtree, and the piece after the children at an offset
             todo: list[Any] = []
@@ -195,6 +197,8 @@ def _walk(plan: Plan, actor: bytes) -> list[tuple[int, bytes, Any, bool, bool]]:
             s = starts[item]
             if b is None:
                 push((s, actor, x[: off + 1], False, False))
+            elif b is _ALL:
+                push((s, actor, x[: off + 1], False, True))
             else:
                 cut(out, s, x, 0, off + 1, b, actor)
             prev = off + 1
@@ -211,9 +215,15 @@ def _walk(plan: Plan, actor: bytes) -> list[tuple[int, bytes, Any, bool, bool]]:
             k, lo, hi, b = item
             if b is None:
                 push((starts[k] + lo, actor, texts[k][lo:hi], False, False))
+            elif b is _ALL:
+                push((starts[k] + lo, actor, texts[k][lo:hi], False, True))
             else:
                 cut(out, starts[k], texts[k], lo, hi, b, actor)
     return out
+
+
+_ALL: list[int] = [0]
+"""The bounds of an insert removed whole (an object of its own: ``_walk`` tests ``is``)."""
 
 
 def _bounds(g: list[tuple[int, int]]) -> list[int]:
