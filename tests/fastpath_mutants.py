@@ -349,7 +349,7 @@ MUTANTS = [
     ("            if oi == 0 and oc >= start_op:", "            if oi == 0 and oc > start_op:"),
     ("is_map = oc - start_op < len(made)", "is_map = oc - start_op <= len(made)"),
     ("        if kind == _TEXT:\n            break\n", ""),
-    ("    if ops[m][1] != [start_op + m - 1, 0]:\n", "    if False:\n"),
+    ("    if ops[m][1] != (start_op + m - 1, 0):\n", "    if False:\n"),
     ("        apply_op((_MAKE, obj, key, kind, ()), ctr, actor)\n", ""),
     (
         "        apply_op((_MAKE, obj, key, kind, ()), ctr, actor)\n",

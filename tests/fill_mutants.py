@@ -60,6 +60,14 @@ MUTANTS = [
     ("push((s, actor, x[: off + 1], False, False))", "push((s, actor, x[:off], False, False))"),
     ("elif g[0] == (0, len(x)):", "elif g[0][0] == 0:"),
     ("elif g[0] == (0, len(x)):", "elif g[0][1] == len(x):"),
+    # an insert removed whole, with inserts hanging off it
+    ("and b[0] == 0 and b[1] == len(x):", "and b[0] == 0 and b[1] >= len(x) - 1:"),
+    ("and b[0] == 0 and b[1] == len(x):", "and b[1] == len(x):"),
+    ("push((s, actor, x[: off + 1], False, True))", "push((s, actor, x[: off + 1], False, False))"),
+    (
+        "push((starts[k] + lo, actor, texts[k][lo:hi], False, True))",
+        "push((starts[k] + lo, actor, texts[k][lo:hi], False, False))",
+    ),
     # the removed stretches
     ("if out and lo <= out[-1]:", "if out and lo < out[-1]:"),
     ("if hi > out[-1]:", "if True:"),
