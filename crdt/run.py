@@ -5,8 +5,9 @@ directly after the previous one, all with the same deleted flag.  Typing ``hello
 one run of five; deleting its middle splits it into three.  :meth:`Run.can_append`,
 :meth:`Run.append` and :meth:`Run.split` are the only places where runs merge and split
 (the law test in ``tests/test_run.py`` splits every run at every offset), and
-:meth:`Run.give_last` the only place where an element moves from one run to the next (a
-backspace: the last element typed joins the tombstones after it).
+:meth:`Run.give_last` and :meth:`Run.take_first` the only places where an element moves
+from one run to its neighbour (a backspace: the last element typed joins the tombstones
+after it; a forward delete: the first element after tombstones joins them).
 
 List elements whose value was later overwritten by a ``set`` op carry a register
 (:class:`Register`) instead of a plain value; such an element always stands alone in a run
@@ -109,6 +110,18 @@ class Run:
         self.n -= 1
         right.ctr -= 1
         right.n += 1
+
+    def take_first(self, right: Run) -> None:
+        """Move ``right``'s first element to the end of this run, which it continues (same
+        actor and kind, the next counters) but for its deleted flag: what a split after
+        that element and an append of the piece to this run would give, with one run fewer
+        to make and drop.  ``right.n > 1``; the caller moves ``right``'s start in the id
+        index."""
+        content = right.content
+        self.extend(content[:1])
+        right.content = content[1:]
+        right.ctr += 1
+        right.n -= 1
 
     def visible_len(self) -> int:
         return 0 if self.deleted else self.n

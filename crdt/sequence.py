@@ -395,6 +395,32 @@ class Sequence:
         self.vis -= 1
         return True
 
+    def _forward_delete(self, chunk: Chunk, ri: int) -> bool:
+        """Delete the first element of the live run ``chunk.runs[ri]`` when the run before
+        it is the tombstone run it continues (the delete key held down): the element moves
+        into that run (:meth:`Run.take_first`) instead of being split off and merged into
+        it.  Returns False, changing nothing, when the runs are not so.  The caller owns
+        ``chunk``, found the run by position (so it is live), and resets the position
+        caches."""
+        runs = chunk.runs
+        run = runs[ri]
+        if not ri or run.n < 2:  # (a register's run, always of one, fails the second)
+            return False
+        pv = runs[ri - 1]
+        old = run.ctr
+        if not (pv.deleted and pv.ctr + pv.n == old and pv.actor == run.actor and not pv.reg):
+            return False
+        pv.take_first(run)
+        if self._indexed:
+            index = self._index if self._irefs[0] == 1 else self._own_index()
+            ar = index[run.actor]
+            ar.starts.replace(old, old + 1)
+            del ar.by_start[old]
+            ar.by_start[old + 1] = run
+        chunk.vis -= 1
+        self.vis -= 1
+        return True
+
     def _place(self, chunk: Chunk, ri: int, run: Run) -> Run:
         """Put a new run at ``chunk.runs[ri]``, merging into its left neighbour if it can.
 
@@ -532,7 +558,16 @@ class Sequence:
                 # the backspace, or another one) still finds it where it was
                 self._rc = rc
             return [(run.ctr + run.n, run.actor, 1)]  # (the element just past the run now)
+        if n == 1 and not off and self._forward_delete(chunk, ri):
+            run = chunk.runs[ri]
+            # the next element slid to ``pos``: a forward delete after this one finds it
+            self._rc = (run, chunk, ri, pos)
+            return [(run.ctr - 1, run.actor, 1)]  # (the element just before the run now)
         touched = [chunk]
+        # the run that ends at pos - 1 once the first run is split: the next edit (typing
+        # in place of what went, a backspace) looks there; indexes below the deletion point
+        # do not move, and that run, live, never absorbs a tombstone
+        lri = ri if off else ri - 1
         remaining = n
         while remaining:
             runs = chunk.runs
@@ -589,6 +624,11 @@ class Sequence:
         runs = chunk.runs
         if ri < len(runs) and (left := runs[ri - 1]).ctr + left.n == runs[ri].ctr:
             self._merge_left(chunk, ri)
+        if lri >= 0:  # (_fit drops the cache if it splits the chunk: _split_chunk)
+            first = touched[0]
+            left = first.runs[lri]
+            if not left.deleted:
+                self._rc = (left, first, lri, pos - left.n)
         for c in touched:
             self._fit(c)
         return out

@@ -199,3 +199,33 @@ def test_give_last_is_a_split_then_an_append(content, ctr, k):
     piece.append(r2)
     assert _snapshot(left) == _snapshot(l2)
     assert _snapshot(right) == _snapshot(piece)
+
+
+@pytest.mark.parametrize("ctr", [1, 7, 2**40])
+@pytest.mark.parametrize("content", [c for c in ALL_CONTENTS if len(c) > 1], ids=repr)
+@pytest.mark.parametrize("k", [1, 3])
+def test_take_first_is_a_split_then_an_append(content, ctr, k):
+    """A forward delete: the first element of a live run joins the tombstone run of ``k``
+    elements before it.  The result equals splitting the first element off, deleting it
+    and appending it to the tombstones, as the contents it was built from say."""
+    before = "zyx"[:k] if isinstance(content, str) else [None, 2, "w"][:k]
+    n = len(content)
+    marker = object()
+    left = Run(ctr, ACTOR, _copy(before), True, marker)  # type: ignore[arg-type]
+    right = Run(ctr + k, ACTOR, _copy(content), False, marker)  # type: ignore[arg-type]
+    left.take_first(right)
+    # by the contents alone
+    assert left.content == before + content[:1] and left.n == k + 1 == len(left.content)
+    assert right.content == content[1:] and right.n == n - 1 == len(right.content)
+    assert left.ctr == ctr and right.ctr == ctr + k + 1 == left.end
+    assert right.end == ctr + k + n
+    assert left.deleted and not right.deleted and left.chunk is marker
+    # and by split, delete, append
+    l2 = Run(ctr, ACTOR, _copy(before), True, marker)  # type: ignore[arg-type]
+    r2 = Run(ctr + k, ACTOR, _copy(content), False, marker)  # type: ignore[arg-type]
+    rest = r2.split(1)
+    r2.deleted = True
+    assert l2.can_append(r2)
+    l2.append(r2)
+    assert _snapshot(left) == _snapshot(l2)
+    assert _snapshot(right) == _snapshot(rest)

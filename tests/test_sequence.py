@@ -671,6 +671,140 @@ def test_backspace_moves_each_element_into_the_tombstones(
     assert copy.text() == "he" and s.text() == "h"
 
 
+@pytest.mark.parametrize("indexed", [False, True])
+@pytest.mark.parametrize("fork_at", [None, 0, 2])
+def test_forward_delete_moves_each_element_into_the_tombstones(
+    indexed: bool, fork_at: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleting, again and again, the element at one position (the delete key held down)
+    deletes the first element of a live run whose run before is the tombstones it
+    continues: the element moves into them.  The elements, their flags, every id lookup
+    and the text are as a model says, with two runs of the word in the end; a copy made on
+    the way keeps its text and can go on deleting too."""
+    moves: list[int] = []
+    take_first = Run.take_first
+
+    def counting(run: Run, right: Run) -> None:
+        moves.append(right.ctr)
+        take_first(run, right)
+
+    monkeypatch.setattr(Run, "take_first", counting)
+    s = Sequence(True)
+    s.integrate_insert(None, 1, A, "xhello")  # "x" (1), then "hello" (2..6)
+    if indexed:
+        assert s.find(1, A) is not None  # (the id index is built at the first lookup)
+    gone: set[int] = set()
+    copy = None
+    for step, ctr in enumerate((2, 3, 4, 5)):
+        if step == fork_at:
+            copy = s.copy()
+        assert s.local_delete(1, 1) == [(ctr, A, 1)]
+        gone.add(ctr)
+        s._check()
+        model = [(c, A, "xhello"[c - 1], c in gone) for c in range(1, 7)]
+        assert _all_elements(s) == model
+        assert s.text() == "x" + "hello"[step + 1 :]
+        for c in range(1, 7):
+            run = s.find(c, A)
+            assert run is not None and run.ctr <= c < run.ctr + run.n
+            assert run.deleted is (c in gone)
+    # "x", the tombstones "hell", "o"
+    assert [(r.ctr, r.n, r.deleted) for r in s.runs()] == [
+        (1, 1, False),
+        (2, 4, True),
+        (6, 1, False),
+    ]
+    if copy is None:  # the last element goes the usual way (a run of one cannot give one)
+        assert s.local_delete(1, 1) == [(6, A, 1)]
+        s._check()
+        assert [(r.ctr, r.n, r.deleted) for r in s.runs()] == [(1, 1, False), (2, 5, True)]
+        assert s.text() == "x"
+    # 2 is split off (nothing before it is a tombstone yet); 3, 4, 5 move
+    assert moves == [3, 4, 5]
+    if copy is not None:
+        copy._check()
+        assert copy.text() == "x" + "hello"[fork_at:]
+        copy.local_delete(1, 1)
+        copy._check()
+        assert copy.text() == "x" + "hello"[fork_at + 1 :]
+        assert s.text() == "xo"
+
+
+def test_forward_delete_into_another_actors_tombstones_splits() -> None:
+    """Tombstones of another actor before the run do not continue it, nor tombstones whose
+    counters stop short of it: no move, and the element is split off as before."""
+    s = Sequence(True)
+    s.integrate_insert(None, 1, B, "q")
+    s.integrate_insert((1, B), 2, A, "ab")
+    s.remote_delete(1, B, 1)
+    assert s.local_delete(0, 1) == [(2, A, 1)]
+    s._check()
+    assert _all_elements(s) == [(1, B, "q", True), (2, A, "a", True), (3, A, "b", False)]
+    assert [r.n for r in s.runs()] == [1, 1, 1]
+    t = Sequence(True)
+    t.integrate_insert(None, 1, A, "ab")
+    t.integrate_insert((2, A), 4, A, "cd")  # (a gap: counter 3 is no element's)
+    t.local_delete(1, 1)
+    assert t.local_delete(1, 1) == [(4, A, 1)]
+    t._check()
+    assert [(r.ctr, r.n, r.deleted) for r in t.runs()] == [
+        (1, 1, False),
+        (2, 1, True),
+        (4, 1, True),
+        (5, 1, False),
+    ]
+    # nor the tombstones at the end of the chunk, when the run is its first
+    u = Sequence(True)
+    u.local_insert(0, 3, A, "cd")
+    u.local_insert(0, 5, A, "ef")  # "efcd": the runs ef (5), cd (3)
+    u.local_delete(2, 2)  # cd is the chunk's last run, and continues into ef's counters
+    assert u.local_delete(0, 1) == [(5, A, 1)]
+    u._check()
+    assert _all_elements(u) == [
+        (5, A, "e", True),
+        (6, A, "f", False),
+        (3, A, "c", True),
+        (4, A, "d", True),
+    ]
+    # nor a register's tombstone (a list element once set, then deleted)
+    v = Sequence(False)
+    v.local_insert(0, 1, A, [10, 20, 30])
+    reg = v.register_at(1, A)
+    v.set_register(reg, [])
+    assert v.local_delete(0, 1) == [(2, A, 1)]
+    v._check()
+    assert [(r.ctr, r.n, r.deleted, r.reg) for r in v.runs()] == [
+        (1, 1, True, True),
+        (2, 1, True, False),
+        (3, 1, False, False),
+    ]
+
+
+def test_a_delete_leaves_the_position_cache_on_the_run_before_it() -> None:
+    """After a delete the next edit looks at the run that ends where the deletion began:
+    typing in place of what went, or a backspace, finds it without walking the chunk, and
+    every read by position stays right."""
+    s = Sequence(True)
+    s.local_insert(0, 1, A, "hello world")
+    s.local_insert(5, 20, B, ",")  # "hello, world": three runs
+    s.local_delete(7, 3)  # "hello, ld"
+    rc = s._rc
+    assert rc is not None and rc[0].content == " " and rc[3] == 6
+    s._check()
+    s.local_insert(7, 30, A, "wor")
+    assert s.text() == "hello, world"
+    s.local_delete(6, 1)  # a delete whose first run starts at ``pos``: the run before
+    s._check()
+    rc = s._rc
+    assert rc is not None and rc[0].content == "," and rc[3] == 5
+    assert s.local_delete(5, 1) == [(20, B, 1)]
+    s._check()
+    assert s.text() == "helloworld"
+    for i, ch in enumerate("helloworld"):
+        run, off = s.element_at(i)
+        assert run.content[off] == ch
+
+
 def test_backspace_into_another_actors_tombstones_splits() -> None:
     """Tombstones of another actor after the run do not continue it: no backspace, and the
     element is split off as before."""

@@ -1,12 +1,15 @@
 """Mutation check of the keystroke path: every check of it must be needed.
 
-    python tests/typing_mutants.py    # ~8 min
+    python tests/typing_mutants.py    # ~8 min, and the deletes ~10 more
 
 Each mutant weakens one check of the keystroke path in ``Transaction.splice``
 (crdt/transaction.py), of the position cache a backspace keeps (``Sequence.local_delete``,
 crdt/sequence.py), or of the rule by which an INS grows (``op.extend_ins``); the tests of
 ``tests/test_typing.py`` (the path against the general one, byte for byte, with forks and
-rollbacks), and for the last ``tests/test_seal.py`` too, must then fail.
+rollbacks), and for the last ``tests/test_seal.py`` too, must then fail.  So too for the
+deletes that keep typing cheap: the forward delete (``Sequence._forward_delete`` and
+``Run.take_first``) and the position cache a general delete leaves, against
+``tests/test_sequence.py`` and ``tests/test_run.py``.
 Not collected by pytest.
 """
 
@@ -48,11 +51,52 @@ BACKSPACE = [
     ("if rc is not None and rc[0] is run:", "if rc is not None:"),
 ]
 
+# the forward delete (Sequence._forward_delete), the position cache a general delete
+# leaves, and the test before each _merge_left call of a delete (crdt/sequence.py).  Not
+# listed, as equivalent: the forward delete's ``pv.deleted`` (a live run before that
+# continued the run would have merged with it), and dropping the counters' test before
+# _merge_left (the call tests them again)
+DELETE_TESTS = ["tests/test_sequence.py", "tests/test_typing.py"]
+DELETE = [
+    ("if not ri or run.n < 2:", "if run.n < 2:"),
+    ("if not ri or run.n < 2:", "if not ri:"),
+    ("pv.ctr + pv.n == old and ", ""),
+    ("and pv.actor == run.actor and not pv.reg", "and not pv.reg"),
+    ("and pv.actor == run.actor and not pv.reg", "and pv.actor == run.actor"),
+    ("ar.starts.replace(old, old + 1)", "pass"),
+    ("ar.by_start[old + 1] = run", "pass"),
+    ("self._rc = (run, chunk, ri, pos)", "self._rc = (run, chunk, ri, pos + 1)"),
+    ("return [(run.ctr - 1, run.actor, 1)]", "return [(run.ctr, run.actor, 1)]"),
+    ("lri = ri if off else ri - 1", "lri = ri"),
+    ("lri = ri if off else ri - 1", "lri = ri - 1"),
+    ("if lri >= 0:  #", "if True:  #"),
+    ("self._rc = (left, first, lri, pos - left.n)", "self._rc = (left, first, lri, pos)"),
+    ("            if not left.deleted:\n", "            if True:\n"),
+    (
+        "if ri and (left := runs[ri - 1]).ctr + left.n == run.ctr:",
+        "if ri and (left := runs[ri - 1]).ctr + left.n == run.ctr + 1:",
+    ),
+    (
+        "if ri < len(runs) and (left := runs[ri - 1]).ctr + left.n == runs[ri].ctr:",
+        "if False:",
+    ),
+]
+# Run.take_first (crdt/run.py), against its law test
+RUN_TESTS = ["tests/test_run.py", "tests/test_sequence.py"]
+TAKE_FIRST = [
+    ("        self.extend(content[:1])\n", ""),
+    ("        right.content = content[1:]\n", ""),
+    ("        right.ctr += 1\n", ""),
+    ("        right.n -= 1\n", ""),
+]
+
 
 def main() -> int:
     only = sys.argv[1] if len(sys.argv) > 1 else ""  # (a part of the lines to mutate)
     bad = run(ROOT / "crdt" / "transaction.py", TESTS, SPLICE, only, time_limit=120)
     bad |= run(ROOT / "crdt" / "sequence.py", TESTS, BACKSPACE, only, time_limit=120)
+    bad |= run(ROOT / "crdt" / "sequence.py", DELETE_TESTS, DELETE, only, time_limit=300)
+    bad |= run(ROOT / "crdt" / "run.py", RUN_TESTS, TAKE_FIRST, only, time_limit=300)
     bad |= run(ROOT / "crdt" / "op.py", OP_TESTS, EXTEND_INS, only, time_limit=300)
     return bad
 
