@@ -1,6 +1,6 @@
 """Mutation check of the keystroke path: every check of it must be needed.
 
-    python tests/typing_mutants.py    # ~8 min, and the deletes ~10 more
+    python tests/typing_mutants.py    # ~11 min
 
 Each mutant weakens one check of the keystroke path in ``Transaction.splice``
 (crdt/transaction.py), of the position cache a backspace keeps (``Sequence.local_delete``,
@@ -51,13 +51,17 @@ BACKSPACE = [
     ("if rc is not None and rc[0] is run:", "if rc is not None:"),
 ]
 
-# the forward delete (Sequence._forward_delete), the position cache a general delete
-# leaves, and the test before each _merge_left call of a delete (crdt/sequence.py).  Not
-# listed, as equivalent: the forward delete's ``pv.deleted`` (a live run before that
-# continued the run would have merged with it), and dropping the counters' test before
-# _merge_left (the call tests them again)
+# the lookup by position from a chunk's end (Sequence._locate), the forward delete
+# (Sequence._forward_delete), the position cache a general delete leaves, and the test
+# before each _merge_left call of a delete (crdt/sequence.py).  Not listed, as
+# equivalent: which end a lookup counts from (either finds the element), the forward
+# delete's ``pv.deleted`` (a live run before that continued the run would have merged
+# with it), and dropping the counters' test before _merge_left (the call tests them again)
 DELETE_TESTS = ["tests/test_sequence.py", "tests/test_typing.py"]
 DELETE = [
+    # the lookup by position from the chunk's end
+    ("                    if k <= n:\n", "                    if k < n:\n"),
+    ("                        k = n - k\n", "                        k = n - k + 1\n"),
     ("if not ri or run.n < 2:", "if run.n < 2:"),
     ("if not ri or run.n < 2:", "if not ri:"),
     ("pv.ctr + pv.n == old and ", ""),
