@@ -606,7 +606,8 @@ class Sequence:
                 remaining -= take
             # a tombstone now, passed or just made: it may continue the one before it
             # (_merge_left is called only where the counters continue: a frame and a
-            # can_append saved on 9 in 10 runs a delete passes, in rustcode)
+            # can_append saved on 3 in 4 runs a delete passes, in rustcode: 6,716 calls
+            # where there were 29,031)
             if ri and (left := runs[ri - 1]).ctr + left.n == run.ctr:
                 before = len(runs)
                 self._merge_left(chunk, ri)
