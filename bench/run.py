@@ -183,7 +183,7 @@ def merge_raws(raws: list[dict[str, Any]]) -> dict[str, Any]:
     """One worker result from several one-repeat workers of the same job: timings are
     pooled, peak RSS is the largest, and the job is ok only if every worker was."""
     out = dict(raws[0])
-    for k in ("b1_ms", "b2_ms", "load_ms", *OURS_EXTRA_MS):
+    for k in ("b1_ms", "b2_ms", "load_ms", *EXTRA_MS):
         if any(k in r for r in raws):
             out[k] = [x for r in raws for x in (r.get(k) or [])]
     for k in ("peak_rss_kib", "rss_after_load_kib"):
@@ -227,8 +227,8 @@ def make_record(
         rec["ok"] = bool(raw.get("ok"))
         rec["error"] = raw.get("error")
         rec["status"] = "ok" if rec["ok"] else "TIMEOUT" if raw.get("timeout") else "FAILED"
-        for k in ("b1_ms", "b2_ms", "load_ms", *OURS_EXTRA_MS):
-            if k in OURS_EXTRA_MS and k not in raw:
+        for k in ("b1_ms", "b2_ms", "load_ms", *EXTRA_MS):
+            if k in EXTRA_MS and k not in raw:  # (a step this engine does not have)
                 continue
             med, lo, hi = stats(raw.get(k) or [])
             rec[k], rec[f"{k}_min"], rec[f"{k}_max"] = med, lo, hi
@@ -243,6 +243,7 @@ def make_record(
             rec["rss_above_baseline_kib"] = raw["peak_rss_kib"] - base_kib
         for k in (
             "b2_note",
+            "b2_stream_note",
             "positions",
             "forks",
             "merges",
@@ -361,8 +362,10 @@ def render_md(rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-OURS_EXTRA_MS = ("snapshot_load_ms", "verified_load_ms", "history_decode_ms")
-"""Timings only our engine reports (the worker adds them when the adapter has the step)."""
+EXTRA_MS = ("snapshot_load_ms", "verified_load_ms", "history_decode_ms", "b2_stream_ms")
+"""Timings only some engines report: ours its snapshot, verifying and deferred loads (the
+worker adds them when the adapter has the step); Yjs, on concurrent traces, B2 as its change
+stream (``b2_stream_ms``) beside B2 as its merged state."""
 
 
 def ratio_lines(recs: list[dict[str, Any]]) -> list[str]:
@@ -396,6 +399,10 @@ def ratio_lines(recs: list[dict[str, Any]]) -> list[str]:
                     parts.append(
                         f"{what} ours/{other} load = {ratio(ours.get(k), o.get('load_ms'))}"
                     )
+            if o.get("b2_stream_ms") is not None:
+                parts.append(
+                    f"B2 ours/{other} change stream = {ratio(ours.get('b2_ms'), o['b2_stream_ms'])}"
+                )
             lines.append(f"  [{mode}] " + ", ".join(parts))
         if ours.get("snapshot_load_ms") is not None:
             lines.append(

@@ -91,3 +91,69 @@ def test_ours_merges_a_transaction_per_patch_and_ours_unmerged_does_not(tmp_path
     assert by[("ours-unmerged", "per-patch")]["n_changes"] == 1 + len(txns)  # (and genesis)
     assert by[("ours", "per-patch")]["n_changes"] == 2
     assert by[("ours", "one")]["n_changes"] == by[("ours-unmerged", "one")]["n_changes"] == 2
+
+
+def test_yjs_concurrent_b2_is_also_timed_as_its_change_stream(tmp_path: Path) -> None:
+    """Concurrent traces: Yjs's B2 applies its merged state; ``b2_stream_ms`` times its
+    change stream too, one update per local transaction of every replica.  The trace is
+    made by hand: agent 1 appends while agent 0 prepends, then a merge deletes the prefix
+    (no two inserts at one place, so every engine must end with the text below)."""
+    import gzip
+    import os
+    import subprocess
+
+    from bench import node
+
+    usable, notice = node.availability()
+    if not usable:
+        if os.environ.get("CI"):
+            pytest.fail(f"the Node peers are missing under CI: {notice}")
+        pytest.skip(str(notice))
+    txns = [
+        {"parents": [], "numChildren": 2, "agent": 0, "patches": [[0, 0, "hello"]]},
+        {"parents": [0], "numChildren": 1, "agent": 1, "patches": [[5, 0, " world"]]},
+        {"parents": [0], "numChildren": 1, "agent": 0, "patches": [[0, 0, ">"]]},
+        {"parents": [1, 2], "numChildren": 0, "agent": 1, "patches": [[0, 1, ""]]},
+    ]
+    trace = {"kind": "concurrent", "endContent": "hello world", "numAgents": 2, "txns": txns}
+    path = tmp_path / "tiny.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(trace).encode()))
+    cmd = node.command("yjs", path, "concurrent", 2)
+    r = subprocess.run(cmd, cwd=node.JS_DIR, capture_output=True, text=True, timeout=120)
+    out = json.loads(r.stdout)
+    assert out["ok"] is True, out["error"]
+    assert len(out["b2_ms"]) == len(out["b2_stream_ms"]) == 2
+    assert out["b2_note"] == "Yjs: one update from encodeStateAsUpdate"
+    assert out["b2_stream_note"].startswith("Yjs: 4 per-transaction updates")
+    # the stream's text is checked like every other step's
+    bad = {**trace, "endContent": "hello worl"}
+    path.write_bytes(gzip.compress(json.dumps(bad).encode()))
+    r = subprocess.run(cmd, cwd=node.JS_DIR, capture_output=True, text=True, timeout=120)
+    out = json.loads(r.stdout)
+    assert out["ok"] is False and "B2 stream" in out["error"]
+
+
+def test_the_change_stream_is_pooled_and_compared() -> None:
+    from bench.run import ratio_lines
+
+    def yraw(b2: float, stream: float) -> dict:
+        r = {**_raw(100.0, 10), "engine": "yjs", "b2_ms": [b2], "b2_stream_ms": [stream]}
+        del r["verified_load_ms"]
+        return {**r, "b2_note": "state", "b2_stream_note": "stream"}
+
+    job = Job(Path("t.json.gz"), "t", "concurrent", "yjs", 5, 5)
+    y = make_record(
+        job, "ok", merge_raws([yraw(2.0, 300.0), yraw(1.0, 100.0), yraw(3, 200)]), "", 1
+    )
+    assert (y["b2_stream_ms"], y["b2_stream_ms_min"], y["b2_stream_ms_max"]) == (200, 100, 300)
+    assert y["b2_stream_note"] == "stream" and "verified_load_ms" not in y
+    ours = make_record(
+        Job(Path("t.json.gz"), "t", "concurrent", "ours", 5, 5),
+        "ok",
+        {**_raw(100.0, 10), "b2_ms": [50.0]},
+        "",
+        1,
+    )
+    assert "b2_stream_ms" not in ours
+    (line,) = [ln for ln in ratio_lines([ours, y]) if "ours/yjs" in ln]
+    assert "B2 ours/yjs = 25x" in line and "B2 ours/yjs change stream = 0.25x" in line

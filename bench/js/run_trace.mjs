@@ -164,7 +164,15 @@ async function makeYjs() {
       if (ins) text.insert(pos, ins);
     }
   };
-  const newDoc = (agent) => { const d = new Y.Doc(); d.clientID = clientOf(agent); return d; };
+  // onLocal, when set, hears every update a local transaction makes (the change stream
+  // of an untimed re-run; remote updates and forks' copies are not local).
+  let onLocal = null;
+  const newDoc = (agent) => {
+    const d = new Y.Doc();
+    d.clientID = clientOf(agent);
+    if (onLocal) { const f = onLocal; d.on("update", (u, _o, _d, tr) => { if (tr.local) f(u); }); }
+    return d;
+  };
   // Yjs replaces a doc's clientID at random when a remote update brings items
   // under that clientID (it assumes a clash). Merging a branch that holds the
   // agent's own earlier items would trigger that and change the tie-breaking,
@@ -202,6 +210,21 @@ async function makeYjs() {
         return { note: `Yjs: ${updates.length} per-transaction updates (doc.on('update'), collected in an untimed re-run of B1), applied one by one`, data: updates, list: true };
       }
       return { note: "Yjs: one update from encodeStateAsUpdate", data: Y.encodeStateAsUpdate(doc), list: false };
+    },
+    // Concurrent traces: B2 above applies the merged state (encodeStateAsUpdate). As a
+    // reference, the per-transaction updates every replica's local transactions made
+    // (Yjs's change stream, what its peers send while they edit), collected by an untimed
+    // re-run of the replay with listeners, applied one by one in the trace's order.
+    changeStream(trace) {
+      const updates = [];
+      onLocal = (u) => updates.push(u);
+      try {
+        const r = b1Concurrent(this, trace, false);
+        this.free(r.doc);
+      } finally {
+        onLocal = null;
+      }
+      return { note: `Yjs: ${updates.length} per-transaction updates of every replica (untimed re-run of B1), applied one by one`, data: updates, list: true };
     },
     applyHistory(h) {
       const d = new Y.Doc();
@@ -380,6 +403,17 @@ async function main() {
       out.b2_ms.push(performance.now() - t0);
       check("B2", rep, txt2);
       E.free(d2);
+      // B2 as a change stream, where the engine's B2 above is a state transfer (Yjs)
+      if (concurrent && E.changeStream) {
+        const cs = E.changeStream(trace);
+        out.b2_stream_note = cs.note;
+        t0 = performance.now();
+        const d2s = E.applyHistory(cs);
+        const txt2s = E.text(d2s);
+        (out.b2_stream_ms ||= []).push(performance.now() - t0);
+        check("B2 stream", rep, txt2s);
+        E.free(d2s);
+      }
       // B3
       const bytes = E.save(r.doc);
       out.save_bytes = bytes.length;
@@ -402,6 +436,7 @@ async function main() {
   out.b1_ms = out.b1_ms.map((x) => Math.round(x * 1000) / 1000);
   out.b2_ms = out.b2_ms.map((x) => Math.round(x * 1000) / 1000);
   out.load_ms = out.load_ms.map((x) => Math.round(x * 1000) / 1000);
+  if (out.b2_stream_ms) out.b2_stream_ms = out.b2_stream_ms.map((x) => Math.round(x * 1000) / 1000);
   out.peak_rss_kib = process.resourceUsage().maxRSS;
   process.stdout.write(JSON.stringify(out) + "\n");
 }
