@@ -9,7 +9,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crdt.hashindex import HashIndex
+from crdt.hashindex import _TAIL, HashIndex
 
 
 def _h(k: int) -> bytes:
@@ -66,9 +66,13 @@ def test_truncate_and_append_again(steps: list[tuple[str, int]], check_every: in
             idx.truncate(cut)
             gone, model = model[cut:], model[:cut]
             assert all(idx.get(h) is None for h in gone)
-        elif model:  # one lookup puts everything appended so far into the table
+        elif model:
+            # a lookup puts everything appended so far into the table, unless at most
+            # _TAIL hashes wait: those it searches where they are
+            before = idx.indexed
             assert idx.get(model[k % len(model)]) == k % len(model)
-            assert idx.indexed == len(model)
+            waited = len(model) - before
+            assert idx.indexed == (before if waited <= _TAIL else len(model))
         assert idx.all() == model
         assert len(idx.table) <= max(64, 16 * len(model))
         if n % check_every == 0:  # _check catches up too: leave some states lazy
@@ -100,3 +104,29 @@ def test_pickle_rebuilds_the_table() -> None:
     back._check()
     assert back.all() == hs and back.get(hs[500]) == 500
     assert back.append(_h(5000)) == 1000
+
+
+def test_waiting_hashes_are_found_only_where_a_hash_starts() -> None:
+    """Up to ``_TAIL`` appended hashes wait outside the table and a lookup searches their
+    bytes: a match across two of them (or inside one) is no hash of the index, and the
+    table's hashes are still found while others wait."""
+    idx = HashIndex()
+    old = [_h(k) for k in range(100)]
+    for h in old:
+        idx.append(h)
+    assert idx.get(old[3]) == 3 and idx.indexed == 100
+    a, b = b"A" * 16 + b"B" * 16, b"C" * 16 + b"D" * 16
+    idx.append(a)
+    idx.append(b)
+    across = b"B" * 16 + b"C" * 16  # the bytes of a's end and b's start
+    inside = b"A" * 8 + b"B" * 16 + b"C" * 8
+    assert idx.get(across) is None and idx.get(inside) is None
+    assert idx.get(a) == 100 and idx.get(b) == 101 and idx.get(old[99]) == 99
+    assert idx.indexed == 100  # (found in the waiting bytes: no catch-up)
+    idx.append(across)  # now a hash of the index, after an unaligned copy of itself
+    assert idx.get(across) == 102
+    for k in range(_TAIL):
+        idx.append(_h(1000 + k))
+    assert idx.get(_h(1000)) == 103 and idx.indexed == 103 + _TAIL  # too many waited
+    idx._check()
+    assert idx.get(across) == 102 and idx.get(inside) is None
