@@ -510,8 +510,13 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
             else:
                 sq.integrate_insert((rc, ra), start_op, actor, x, found)
         elif a == _REM:
-            # (a backspace moves the element into the tombstones after it, if it can)
-            if x != 1 or rc != found.ctr + found.n - 1 or not sq.remote_backspace(found):
+            # (a backspace moves the element into the tombstones after it, if it can, and
+            # a forward delete into those before it)
+            if x != 1 or not (
+                sq.remote_backspace(found)
+                if rc == found.ctr + found.n - 1
+                else rc == found.ctr and sq.remote_forward(found)
+            ):
                 sq.remote_delete(rc, ra, x, False, found)
         else:
             apply_op((_SET, obj, key, x, tuple(preds)), start_op, actor)

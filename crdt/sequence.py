@@ -400,8 +400,7 @@ class Sequence:
         it is the tombstone run it continues (the delete key held down): the element moves
         into that run (:meth:`Run.take_first`) instead of being split off and merged into
         it.  Returns False, changing nothing, when the runs are not so.  The caller owns
-        ``chunk``, found the run by position (so it is live), and resets the position
-        caches."""
+        ``chunk``, knows the run is live, and resets the position caches."""
         runs = chunk.runs
         run = runs[ri]
         if not ri or run.n < 2:  # (a register's run, always of one, fails the second)
@@ -793,6 +792,22 @@ class Sequence:
         self._cur = None
         self._rc = self._ic = None
         return self._backspace(chunk, _where(chunk.runs, run))
+
+    def remote_forward(self, run: Run) -> bool:
+        """Delete the first element of ``run`` (found by its id) if that is a forward
+        delete: the run is live and the run before it holds the tombstones it continues,
+        so the element moves into them (:meth:`_forward_delete`).  Returns False, changing
+        nothing, otherwise, and the caller deletes as usual.  The fast path tries it for a
+        peer's one-element deletes, as :meth:`remote_backspace`.  O(1) with the run's
+        position hint right, else O(C)."""
+        chunk = run.chunk
+        if self._alias or chunk is None or chunk.refs[0] != 1 or run.deleted:
+            return False  # (a chunk shared with a copy: the general path copies it first)
+        if not self._forward_delete(chunk, _where(chunk.runs, run)):
+            return False
+        self._cur = None
+        self._rc = self._ic = None
+        return True
 
     def remote_delete(
         self, ctr: int, actor: bytes, n: int, indexes: bool = False, first: Run | None = None

@@ -124,19 +124,20 @@ MUTANTS = [
         "            nxt = min(start[i1] + n_ops[i1], start[i2] + n_ops[i2])",
     ),
     ("                nxt = start[j] + n_ops[j]", "                nxt = start[j] + n_ops[j] + 1"),
-    # a backspace moves the element into the tombstones after it
+    # a backspace moves the element into the tombstones after it, a forward delete into
+    # those before it
+    ("            if x != 1 or not (", "            if not ("),
+    ("                if rc == found.ctr + found.n - 1\n", "                if True\n"),
+    ("                if rc == found.ctr + found.n - 1\n", "                if False\n"),
     (
-        "            if x != 1 or rc != found.ctr + found.n - 1 or not",
-        "            if rc != found.ctr + found.n - 1 or not",
+        "                else rc == found.ctr and sq.remote_forward(found)",
+        "                else sq.remote_forward(found)",
     ),
     (
-        "            if x != 1 or rc != found.ctr + found.n - 1 or not",
-        "            if x != 1 or not",
+        "                else rc == found.ctr and sq.remote_forward(found)",
+        "                else False",
     ),
-    (
-        "            if x != 1 or rc != found.ctr + found.n - 1 or not sq.remote_backspace(found):",
-        "            if True:",
-    ),
+    ("                sq.remote_backspace(found)\n", "                False\n"),
     # a peer's typing on the heads extends the run of its last insert
     (
         "                typing = at_heads and rc == start_op - 1 and ra == actor",

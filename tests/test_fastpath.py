@@ -1469,6 +1469,41 @@ def test_typing_with_backspaces(seed: int, monkeypatch: pytest.MonkeyPatch) -> N
     assert sum(moved) > 30
 
 
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_deleting_forward(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer holding the delete key here and there in its text (and typing between): the
+    fast path moves each element deleted into the tombstones before it
+    (Sequence.remote_forward) when they continue its run, and decides what the general
+    path does."""
+    from crdt.sequence import Sequence
+
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
+    t = a.root.make_text("t")
+    rng = random.Random(seed)
+    t.insert(0, "".join(rng.choice("abc") for _ in range(40)))
+    for _ in range(60):
+        if rng.random() < 0.5:
+            at = rng.randint(0, len(t))
+            for i in range(rng.randint(2, 6)):
+                t.insert(at + i, rng.choice("abc"))
+        if len(t) > 2:
+            at = rng.randint(0, len(t) - 2)
+            for _ in range(min(rng.randint(1, 6), len(t) - at)):
+                t.delete(at, 1)  # the delete key, held
+        if rng.random() < 0.2 and len(t) > 3:
+            t.delete(len(t) - 1, 1)  # a backspace now and then
+    moved: list[bool] = []
+    real = Sequence.remote_forward
+
+    def counting(s: Sequence, run: Any) -> bool:
+        moved.append(real(s, run))
+        return moved[-1]
+
+    monkeypatch.setattr(Sequence, "remote_forward", counting)
+    assert _same(a.get_changes(), monkeypatch) is None
+    assert sum(moved) > 25 and not all(moved)
+
+
 def test_a_delete_of_several_across_tombstones(monkeypatch: pytest.MonkeyPatch) -> None:
     """A peer deletes "cde" while another deleted "d": the REM of three starts at the last
     live element of a run whose next run is the tombstone that continues it, but it is not

@@ -671,16 +671,18 @@ def test_backspace_moves_each_element_into_the_tombstones(
     assert copy.text() == "he" and s.text() == "h"
 
 
+@pytest.mark.parametrize("remote", [False, True])
 @pytest.mark.parametrize("indexed", [False, True])
 @pytest.mark.parametrize("fork_at", [None, 0, 2])
 def test_forward_delete_moves_each_element_into_the_tombstones(
-    indexed: bool, fork_at: int | None, monkeypatch: pytest.MonkeyPatch
+    remote: bool, indexed: bool, fork_at: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Deleting, again and again, the element at one position (the delete key held down)
     deletes the first element of a live run whose run before is the tombstones it
-    continues: the element moves into them.  The elements, their flags, every id lookup
-    and the text are as a model says, with two runs of the word in the end; a copy made on
-    the way keeps its text and can go on deleting too."""
+    continues: the element moves into them, locally or as a peer's delete by id
+    (``remote_forward``, as the fast path calls it).  The elements, their flags, every id
+    lookup and the text are as a model says, with two runs of the word in the end; a copy
+    made on the way keeps its text and can go on deleting too."""
     moves: list[int] = []
     take_first = Run.take_first
 
@@ -698,7 +700,13 @@ def test_forward_delete_moves_each_element_into_the_tombstones(
     for step, ctr in enumerate((2, 3, 4, 5)):
         if step == fork_at:
             copy = s.copy()
-        assert s.local_delete(1, 1) == [(ctr, A, 1)]
+        if remote:  # (as the fast path does: the forward delete if it is one, else as usual)
+            run = s.find(ctr, A)
+            assert run is not None
+            if not s.remote_forward(run):
+                assert s.remote_delete(ctr, A, 1, indexes=True) == [(1, 1)]
+        else:
+            assert s.local_delete(1, 1) == [(ctr, A, 1)]
         gone.add(ctr)
         s._check()
         model = [(c, A, "xhello"[c - 1], c in gone) for c in range(1, 7)]
@@ -719,8 +727,10 @@ def test_forward_delete_moves_each_element_into_the_tombstones(
         s._check()
         assert [(r.ctr, r.n, r.deleted) for r in s.runs()] == [(1, 1, False), (2, 5, True)]
         assert s.text() == "x"
-    # 2 is split off (nothing before it is a tombstone yet); 3, 4, 5 move
-    assert moves == [3, 4, 5]
+    # 2 is split off (nothing before it is a tombstone yet); 3, 4, 5 move, but remotely
+    # 4 not when the chunk is still shared with the copy made just before (remote_forward
+    # leaves shared chunks to remote_delete, which copies them)
+    assert moves == ([3, 5] if remote and fork_at == 2 else [3, 4, 5])
     if copy is not None:
         copy._check()
         assert copy.text() == "x" + "hello"[fork_at:]
@@ -737,14 +747,20 @@ def test_forward_delete_into_another_actors_tombstones_splits() -> None:
     s.integrate_insert(None, 1, B, "q")
     s.integrate_insert((1, B), 2, A, "ab")
     s.remote_delete(1, B, 1)
+    run = s.find(2, A)
+    assert run is not None and not s.remote_forward(run)
     assert s.local_delete(0, 1) == [(2, A, 1)]
     s._check()
+    run = s.find(2, A)  # (a deleted run: no forward delete either)
+    assert run is not None and run.deleted and not s.remote_forward(run)
     assert _all_elements(s) == [(1, B, "q", True), (2, A, "a", True), (3, A, "b", False)]
     assert [r.n for r in s.runs()] == [1, 1, 1]
     t = Sequence(True)
     t.integrate_insert(None, 1, A, "ab")
     t.integrate_insert((2, A), 4, A, "cd")  # (a gap: counter 3 is no element's)
     t.local_delete(1, 1)
+    run = t.find(4, A)
+    assert run is not None and not t.remote_forward(run)
     assert t.local_delete(1, 1) == [(4, A, 1)]
     t._check()
     assert [(r.ctr, r.n, r.deleted) for r in t.runs()] == [
@@ -758,6 +774,8 @@ def test_forward_delete_into_another_actors_tombstones_splits() -> None:
     u.local_insert(0, 3, A, "cd")
     u.local_insert(0, 5, A, "ef")  # "efcd": the runs ef (5), cd (3)
     u.local_delete(2, 2)  # cd is the chunk's last run, and continues into ef's counters
+    run = u.find(5, A)
+    assert run is not None and not u.remote_forward(run)
     assert u.local_delete(0, 1) == [(5, A, 1)]
     u._check()
     assert _all_elements(u) == [

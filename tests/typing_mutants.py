@@ -84,6 +84,13 @@ DELETE = [
         "if ri < len(runs) and (left := runs[ri - 1]).ctr + left.n == runs[ri].ctr:",
         "if False:",
     ),
+    # a peer's forward delete (Sequence.remote_forward)
+    ("or chunk.refs[0] != 1 or run.deleted:", "or run.deleted:"),
+    (
+        "            return False\n        self._cur = None\n        self._rc = self._ic = None\n"
+        "        return True",
+        "            return False\n        return True",
+    ),
 ]
 # Run.take_first (crdt/run.py), against its law test
 RUN_TESTS = ["tests/test_run.py", "tests/test_sequence.py"]
