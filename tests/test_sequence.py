@@ -740,6 +740,28 @@ def test_forward_delete_moves_each_element_into_the_tombstones(
         assert s.text() == "xo"
 
 
+def test_a_peers_forward_delete_leaves_no_stale_position() -> None:
+    """Reads by position cache the run and the chunk they found (``_rc``, ``_cur``); a
+    peer's forward delete shifts every element after it by one, in its chunk and in the
+    chunks after: every read by position afterwards is right, the cached ones first."""
+    s = Sequence(True)
+    s.integrate_insert(None, 1, A, "xhello")
+    for i in range(3 * MAX_RUNS):  # runs that do not merge: chunks after the first
+        s.local_insert(s.vis, 10 + i, B if i % 2 else C, "ab"[i % 2])
+    s.local_delete(1, 1)  # the "h": a tombstone run before "ello", which it continues
+    model = list(s.text())
+    far = len(model) - 2
+    assert s.element_at(8)[0].chunk is s.head
+    assert s.element_at(far)[0].chunk is not s.head  # (cursor and run cache: a later chunk)
+    run = s.find(3, A)
+    assert run is not None and s.remote_forward(run)
+    del model[1]
+    s._check()
+    for i in (far - 1, far, 7, *range(len(model))):
+        r, off = s.element_at(i)
+        assert r.content[off] == model[i]
+
+
 def test_forward_delete_into_another_actors_tombstones_splits() -> None:
     """Tombstones of another actor before the run do not continue it, nor tombstones whose
     counters stop short of it: no move, and the element is split off as before."""

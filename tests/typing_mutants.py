@@ -91,6 +91,14 @@ DELETE = [
         "        return True",
         "            return False\n        return True",
     ),
+    (
+        "            return False\n        self._cur = None\n",
+        "            return False\n",
+    ),
+    (
+        "        self._cur = None\n        self._rc = self._ic = None\n        return True",
+        "        self._cur = None\n        return True",
+    ),
 ]
 # Run.take_first (crdt/run.py), against its law test
 RUN_TESTS = ["tests/test_run.py", "tests/test_sequence.py"]
