@@ -244,6 +244,7 @@ def make_record(
         for k in (
             "b2_note",
             "b2_stream_note",
+            "peak_rss_stream_kib",
             "positions",
             "forks",
             "merges",

@@ -125,6 +125,7 @@ def test_yjs_concurrent_b2_is_also_timed_as_its_change_stream(tmp_path: Path) ->
     assert len(out["b2_ms"]) == len(out["b2_stream_ms"]) == 2
     assert out["b2_note"] == "Yjs: one update from encodeStateAsUpdate"
     assert out["b2_stream_note"].startswith("Yjs: 4 per-transaction updates")
+    assert out["peak_rss_stream_kib"] >= out["peak_rss_kib"] > 0  # (read before the stream)
     # the stream's text is checked like every other step's
     bad = {**trace, "endContent": "hello worl"}
     path.write_bytes(gzip.compress(json.dumps(bad).encode()))
