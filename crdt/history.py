@@ -208,7 +208,7 @@ class History:
         """The change number of hash ``h``, or None if this history lacks it.  O(1).
 
         A few heads are looked at first: a remote change's deps are most often heads, and
-        then the hash index (filled at its first lookup after appends) is not needed."""
+        then the hash index (which appends reach lazily: crdt.hashindex) is not needed."""
         heads = self._heads
         if len(heads) <= 4:
             for i, x in heads.items():
