@@ -1431,13 +1431,28 @@ def test_a_change_on_a_run_still_waiting(monkeypatch: pytest.MonkeyPatch) -> Non
     assert d1.to_py() == a.to_py()
 
 
+def _record_moves(monkeypatch: pytest.MonkeyPatch, name: str) -> list[bool]:
+    """What each call of ``Sequence.<name>`` (remote_backspace, remote_forward) returned:
+    whether it moved the element."""
+    from crdt.sequence import Sequence
+
+    moved: list[bool] = []
+    real = getattr(Sequence, name)
+
+    def recording(s: Sequence, run: Any) -> bool:
+        moved.append(real(s, run))
+        return moved[-1]
+
+    monkeypatch.setattr(Sequence, name, recording)
+    return moved
+
+
 @pytest.mark.parametrize("seed", [5, 6, 7])
 def test_typing_with_backspaces(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """A peer typing words and backspacing (and now and then deleting a few elements near
     the end, or typing elsewhere): the fast path moves each backspaced element into the
     tombstones after it (Sequence.remote_backspace), and decides what the general path
     does."""
-    from crdt.sequence import Sequence
 
     a = Doc(A, clock=lambda: 0, merge_interval=None)
     t = a.root.make_text("t")
@@ -1457,14 +1472,7 @@ def test_typing_with_backspaces(seed: int, monkeypatch: pytest.MonkeyPatch) -> N
             t.delete(end - n, n)
         if rng.random() < 0.2:
             t.insert(rng.randint(0, len(t)), "m")
-    moved: list[bool] = []
-    real = Sequence.remote_backspace
-
-    def counting(s: Sequence, run: Any) -> bool:
-        moved.append(real(s, run))
-        return moved[-1]
-
-    monkeypatch.setattr(Sequence, "remote_backspace", counting)
+    moved = _record_moves(monkeypatch, "remote_backspace")
     assert _same(a.get_changes(), monkeypatch) is None
     assert sum(moved) > 30
 
@@ -1475,7 +1483,6 @@ def test_deleting_forward(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     fast path moves each element deleted into the tombstones before it
     (Sequence.remote_forward) when they continue its run, and decides what the general
     path does."""
-    from crdt.sequence import Sequence
 
     a = Doc(A, clock=lambda: 0, merge_interval=None)
     t = a.root.make_text("t")
@@ -1492,14 +1499,7 @@ def test_deleting_forward(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
                 t.delete(at, 1)  # the delete key, held
         if rng.random() < 0.2 and len(t) > 3:
             t.delete(len(t) - 1, 1)  # a backspace now and then
-    moved: list[bool] = []
-    real = Sequence.remote_forward
-
-    def counting(s: Sequence, run: Any) -> bool:
-        moved.append(real(s, run))
-        return moved[-1]
-
-    monkeypatch.setattr(Sequence, "remote_forward", counting)
+    moved = _record_moves(monkeypatch, "remote_forward")
     assert _same(a.get_changes(), monkeypatch) is None
     assert sum(moved) > 25 and not all(moved)
 
