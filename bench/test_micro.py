@@ -306,6 +306,39 @@ def test_doc_load_verified(benchmark: Any, mid_doc: Doc) -> None:
     assert str(d.root["text"]) == str(mid_doc.root["text"])
 
 
+@pytest.mark.parametrize("kept", [True, False], ids=["records-kept", "history-decoded"])
+def test_save_after_lazy_load(benchmark: Any, kept: bool) -> None:
+    """Load lazily, type one character, save: 2000 one-edit changes (not merged) behind a
+    10K text.  ``records-kept`` saves the loaded record as it was plus one (Doc.save);
+    ``history-decoded`` decodes and re-encodes the whole history, as every such save did
+    before (forced here with ``MAX_SAVE_RECORDS`` = 1)."""
+    import crdt.doc
+
+    doc, obj = build_text(10_000)
+    doc.merge_interval = None
+    rng = random.Random(5)
+    for _ in range(2000):
+        with doc.transaction() as tx:
+            tx.splice(obj, rng.randrange(9000), 0, "q")
+    data = doc.save()
+
+    def run() -> bytes:
+        d = Doc.load(data, actor(9), clock=lambda: 0)
+        d.root["text"].insert(0, ">")
+        return d.save()
+
+    limit = crdt.doc.MAX_SAVE_RECORDS if kept else 1
+    old = crdt.doc.MAX_SAVE_RECORDS
+    crdt.doc.MAX_SAVE_RECORDS = limit
+    try:
+        out = benchmark(run)
+    finally:
+        crdt.doc.MAX_SAVE_RECORDS = old
+    d = Doc.load(out, verify=True)
+    assert d.change_count() == doc.change_count() + 1
+    assert str(d.root["text"]) == ">" + str(doc.root["text"])
+
+
 def test_merge_from_fork(benchmark: Any, mid_doc: Doc) -> None:
     """Merge of two replicas that differ by 200 changes (sync between forks)."""
     other = mid_doc.fork(b"\x07" * 16)

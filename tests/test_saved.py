@@ -1,4 +1,4 @@
-"""Saved documents (format 3): a checkpoint of the state plus a history decoded on demand.
+"""Saved documents (format 4): a checkpoint of the state plus a history decoded on demand.
 
 The lazily loaded document is checked against one loaded with ``verify=True`` (the whole
 history replayed and verified): fed the same operations, both must make the same changes,
@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import zlib
 from typing import Any
+from unittest.mock import patch
 
 import msgpack
 import pytest
@@ -18,11 +19,12 @@ from helpers import RandomPicker, assert_converged, edit_random, sync_until_quie
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crdt import CrdtError, Doc, HashMismatchError, InvalidChangeError
+import crdt.doc
+from crdt import CrdtError, DecodeError, Doc, HashMismatchError, InvalidChangeError
 from crdt.change import encode_change
-from crdt.doc import SAVE_MAGIC
+from crdt.doc import MAX_SAVE_RECORDS, SAVE_MAGIC
 from crdt.op import DEL
-from crdt.snapshot import encode_snapshot
+from crdt.snapshot import encode_snapshot, load_snapshot
 
 
 def _clock() -> int:
@@ -45,6 +47,17 @@ def _replicas(rng: random.Random, steps: int) -> list[Doc]:
 def _fields(data: bytes) -> list[Any]:
     top: list[Any] = msgpack.unpackb(data[len(SAVE_MAGIC) :], raw=False)
     return top
+
+
+def _same_document(x: bytes, y: bytes) -> None:
+    """Two saved documents hold the same history and state (their bytes may differ: one
+    kept the records it was loaded from)."""
+    a, b = Doc.load(x, verify=True), Doc.load(y, verify=True)
+    assert a.heads == b.heads
+    assert a.to_py() == b.to_py()
+    assert sorted(a.get_changes()) == sorted(b.get_changes())
+    assert a.change_count() == b.change_count()
+    assert encode_snapshot(a, tombstones=True) == encode_snapshot(b, tombstones=True)
 
 
 def _repack(top: list[Any]) -> bytes:
@@ -83,8 +96,9 @@ def test_lazy_load_behaves_as_the_verified_load(seed: int, steps: int, after: in
             eager.apply_changes(raws)
         assert lazy.heads == eager.heads
         assert lazy.to_py() == eager.to_py()
+    lazy_saved = lazy.save()  # (before get_changes: it may save the loaded record unread)
     assert lazy.get_changes() == eager.get_changes()
-    assert lazy.save() == eager.save()
+    _same_document(lazy_saved, eager.save())
     sync_until_quiescent([*docs, lazy])
     assert_converged([*docs, lazy], RandomPicker(random.Random(seed)))
 
@@ -140,11 +154,18 @@ def test_forged_history_fails_when_needed_and_loses_nothing() -> None:
     assert lazy.to_py() == a.to_py()
     with pytest.raises(CrdtError):
         lazy.get_changes()
-    with pytest.raises(CrdtError):
-        lazy.save()
     assert lazy._deferred is not None and lazy.to_py() == a.to_py()
     lazy["m"] = 5  # still usable: local edits need no history
     assert lazy.to_py() == {**a.to_py(), "m": 5}
+    # saved again, the loaded record is copied unread: the file it makes fails the same way
+    # when its history is needed, and keeps the edit
+    resaved = lazy.save()
+    with pytest.raises(CrdtError):
+        Doc.load(resaved, verify=True)
+    again = Doc.load(resaved)
+    assert again.to_py() == {**a.to_py(), "m": 5}
+    with pytest.raises(CrdtError):
+        again.get_changes()
 
 
 def test_verify_catches_a_checkpoint_that_disagrees_with_the_history() -> None:
@@ -161,10 +182,16 @@ def test_verify_catches_a_checkpoint_that_disagrees_with_the_history() -> None:
         Doc.load(forged, verify=True)
 
 
-def test_damage_anywhere_is_caught_at_load() -> None:
+@pytest.mark.parametrize("records", [1, 2])
+def test_damage_anywhere_is_caught_at_load(records: int) -> None:
     a = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
     a.root.make_text("t").insert(0, "hello world")
     data = a.save()
+    if records == 2:  # saved again after a lazy load and an edit: a record more
+        lazy = Doc.load(data, b"\x02" * 8, clock=_clock)
+        lazy.root["t"].insert(0, ">")
+        data = lazy.save()
+        assert len(_fields(data)[3]) == 2
     rng = random.Random(7)
     for _ in range(300):
         raw = bytearray(data)
@@ -232,3 +259,184 @@ def test_a_wrong_change_count_fails_when_the_history_is_decoded() -> None:
         with pytest.raises(CrdtError):
             lazy.get_changes()
         assert lazy.to_py() == {"k": 2} and lazy._deferred is not None
+
+
+# ------------------------------------------------------------ saving after a lazy load
+
+
+def test_a_lazy_document_saves_its_loaded_records_and_one_more() -> None:
+    a = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
+    t = a.root.make_text("t")
+    for k in range(20):
+        t.insert(k, "ab"[k % 2])
+    data = a.save()
+    lazy = Doc.load(data, b"\x02" * 8, clock=_clock, merge_interval=None)
+    assert lazy.save() == data  # nothing since the load: the same bytes
+    lazy.root["t"].insert(0, ">")
+    lazy["k"] = 1
+    b = a.fork(b"\x03" * 8)
+    b.root["t"].delete(5, 2)
+    b.actor = a.actor  # (its author goes on from its 21 changes before the save)
+    b.root["t"].insert(0, "<")
+    lazy.apply_changes(b.get_changes(a.heads))  # a peer's changes on the saved heads
+    saved = lazy.save()
+    assert lazy._deferred is not None, "saving decoded no history"
+    assert saved == lazy.save()  # twice: the same bytes
+    top = _fields(saved)
+    assert top[3][0] == _fields(data)[3][0]  # the loaded record, as it was
+    assert len(top[3]) == 2 and top[5] == a.change_count() + 4
+    # the new record has a scope of its own: no change before it, no actor, each author's
+    # seq before it from the checkpoint's clock; its deps on the loaded record's changes
+    # are hashes
+    n0, a0, _t0, bases, *items = msgpack.unpackb(zlib.decompress(top[3][1]), raw=False)
+    assert (n0, a0, len(items)) == (0, 0, 4)
+    assert dict(zip(bases[::2], bases[1::2], strict=True)) == {
+        b"\x02" * 8: 0,
+        b"\x03" * 8: 0,
+        b"\x01" * 8: 21,  # (the text made, then 20 inserts)
+    }
+    assert all(len(it) < 6 or it[5] == 0 for it in items)  # so no seq needs a ds
+    assert a.heads[0] in [d for it in items if len(it) > 2 and it[2] for d in it[2]]
+    # what it holds: the history and state of a document that got the same changes
+    b.apply_changes(lazy.get_changes())
+    _same_document(saved, b.save())
+    again = Doc.load(saved)
+    assert again.to_py() == b.to_py()
+    assert sorted(again.get_changes(a.heads)) == sorted(b.get_changes(a.heads))
+
+
+def _records_after(cycles: int, limit: int) -> list[int]:
+    """How many records each of ``cycles`` load-edit-save cycles leaves (from one)."""
+    out = []
+    n = 1
+    for _ in range(cycles):
+        n = n + 1 if n < limit else 1
+        out.append(n)
+    return out
+
+
+def test_past_the_record_limit_the_history_is_saved_as_one_record() -> None:
+    a = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
+    a.root.make_text("t").insert(0, "abc")
+    data = a.save()
+    cycles = MAX_SAVE_RECORDS + 3
+    seen = []
+    for k in range(cycles):
+        d = Doc.load(data, bytes([k + 2]) * 8, clock=_clock)
+        d.root["t"].insert(0, "x")
+        data = d.save()
+        seen.append(len(_fields(data)[3]))
+    assert seen == _records_after(cycles, MAX_SAVE_RECORDS)
+    assert 1 in seen and MAX_SAVE_RECORDS in seen
+    full = Doc.load(data, verify=True)
+    assert str(full.root["t"]) == "x" * cycles + "abc"
+    assert full.change_count() == a.change_count() + cycles
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32), cycles=st.integers(1, 7), limit=st.integers(1, 4))
+def test_load_edit_save_cycles_keep_every_change(seed: int, cycles: int, limit: int) -> None:
+    rng = random.Random(seed)
+    docs = _replicas(rng, 20)
+    ref = docs[0]  # gets every change the cycles make: the document each save must hold
+    data = ref.save()
+    pick = RandomPicker(random.Random(seed + 1))
+    with patch.object(crdt.doc, "MAX_SAVE_RECORDS", limit):
+        for c in range(cycles):
+            lazy = Doc.load(data, bytes([0x20 + c]) * 8, clock=_clock, merge_interval=None)
+            for _ in range(rng.randrange(4)):
+                edit_random(lazy, pick)
+            if rng.random() < 0.5:
+                # a peer's changes: on the saved heads, or concurrent with them (which
+                # decodes the history)
+                peer = docs[rng.randrange(1, 3)]
+                edit_random(peer, pick)
+                lazy.apply_changes(peer.get_changes())
+            dfr = lazy._deferred
+            data = lazy.save()
+            assert lazy.save() == data
+            records = _fields(data)[3]
+            if dfr is not None and len(dfr.records) < limit:
+                assert lazy._deferred is dfr, "saving decoded no history"
+                assert records[: len(dfr.records)] == list(dfr.records)
+                assert len(records) == len(dfr.records) + (len(lazy._history) > 0)
+            else:
+                assert len(records) == 1
+            ref.apply_changes(lazy.get_changes())
+            assert ref.heads == lazy.heads
+            _same_document(data, ref.save())
+
+
+@pytest.mark.parametrize(
+    "records",
+    [[], [5], [b"x", None], b"", 7],
+    ids=["empty", "not-bytes", "one-not-bytes", "bytes-in-format-4", "int"],
+)
+def test_a_history_that_is_not_an_array_of_records_is_refused(records: Any) -> None:
+    a = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
+    a["k"] = 1
+    top = _fields(a.save())
+    top[3] = records
+    with pytest.raises(DecodeError):
+        Doc.load(_repack(top))
+
+
+def test_a_history_after_a_snapshot_saves_after_a_lazy_load() -> None:
+    a = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
+    a.root.make_text("t").insert(0, "abc")
+    s = load_snapshot(encode_snapshot(a), b"\x05" * 8, clock=_clock, merge_interval=None)
+    s.root["t"].insert(0, "y")
+    data = s.save()
+    assert _fields(data)[2] is not None  # the history starts after the snapshot
+    lazy = Doc.load(data, b"\x06" * 8, clock=_clock, merge_interval=None)
+    lazy.root["t"].insert(0, "z")
+    out = lazy.save()
+    assert lazy._deferred is not None and len(_fields(out)[3]) == 2
+    full = Doc.load(out, verify=True)
+    assert str(full.root["t"]) == "zyabc"
+    assert full.change_count() == 2  # the snapshot's history is not held
+    s.apply_changes(Doc.load(out).get_changes(s.heads))
+    assert s.heads == full.heads and s.to_py() == full.to_py()
+
+
+def test_the_records_together_are_bounded_by_max_save_bytes() -> None:
+    # (texts typed and deleted: the records hold them, the checkpoint only their ids)
+    a = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
+    t = a.root.make_text("t")
+    t.insert(0, "x" * 500)
+    t.delete(0, 500)
+    lazy = Doc.load(a.save(), b"\x02" * 8, clock=_clock)
+    lazy.root["t"].insert(0, "y" * 500)
+    lazy.root["t"].delete(1, 499)
+    data = lazy.save()
+    top = _fields(data)
+    sizes = [len(zlib.decompress(r)) for r in top[3]]
+    assert len(sizes) == 2 and len(zlib.decompress(top[4])) < max(sizes)
+    with patch.object(crdt.doc, "MAX_SAVE_BYTES", sum(sizes)):
+        Doc.load(data, verify=True)  # both records within the bound
+    # each record within it, not the two together
+    assert max(sizes) <= sum(sizes) - 1
+    with patch.object(crdt.doc, "MAX_SAVE_BYTES", sum(sizes) - 1):
+        with pytest.raises(DecodeError, match="MAX_SAVE_BYTES"):
+            Doc.load(data, verify=True)
+        lazy = Doc.load(data)
+        with pytest.raises(DecodeError, match="MAX_SAVE_BYTES"):
+            lazy.get_changes()
+        assert lazy._deferred is not None and lazy.to_py() == {"t": "y"}
+
+
+def test_a_record_after_the_bound_is_reached_is_refused() -> None:
+    # (zlib takes a bound of 0 as no bound at all: the record after a full one must fail)
+    a = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
+    t = a.root.make_text("t")
+    t.insert(0, "x" * 300)
+    t.delete(0, 300)  # (in the first record, not in the checkpoint)
+    lazy = Doc.load(a.save(), b"\x02" * 8, clock=_clock)
+    lazy["k"] = 2
+    data = lazy.save()
+    top = _fields(data)
+    first = len(zlib.decompress(top[3][0]))
+    assert len(zlib.decompress(top[4])) <= first
+    with patch.object(crdt.doc, "MAX_SAVE_BYTES", first):
+        with pytest.raises(DecodeError, match="saved history is larger than MAX_SAVE_BYTES"):
+            Doc.load(data, verify=True)

@@ -262,15 +262,17 @@ def _saved_parts(data: bytes) -> tuple[list[Any], list[Any]]:
     magic = b"\x85ECHODOC"
     assert data.startswith(magic)
     top = msgpack.unpackb(data[len(magic) :], raw=False)
-    assert top[0] in (2, 3) and len(top) == (4 if top[0] == 2 else 7)
-    payload = msgpack.unpackb(zlib.decompress(top[3]), raw=False)
+    assert top[0] in (2, 3, 4) and len(top) == (4 if top[0] == 2 else 7)
+    # format 4: the history is an array of records; 2 and 3: one record
+    (record,) = top[3] if top[0] == 4 else [top[3]]
+    payload = msgpack.unpackb(zlib.decompress(record), raw=False)
     return top, payload
 
 
 def test_saved_document_layout_and_load() -> None:
     data = bytes.fromhex(SAVED["hex"])
     top, payload = _saved_parts(data)
-    assert top[0] == 3
+    assert top[0] == 4
     assert top[2] is None, "no snapshot: the history starts at the empty document"
     assert [h.hex() for h in top[1]] == SAVED["heads"]
     # compact history: [n0, a0, t0, bases, one item per change]
@@ -300,14 +302,22 @@ def test_saved_document_layout_and_load() -> None:
         assert doc.save() == data
 
 
-def test_format_2_saved_document_still_loads() -> None:
-    old = bytes.fromhex(SAVED["hex_v2"])
+@pytest.mark.parametrize("version", [2, 3])
+def test_older_saved_formats_still_load(version: int) -> None:
+    old = bytes.fromhex(SAVED[f"hex_v{version}"])
     top, _ = _saved_parts(old)
-    assert top[0] == 2
-    doc = Doc.load(old)
-    assert [h.hex() for h in doc.heads] == SAVED["heads"]
-    assert doc.to_py() == _final_document()
-    assert doc.save() == bytes.fromhex(SAVED["hex"])  # saved again: format 3
+    assert top[0] == version
+    for verify in (False, True):
+        doc = Doc.load(old, verify=verify)
+        assert [h.hex() for h in doc.heads] == SAVED["heads"]
+        assert doc.to_py() == _final_document()
+        by_name = {v["name"]: v for v in CHANGES}
+        assert doc.get_changes() == [bytes.fromhex(by_name[n]["hex"]) for n in SAVED["changes"]]
+        assert doc.save() == bytes.fromhex(SAVED["hex"])  # saved again: format 4
+    if version == 3:  # (format 2 loads by replaying its history)
+        lazy = Doc.load(old)
+        assert lazy.save() == bytes.fromhex(SAVED["hex"])  # its one record, kept as it was
+        assert lazy._deferred is not None
 
 
 def test_saved_document_with_wrong_heads_is_refused() -> None:

@@ -1144,9 +1144,10 @@ def main() -> int:
         "saved.json",
         {
             "hex": saved.hex(),
-            # the same document in save format 2 (history only), kept as written then: format
-            # 3 readers must still load it
+            # the same document in save formats 2 (history only) and 3 (the history as one
+            # record), kept as written then: format 4 readers must still load them
             "hex_v2": old.get("hex_v2") or old["hex"],
+            "hex_v3": old.get("hex_v3") or old["hex"],
             "heads": [changes[-1]["hash"]],
             "changes": [c["name"] for c in changes],
         },
