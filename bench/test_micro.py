@@ -289,8 +289,41 @@ def mid_doc() -> Doc:
 
 
 def test_doc_save(benchmark: Any, mid_doc: Doc) -> None:
-    data = benchmark(mid_doc.save)
+    """A first save: every change encoded (a later save keeps the records of the last one:
+    test_save_again_after_one_edit)."""
+
+    def setup() -> tuple[tuple[Doc], dict[str, Any]]:
+        mid_doc._saved = None  # (as if never saved)
+        return (mid_doc,), {}
+
+    data = benchmark.pedantic(Doc.save, setup=setup, rounds=20)
     assert isinstance(data, bytes)
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["records-kept", "history-encoded"])
+def test_save_again_after_one_edit(benchmark: Any, kept: bool) -> None:
+    """A 10K text + 2000 one-edit changes (not merged), saved, one character typed, saved
+    again: ``records-kept`` writes the last save's record as it was plus one (Doc.save);
+    ``history-encoded`` encodes every change again, as every save did before."""
+    doc, obj = build_text(10_000)
+    doc.merge_interval = None
+    rng = random.Random(6)
+    for _ in range(2000):
+        with doc.transaction() as tx:
+            tx.splice(obj, rng.randrange(9000), 0, "q")
+    doc.save()
+
+    def setup() -> tuple[tuple[Doc], dict[str, Any]]:
+        d = doc.fork(actor(9))  # (it keeps the records of doc's save)
+        d.root["text"].insert(0, ">")
+        if not kept:
+            d._saved = None
+        return (d,), {}
+
+    out = benchmark.pedantic(Doc.save, setup=setup, rounds=20)
+    d = Doc.load(out, verify=True)
+    assert d.change_count() == doc.change_count() + 1
+    assert str(d.root["text"]) == ">" + str(doc.root["text"])
 
 
 def test_doc_load(benchmark: Any, mid_doc: Doc) -> None:
