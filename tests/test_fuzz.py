@@ -114,6 +114,20 @@ def fuzz_once(seed: int, steps: int = 150, verbose: bool = False) -> None:
             log(f"{step} r{r} := fork of r{src} as {a.hex()} (after r{src} merged r{r})")
             docs[src].merge(docs[r])  # nothing r made is lost with it
             docs[r] = docs[src].fork(a)
+        elif action < 0.73:
+            # replica r saved and loaded again, lazily (its history stays encoded until a
+            # call needs it; the next save keeps the records this one wrote)
+            if open_tx[r] is not None:
+                continue
+            log(f"{step} r{r} := load(save(r{r}))")
+            data = doc.save()
+            loaded = Doc.load(data, doc.actor)
+            assert loaded.to_py() == doc.to_py() and loaded.heads == doc.heads, (
+                f"seed {seed} step {step}: the loaded replica differs"
+            )
+            assert loaded.pending == 0
+            loaded.apply_changes([u.raw for u in doc._pending.values()])  # (what it buffered)
+            docs[r] = loaded
         else:
             src = rng.randrange(N_REPLICAS)
             if src == r:
