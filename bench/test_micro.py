@@ -300,17 +300,25 @@ def test_doc_save(benchmark: Any, mid_doc: Doc) -> None:
     assert isinstance(data, bytes)
 
 
-@pytest.mark.parametrize("kept", [True, False], ids=["records-kept", "history-encoded"])
-def test_save_again_after_one_edit(benchmark: Any, kept: bool) -> None:
-    """A 10K text + 2000 one-edit changes (not merged), saved, one character typed, saved
-    again: ``records-kept`` writes the last save's record as it was plus one (Doc.save);
-    ``history-encoded`` encodes every change again, as every save did before."""
+@pytest.fixture(scope="module")
+def unmerged_doc() -> Doc:
+    """A 10K text plus 2000 one-character inserts at random positions, each a change of its
+    own (commits not merged): a history of many changes."""
     doc, obj = build_text(10_000)
     doc.merge_interval = None
     rng = random.Random(6)
     for _ in range(2000):
         with doc.transaction() as tx:
             tx.splice(obj, rng.randrange(9000), 0, "q")
+    return doc
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["records-kept", "history-encoded"])
+def test_save_again_after_one_edit(benchmark: Any, unmerged_doc: Doc, kept: bool) -> None:
+    """The document of many changes saved, one character typed, saved again:
+    ``records-kept`` writes the last save's record as it was plus one (Doc.save);
+    ``history-encoded`` encodes every change again, as every save did before."""
+    doc = unmerged_doc
     doc.save()
 
     def setup() -> tuple[tuple[Doc], dict[str, Any]]:
@@ -340,19 +348,16 @@ def test_doc_load_verified(benchmark: Any, mid_doc: Doc) -> None:
 
 
 @pytest.mark.parametrize("kept", [True, False], ids=["records-kept", "history-decoded"])
-def test_save_after_lazy_load(benchmark: Any, kept: bool) -> None:
-    """Load lazily, type one character, save: 2000 one-edit changes (not merged) behind a
-    10K text.  ``records-kept`` saves the loaded record as it was plus one (Doc.save);
+def test_save_after_lazy_load(
+    benchmark: Any, unmerged_doc: Doc, kept: bool, monkeypatch: Any
+) -> None:
+    """The document of many changes loaded lazily, one character typed, saved:
+    ``records-kept`` saves the loaded record as it was plus one (Doc.save);
     ``history-decoded`` decodes and re-encodes the whole history, as every such save did
     before (forced here with ``MAX_SAVE_RECORDS`` = 1)."""
     import crdt.doc
 
-    doc, obj = build_text(10_000)
-    doc.merge_interval = None
-    rng = random.Random(5)
-    for _ in range(2000):
-        with doc.transaction() as tx:
-            tx.splice(obj, rng.randrange(9000), 0, "q")
+    doc = unmerged_doc
     data = doc.save()
 
     def run() -> bytes:
@@ -360,13 +365,9 @@ def test_save_after_lazy_load(benchmark: Any, kept: bool) -> None:
         d.root["text"].insert(0, ">")
         return d.save()
 
-    limit = crdt.doc.MAX_SAVE_RECORDS if kept else 1
-    old = crdt.doc.MAX_SAVE_RECORDS
-    crdt.doc.MAX_SAVE_RECORDS = limit
-    try:
-        out = benchmark(run)
-    finally:
-        crdt.doc.MAX_SAVE_RECORDS = old
+    if not kept:
+        monkeypatch.setattr(crdt.doc, "MAX_SAVE_RECORDS", 1)
+    out = benchmark(run)
     d = Doc.load(out, verify=True)
     assert d.change_count() == doc.change_count() + 1
     assert str(d.root["text"]) == ">" + str(doc.root["text"])
