@@ -13,7 +13,7 @@ import pytest
 import crdt.change as change_mod
 import crdt.doc as doc_mod
 import crdt.snapshot as snapshot_mod
-from crdt import DecodeError, Doc, InvalidChangeError
+from crdt import DecodeError, Doc, InvalidChangeError, gcpause
 from crdt.change import change_hash, encode_change
 from crdt.gcpause import gc_paused
 from crdt.op import INS
@@ -202,3 +202,68 @@ def test_the_collector_is_back_on_after_an_error() -> None:
     with pytest.raises(InvalidChangeError):
         Doc().apply_changes([*changes, bad])
     assert gc.isenabled()
+
+
+# ------------------------------------------------- full collections of what pauses moved
+
+
+def test_the_pauses_count_what_they_move_and_a_full_collection_resets_it() -> None:
+    gc.collect()
+    assert gcpause._moved == 0
+    with gc_paused():
+        kept = [_Node() for _ in range(1000)]
+    assert 1000 <= gcpause._moved < 1100  # (the nodes and their list, a few more)
+    with pytest.raises(KeyError), gc_paused():
+        more = [_Node() for _ in range(1000)]
+        raise KeyError("x")
+    assert gcpause._moved < 1100  # (a block that raises moves nothing)
+    gc.collect()  # (the application's own: any full collection)
+    assert gcpause._moved == 0
+    assert len(kept) == len(more) == 1000
+
+
+@pytest.mark.parametrize("floor", [5000, 60_000])
+def test_cycles_a_pause_moved_are_collected_in_time(
+    monkeypatch: pytest.MonkeyPatch, floor: int
+) -> None:
+    # Garbage in cycles, made in pauses: moved into the oldest generation, where only a
+    # full collection frees it.  One comes once the pauses moved FULL_AFTER objects and a
+    # quarter of what the last full collection kept, with no collection by the caller.
+    # (Under pytest a quarter of what is kept is 10K-25K objects: above the first floor,
+    # below the second.)
+    monkeypatch.setattr(gcpause, "FULL_AFTER", floor)
+    gc.collect()
+    freed: list[int] = []
+    for k in range(2000):
+        with gc_paused():
+            nodes = [_Node() for _ in range(500)]
+            for a, b in zip(nodes[::2], nodes[1::2], strict=True):
+                a.other, b.other = b, a
+            weakref.finalize(nodes[0], freed.append, k)
+            del nodes, a, b
+        if freed:
+            break
+    # the collection came as pause k began: every pause's cycles before it freed at once
+    assert sorted(freed) == list(range(k))
+    kept = len(gc.get_objects())  # (about what the collection kept: the cycles are gone)
+    # it came at the first pause that owed one: the pauses before it had moved FULL_AFTER
+    # objects and a quarter of what was kept; the one before had not
+    assert k * 510 >= floor  # (~505 objects a pause: the nodes, their list, a finalizer)
+    assert 4 * k * 510 > kept - 1000
+    assert (k - 1) * 500 <= max(floor, kept // 4 + 1000)
+
+
+def test_without_the_count_the_cycles_would_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    # (what the count is for: with it out of reach, no full collection comes)
+    monkeypatch.setattr(gcpause, "FULL_AFTER", 10**12)
+    gc.collect()
+    freed: list[int] = []
+    for k in range(200):
+        with gc_paused():
+            a, b = _Node(), _Node()
+            a.other, b.other = b, a
+            weakref.finalize(a, freed.append, k)
+            del a, b
+    assert not freed
+    gc.collect()
+    assert sorted(freed) == list(range(200))
