@@ -348,25 +348,22 @@ def test_doc_load_verified(benchmark: Any, mid_doc: Doc) -> None:
 
 
 @pytest.mark.parametrize("kept", [True, False], ids=["records-kept", "history-decoded"])
-def test_save_after_lazy_load(
-    benchmark: Any, unmerged_doc: Doc, kept: bool, monkeypatch: Any
-) -> None:
+def test_save_after_lazy_load(benchmark: Any, unmerged_doc: Doc, kept: bool) -> None:
     """The document of many changes loaded lazily, one character typed, saved:
     ``records-kept`` saves the loaded record as it was plus one (Doc.save);
     ``history-decoded`` decodes and re-encodes the whole history, as every such save did
-    before (forced here with ``MAX_SAVE_RECORDS`` = 1)."""
-    import crdt.doc
-
+    before (forced here by decoding it and forgetting the records)."""
     doc = unmerged_doc
     data = doc.save()
 
     def run() -> bytes:
         d = Doc.load(data, actor(9), clock=lambda: 0)
         d.root["text"].insert(0, ">")
+        if not kept:
+            d._need_history()
+            d._saved = None
         return d.save()
 
-    if not kept:
-        monkeypatch.setattr(crdt.doc, "MAX_SAVE_RECORDS", 1)
     out = benchmark(run)
     d = Doc.load(out, verify=True)
     assert d.change_count() == doc.change_count() + 1

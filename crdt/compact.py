@@ -164,11 +164,19 @@ class Scope:
         self.actors.append(actor)
         return actor
 
-    def encode(self, changes: Sequence[tuple[bytes, bytes]], trusted: bool = False) -> list[Any]:
+    def encode(
+        self,
+        changes: Sequence[tuple[bytes, bytes]],
+        trusted: bool = False,
+        derive_bases: bool = False,
+    ) -> list[Any]:
         """``[(raw, hash), ...]`` -> the payload array ``[n0, a0, t0, bases, item, ...]``.
 
         ``trusted``: the raws are known canonical (they come from decoded or locally made
         changes, which :func:`crdt.change.decode_change` / ``encode_change`` guarantee).
+        ``derive_bases``: an author's seq before the record is one less than the seq of
+        its first change in it (exact when, as in a history, each author's changes form a
+        chain), not the scope's.
         """
         tops: list[Any] = []
         bases: list[Any] = []
@@ -184,6 +192,8 @@ class Scope:
         for top in tops:
             if top is not None and top[1] not in seen:
                 seen.add(top[1])
+                if derive_bases:
+                    self.seqs[top[1]] = top[2] - 1
                 bases.append(self._aref(top[1]))
                 bases.append(self.seqs.get(top[1], 0))
         for (raw, hsh), top in zip(changes, tops, strict=True):

@@ -67,15 +67,14 @@ from .values import ObjType
 if TYPE_CHECKING:
     from .containers import Map
 
+Record = tuple[bytes, int]
+"""A saved history's record: zlib of a compact change record, and how many changes it
+holds (SPEC.md section 8)."""
+
 SAVE_MAGIC = b"\x85ECHODOC"
 SAVE_VERSION = 4
 MAX_SAVE_BYTES = 1 << 31
 """A saved history that inflates beyond this is refused (a bound against zip bombs)."""
-MAX_SAVE_RECORDS = 32
-"""Most records a saved history holds: :meth:`Doc.save` writes the records of the last save
-(or load) plus one of the changes since, and, when that would pass this, the whole history
-as one record instead (a record's scope costs ~60 bytes, and a hash per dep on a change of
-an earlier record)."""
 GC_PAUSE_BATCH = 1000
 """Batches of more changes than this run with the cyclic garbage collector paused."""
 GC_PAUSE_BYTES = 64 * 1024
@@ -1044,10 +1043,13 @@ class Doc:
         writes them again as they were, plus one record of the changes made or received
         since, so it costs O(state + those changes).  Decoding and encoding the whole
         history again took O(history): 6.9 s to save a history of 260K changes that
-        loaded in 37 ms, 3.1 s to save it again after one edit.  A save that would write
-        more than :data:`MAX_SAVE_RECORDS` records encodes the whole history as one
-        record instead.  So the bytes depend on how the history was saved before, not
-        only on the history; saving the same document twice gives the same bytes.
+        loaded in 37 ms, 3.1 s to save it again after one edit.  The new record takes in
+        the records before it while the last of them holds at most twice its changes (a
+        binary counter's carries): each record holds more than twice the changes of the
+        next, so a history of n changes takes at most log2(n) + 1 records this way, and
+        each change is encoded O(log n) times over all the saves, in O(1) amortised per
+        change.  So the bytes depend on how the history was saved before, not only on
+        the history; saving the same document twice gives the same bytes.
         """
         if self._tx is not None:
             raise TransactionError("commit or roll back the open transaction before saving")
@@ -1059,33 +1061,41 @@ class Doc:
                 sv.base is base and sv.n <= len(h) and (sv.n == 0 or h.hash_at(sv.n - 1) == sv.last)
             ):
                 sv = None  # (not this history's first changes: never, but for a bug)
-            if sv is not None and sv.n < len(h) and len(sv.records) >= MAX_SAVE_RECORDS:
-                # a record more would pass the limit: the whole history as one record
-                self._need_history()
-                h = self._history
-                base = self._base
-                sv = None
-            dfr = self._deferred  # (its changes come before h's)
             if sv is not None:
                 records = list(sv.records)
-                snap, start = sv.snap, sv.n
+                snap, covered = sv.snap, sv.n
             else:
                 # (a lazily loaded document always has its records: set by load and save)
-                assert dfr is None
+                assert self._deferred is None
                 records = []
-                snap, start = (base.snapshot if base is not None else None), 0
-            if start < len(h) or not records:
-                # a scope of its own, on the clock before these changes: deps on changes
-                # of earlier records are hashes (SPEC.md section 8)
-                scope = Scope(h.clock_before(start))
-                todo = [(h.raw_at(i), h.hash_at(i)) for i in range(start, len(h))]
-                payload = scope.encode(todo, trusted=True)
-                records.append(zlib.compress(msgpack.packb(payload), 6))
+                snap, covered = (base.snapshot if base is not None else None), 0
+            new = len(h) - covered
+            if new or not records:
+                merged = new  # changes the new record holds: these, and the records it takes
+                while records and records[-1][1] <= 2 * merged:
+                    merged += records.pop()[1]
+                trusted = True
+                if merged <= len(h):
+                    todo = [(h.raw_at(i), h.hash_at(i)) for i in range(len(h) - merged, len(h))]
+                else:
+                    # it takes in records of a history still encoded (a lazy load's): those
+                    # records alone are decoded (not checked against the heads: saving
+                    # checks no history), then come every change since the load
+                    dfr = self._deferred
+                    assert dfr is not None and records == list(dfr.records[: len(records)])
+                    todo = [it[:2] for it in _history_items(dfr.records[len(records) :], None)]
+                    todo += [(h.raw_at(i), h.hash_at(i)) for i in range(len(h))]
+                    trusted = False  # (a change kept verbatim stays so)
+                # a scope of its own: deps on changes of earlier records are hashes, and
+                # each author's seq before the record is the one before its first change
+                payload = Scope().encode(todo, trusted=trusted, derive_bases=True)
+                records.append((zlib.compress(msgpack.packb(payload), 6), merged))
+            dfr = self._deferred  # (its changes come before h's)
             n = len(h) + (dfr.n if dfr is not None else 0)
             checkpoint = zlib.compress(encode_snapshot(self, tombstones=True), 6)
             last = h.hash_at(len(h) - 1) if len(h) else None
             self._saved = _Saved(tuple(records), snap, len(h), last, base)
-        fields = [self.heads, snap, records, checkpoint, n]
+        fields = [self.heads, snap, [[k, r] for r, k in records], checkpoint, n]
         packed: bytes = msgpack.packb([SAVE_VERSION, *fields, _checksum(fields)])
         return SAVE_MAGIC + packed
 
@@ -1134,15 +1144,15 @@ class Doc:
         top = unpack_framed(data, SAVE_MAGIC, "saved document")
         if type(top) is list and len(top) == 4 and top[0] == 2:
             _, heads, snap, body = top
-            return cls._replay(heads, snap, _records(body, 2), actor, clock)
+            return cls._replay(heads, snap, _records(body, 2, None), actor, clock)
         if type(top) is not list or len(top) != 7 or top[0] not in (3, SAVE_VERSION):
             raise DecodeError("unknown saved document layout or version")
         _, heads, snap, body, checkpoint, n, check = top
         if type(check) is not int or check != _checksum(top[1:6]):
             raise DecodeError("saved document checksum mismatch (damaged file)")
-        records = _records(body, top[0])
         if type(heads) is not list or type(checkpoint) is not bytes or type(n) is not int or n < 0:
             raise DecodeError("saved document fields have wrong types")
+        records = _records(body, top[0], n)
         if snap is not None and type(snap) is not bytes:
             raise DecodeError("saved snapshot is not bytes")
         state = _inflate(checkpoint, "saved checkpoint")
@@ -1160,7 +1170,7 @@ class Doc:
         doc._history.base = cut
         doc._max_op = doc._history.max_op()
         doc._deferred = _Deferred(records, snap, n)
-        doc._saved = _Saved(records, snap, 0, None, cut)  # (n counts changes since the load)
+        doc._saved = _Saved(records, snap, 0, None, cut)  # (0 of h's: none since the load)
         return doc
 
     @classmethod
@@ -1168,7 +1178,7 @@ class Doc:
         cls,
         heads: Any,
         snap: Any,
-        records: tuple[bytes, ...],
+        records: tuple[Record, ...],
         actor: bytes | str | None,
         clock: Callable[[], int] | None,
     ) -> Doc:
@@ -1308,29 +1318,30 @@ class _Deferred:
 
     __slots__ = ("n", "records", "snap")
 
-    def __init__(self, records: tuple[bytes, ...], snap: bytes | None, n: int) -> None:
-        self.records = records  # the saved history: zlib of each compact change record
+    def __init__(self, records: tuple[Record, ...], snap: bytes | None, n: int) -> None:
+        self.records = records  # the saved history: its records, with their change counts
         self.snap = snap  # the snapshot that history starts after, if any
         self.n = n  # how many changes it holds
 
 
 class _Saved:
-    """Records holding the first ``n`` changes of a document's history, as the last save
-    (or the load) wrote them: the next save writes them again and adds the rest."""
+    """The records a document's last save (or its load) wrote or read, holding the first
+    changes of its history: the next save writes them again and adds the rest."""
 
     __slots__ = ("base", "last", "n", "records", "snap")
 
     def __init__(
         self,
-        records: tuple[bytes, ...],
+        records: tuple[Record, ...],
         snap: bytes | None,
         n: int,
         last: bytes | None,
         base: Base | None,
     ) -> None:
-        self.records = records  # zlib of each compact change record, in order
+        self.records = records  # in order, each with how many changes it holds
         self.snap = snap  # the snapshot the history starts after, if any
-        self.n = n  # how many changes they hold: the history's first n
+        self.n = n  # how many of the history's changes they hold: its first n (the
+        # changes of a history still encoded, which it does not hold, come before those)
         self.last = last  # the hash of change n - 1 (None if n == 0): the prefix is intact
         self.base = base  # the document's base then (the history is numbered from it)
 
@@ -1360,25 +1371,39 @@ def _inflate(data: bytes, what: str, limit: int | None = None) -> bytes:
         raise DecodeError(f"{what} does not inflate ({exc})") from exc
 
 
-def _records(body: Any, version: int) -> tuple[bytes, ...]:
-    """A saved history's records, checked: format 4 has a non-empty array of bin, formats
-    2 and 3 one bin."""
+def _records(body: Any, version: int, n: int | None) -> tuple[Record, ...]:
+    """A saved history's records, checked: format 4 has a non-empty array of ``[changes,
+    bin]`` whose counts add up to ``n``; formats 2 and 3 one bin (holding ``n`` changes;
+    None: not said)."""
     if version != SAVE_VERSION:
         if type(body) is not bytes:
             raise DecodeError("saved history is not bytes")
-        return (body,)
-    if type(body) is not list or not body or any(type(r) is not bytes for r in body):
+        return ((body, -1 if n is None else n),)
+    if type(body) is not list or not body:
         raise DecodeError("saved history is not a non-empty array of records")
-    return tuple(body)
+    out = []
+    for r in body:
+        if (
+            type(r) is not list
+            or len(r) != 2
+            or type(r[0]) is not int
+            or r[0] < 0
+            or type(r[1]) is not bytes
+        ):
+            raise DecodeError("a saved record is not [changes, bytes]")
+        out.append((r[1], r[0]))
+    if sum(k for _, k in out) != n:
+        raise DecodeError("the saved records' change counts do not add up to n_changes")
+    return tuple(out)
 
 
-def _history_items(records: tuple[bytes, ...], base: Base | None) -> list[Any]:
+def _history_items(records: tuple[Record, ...], base: Base | None) -> list[Any]:
     """The saved history's changes as ``(raw, hash, actor, seq, deps, header)``, in order
     (see :data:`crdt.compact.Decoded`).  Each record is decoded against a scope of its own
     (SPEC.md section 8): a dep on a change of an earlier record is a hash."""
     items: list[Any] = []
     left = MAX_SAVE_BYTES  # (the records together: each inflates within what is left)
-    for k, body in enumerate(records):
+    for k, (body, count) in enumerate(records):
         if not left:  # (zlib reads a bound of 0 as none)
             raise DecodeError("saved history is larger than MAX_SAVE_BYTES")
         raw_payload = _inflate(body, "saved history", left)
@@ -1388,7 +1413,10 @@ def _history_items(records: tuple[bytes, ...], base: Base | None) -> list[Any]:
         except (ValueError, msgpack.ExtraData) as exc:
             raise DecodeError(f"saved history does not decode ({type(exc).__name__})") from exc
         scope = Scope(dict(base.clock) if base is not None and not k else None)
-        items += scope.decode(payload)  # deps on a snapshot cut's heads are kept as hashes
+        got = scope.decode(payload)  # (deps on a snapshot cut's heads are kept as hashes)
+        if count >= 0 and len(got) != count:
+            raise DecodeError(f"a saved record holds {len(got)} changes, not {count}")
+        items += got
     if any(it is None for it in items):
         raise DecodeError("saved document refers to changes it does not hold")
     return items

@@ -17,7 +17,7 @@ import itertools
 import struct
 import zlib
 from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Iterable
 from collections.abc import Sequence as SeqABC
 from typing import TYPE_CHECKING
@@ -495,17 +495,6 @@ class History:
                 clock[a] = s
             stack.extend(deps(i))
         return clock
-
-    def clock_before(self, n: int) -> dict[bytes, int]:
-        """Per actor, its last seq among changes numbered below ``n`` (the base's clock
-        under them).  O(actors log history)."""
-        base = self.base
-        out = dict(base.clock) if base is not None else {}
-        for a, nums in self.by_actor.items():
-            k = bisect_left(nums, n)
-            if k:
-                out[a] = out.get(a, 0) + k
-        return out
 
     def remember(self, i: int, clock: dict[bytes, int]) -> None:
         """Cache the clock (inclusive) of change number ``i``."""

@@ -263,8 +263,12 @@ def _saved_parts(data: bytes) -> tuple[list[Any], list[Any]]:
     assert data.startswith(magic)
     top = msgpack.unpackb(data[len(magic) :], raw=False)
     assert top[0] in (2, 3, 4) and len(top) == (4 if top[0] == 2 else 7)
-    # format 4: the history is an array of records; 2 and 3: one record
-    (record,) = top[3] if top[0] == 4 else [top[3]]
+    # format 4: the history is an array of [changes, record]; 2 and 3: one record
+    if top[0] == 4:
+        ((count, record),) = top[3]
+        assert count == top[5]
+    else:
+        record = top[3]
     payload = msgpack.unpackb(zlib.decompress(record), raw=False)
     return top, payload
 
