@@ -403,7 +403,7 @@ def test_load_edit_save_cycles_keep_every_change(seed: int, cycles: int) -> None
 
 @pytest.mark.parametrize(
     "records",
-    [[], [5], [b"x", None], b"", 7, [[1]], [[1, b"x", 2]], [[-1, b"x"]], [["1", b"x"]]],
+    [[], [5], [b"x", None], b"", 7, [[1]], [[1, b"x", 2]], [[2, b"x"], [-1, b"x"]], [["1", b"x"]]],
     ids=[
         "empty",
         "not-pairs",
@@ -412,7 +412,7 @@ def test_load_edit_save_cycles_keep_every_change(seed: int, cycles: int) -> None
         "int",
         "no-bytes",
         "three",
-        "negative-count",
+        "negative-count-summing-right",
         "str-count",
     ],
 )
@@ -589,3 +589,21 @@ def test_records_that_are_not_the_history_s_first_changes_are_not_kept() -> None
         assert Doc.load(data, verify=True).heads == d.heads
     d._saved = sv
     assert len(_fields(d.save())[3]) == 2
+
+
+def test_a_record_holding_another_number_of_changes_than_it_says_is_refused() -> None:
+    d = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
+    t = d.root.make_text("t")
+    for k, ch in enumerate("abcd"):
+        t.insert(k, ch)
+    d.save()
+    t.insert(0, ">")
+    top = _fields(d.save())
+    assert [k for k, _ in top[3]] == [5, 1]
+    top[3][0][0], top[3][1][0] = 1, 5  # (swapped: the sum still says 6)
+    lazy = Doc.load(_repack(top))  # (the counts are read, the records not yet)
+    with pytest.raises(DecodeError, match="holds 5 changes, not 1"):
+        lazy.get_changes()
+    with pytest.raises(DecodeError, match="holds 5 changes, not 1"):
+        Doc.load(_repack(top), verify=True)
+    assert lazy.to_py() == d.to_py() and lazy._deferred is not None
