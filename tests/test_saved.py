@@ -60,6 +60,15 @@ def _same_document(x: bytes, y: bytes) -> None:
     assert encode_snapshot(a, tombstones=True) == encode_snapshot(b, tombstones=True)
 
 
+def _typed(text: str) -> Doc:
+    """A document whose text ``t`` was typed one change per character (1 + len changes)."""
+    d = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
+    t = d.root.make_text("t")
+    for k, ch in enumerate(text):
+        t.insert(k, ch)
+    return d
+
+
 def _repack(top: list[Any]) -> bytes:
     """Re-frame edited fields with a correct checksum (a forger's file, not damage)."""
     top[6] = xxhash.xxh3_64_intdigest(msgpack.packb(top[1:6]))
@@ -489,10 +498,8 @@ def test_a_record_after_the_bound_is_reached_is_refused() -> None:
 
 
 def test_each_save_adds_a_record_of_the_changes_since_the_last() -> None:
-    d = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
-    t = d.root.make_text("t")
-    for k, ch in enumerate("abcdefg"):
-        t.insert(k, ch)  # (8 changes with the text's making)
+    d = _typed("abcdefg")  # (8 changes with the text's making)
+    t = d.root["t"]
     saves = [d.save()]
     t.insert(7, "h")
     saves.append(d.save())
@@ -521,10 +528,7 @@ def test_each_save_adds_a_record_of_the_changes_since_the_last() -> None:
 
 
 def test_a_failed_batch_after_a_save_leaves_the_next_save_whole() -> None:
-    d = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
-    t = d.root.make_text("t")
-    for k, ch in enumerate("abc"):
-        t.insert(k, ch)  # (4 changes: one more is kept apart)
+    d = _typed("abc")  # (4 changes: one more is kept apart)
     d.save()
     peer = d.fork(b"\x02" * 8)
     peer.root["t"].insert(0, "x")
@@ -569,10 +573,7 @@ def test_saves_of_a_document_in_use_each_hold_all_of_it(seed: int, rounds: int) 
 
 def test_records_that_are_not_the_history_s_first_changes_are_not_kept() -> None:
     # (a guard: save, fork and load keep _saved right; a wrong one must not slip through)
-    d = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
-    t = d.root.make_text("t")
-    for k, ch in enumerate("abc"):
-        t.insert(k, ch)  # (4 changes: one more is kept apart)
+    d = _typed("abc")  # (4 changes: one more is kept apart)
     d.save()
     d.root["t"].insert(0, ">")
     sv = d._saved
@@ -592,12 +593,9 @@ def test_records_that_are_not_the_history_s_first_changes_are_not_kept() -> None
 
 
 def test_a_record_holding_another_number_of_changes_than_it_says_is_refused() -> None:
-    d = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
-    t = d.root.make_text("t")
-    for k, ch in enumerate("abcd"):
-        t.insert(k, ch)
+    d = _typed("abcd")
     d.save()
-    t.insert(0, ">")
+    d.root["t"].insert(0, ">")
     top = _fields(d.save())
     assert [k for k, _ in top[3]] == [5, 1]
     top[3][0][0], top[3][1][0] = 1, 5  # (swapped: the sum still says 6)
