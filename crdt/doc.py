@@ -638,6 +638,11 @@ class Doc:
         if (u.seq <= known and u.hash in index) or u.hash in self._pending:
             return
         base = self._base
+        if base is not None and u.hash in base.heads:
+            # a head of the snapshot cut (or of a lazy load's checkpoint): this document has
+            # it, though its deps (before the cut, or in a history not decoded) are not
+            # in the index; buffered, it waited for them for good
+            return
         get = h.number
         deps = u.deps
         if len(deps) == 1:
@@ -653,8 +658,6 @@ class Doc:
                 waiting = self._waiting
                 for d in missing:
                     waiting.setdefault(d, []).append(u.hash)
-                return
-            if base is not None and u.hash in base.heads:
                 return
             dep_idx = None  # a change on the snapshot cut: _apply_verified sorts it out
         c = self._apply_verified(u, dep_idx, known, False, wire)

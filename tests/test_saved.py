@@ -605,3 +605,21 @@ def test_a_record_holding_another_number_of_changes_than_it_says_is_refused() ->
     with pytest.raises(DecodeError, match="holds 5 changes, not 1"):
         Doc.load(_repack(top), verify=True)
     assert lazy.to_py() == d.to_py() and lazy._deferred is not None
+
+
+def test_the_checkpoint_heads_delivered_again_are_known_not_buffered() -> None:
+    # (found by the fuzzer: buffered, a head of the checkpoint waited for good for deps
+    # in the history not decoded)
+    a = _typed("abc")
+    b = a.fork(b"\x02" * 8)
+    a.root["t"].insert(0, "x")
+    b.root["t"].insert(0, "y")
+    a.merge(b)  # two heads
+    lazy = Doc.load(a.save(), b"\x03" * 8, clock=_clock)
+    heads = [a.get_change(h) for h in a.heads]
+    assert lazy.apply_changes(heads) == []
+    assert lazy.pending == 0 and lazy.missing_deps() == []
+    assert lazy._deferred is not None  # (known without decoding the history)
+    a.root["t"].insert(0, "z")
+    assert len(lazy.apply_changes([*heads, *a.get_changes(lazy.heads)])) == 1
+    assert lazy.pending == 0 and lazy.to_py() == a.to_py() and lazy._deferred is not None

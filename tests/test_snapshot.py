@@ -215,3 +215,22 @@ def test_a_snapshot_never_has_the_tombstone_column_and_a_checkpoint_does() -> No
     top[4][1][4][5] = []  # an empty tombstone column is not canonical
     with pytest.raises(DecodeError):
         load_snapshot(b"\x85ECHOSNP" + msgpack.packb(top))
+
+
+def test_the_cut_heads_delivered_again_are_known_not_buffered() -> None:
+    # (a peer syncing its history sends the cut's heads again: they are this document's;
+    # buffered, they waited for good for deps from before the cut)
+    a = Doc(b"\x01" * 8, merge_interval=None)
+    a["k"] = 1
+    b = a.fork(b"\x02" * 8)
+    a["k"] = 2
+    b["j"] = 3
+    a.merge(b)  # two heads
+    assert len(a.heads) == 2
+    s = load_snapshot(encode_snapshot(a))
+    heads = [a.get_change(h) for h in a.heads]
+    assert s.apply_changes(heads) == []
+    assert s.pending == 0 and s.missing_deps() == []
+    a["k"] = 4  # a change after the cut, delivered with the heads again
+    assert len(s.apply_changes([*heads, *a.get_changes(s.heads)])) == 1
+    assert s.pending == 0 and s.to_py() == a.to_py() and s.heads == a.heads
