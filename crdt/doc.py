@@ -1050,9 +1050,9 @@ class Doc:
         the records before it while the last of them holds at most twice its changes (a
         binary counter's carries): each record holds more than twice the changes of the
         next, so a history of n changes takes at most log2(n) + 1 records this way, and
-        each change is encoded O(log n) times over all the saves, in O(1) amortised per
-        change.  So the bytes depend on how the history was saved before, not only on
-        the history; saving the same document twice gives the same bytes.
+        each change is encoded O(log n) times over all the saves.  So the bytes depend on
+        how the history was saved before, not only on the history; saving the same
+        document twice gives the same bytes.
         """
         if self._tx is not None:
             raise TransactionError("commit or roll back the open transaction before saving")
@@ -1086,7 +1086,7 @@ class Doc:
                     # checks no history), then come every change since the load
                     dfr = self._deferred
                     assert dfr is not None and records == list(dfr.records[: len(records)])
-                    todo = [it[:2] for it in _history_items(dfr.records[len(records) :], None)]
+                    todo = [it[:2] for it in _history_items(dfr.records[len(records) :])]
                     todo += [(h.raw_at(i), h.hash_at(i)) for i in range(len(h))]
                     trusted = False  # (a change kept verbatim stays so)
                 # a scope of its own: deps on changes of earlier records are hashes, and
@@ -1192,7 +1192,7 @@ class Doc:
             raise DecodeError("saved snapshot is not bytes")
         doc = cls(actor, clock=clock) if snap is None else cls._from_snapshot(snap, actor, clock)
         with gc_paused():  # (a burst of containers: crdt.gcpause)
-            items = _history_items(records, doc._base)
+            items = _history_items(records)
             doc.apply_changes([it[0] for it in items])
         if doc._pending:
             raise MissingDependencyError("saved document has changes with missing dependencies")
@@ -1220,7 +1220,7 @@ class Doc:
         assert dfr is not None and self._base is not None
         with gc_paused():  # a burst of long-lived objects
             base0 = None if dfr.snap is None else decode_snapshot(dfr.snap)[1]
-            items = _history_items(dfr.records, base0)
+            items = _history_items(dfr.records)
             if len(items) != dfr.n:
                 raise DecodeError(f"saved history holds {len(items)} changes, not {dfr.n}")
             hist = History()
@@ -1400,13 +1400,13 @@ def _records(body: Any, version: int, n: int | None) -> tuple[Record, ...]:
     return tuple(out)
 
 
-def _history_items(records: tuple[Record, ...], base: Base | None) -> list[Any]:
+def _history_items(records: tuple[Record, ...]) -> list[Any]:
     """The saved history's changes as ``(raw, hash, actor, seq, deps, header)``, in order
     (see :data:`crdt.compact.Decoded`).  Each record is decoded against a scope of its own
     (SPEC.md section 8): a dep on a change of an earlier record is a hash."""
     items: list[Any] = []
     left = MAX_SAVE_BYTES  # (the records together: each inflates within what is left)
-    for k, (body, count) in enumerate(records):
+    for body, count in records:
         if not left:  # (zlib reads a bound of 0 as none)
             raise DecodeError("saved history is larger than MAX_SAVE_BYTES")
         raw_payload = _inflate(body, "saved history", left)
@@ -1415,8 +1415,9 @@ def _history_items(records: tuple[Record, ...], base: Base | None) -> list[Any]:
             payload = msgpack.unpackb(raw_payload, raw=False, use_list=True)
         except (ValueError, msgpack.ExtraData) as exc:
             raise DecodeError(f"saved history does not decode ({type(exc).__name__})") from exc
-        scope = Scope(dict(base.clock) if base is not None and not k else None)
-        got = scope.decode(payload)  # (deps on a snapshot cut's heads are kept as hashes)
+        # (a reader's scope needs no clock: each record's header gives its authors' seqs;
+        # deps on a snapshot cut's heads are kept as hashes)
+        got = Scope().decode(payload)
         if count >= 0 and len(got) != count:
             raise DecodeError(f"a saved record holds {len(got)} changes, not {count}")
         items += got

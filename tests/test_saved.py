@@ -7,8 +7,10 @@ reach the same heads and the same state, and accept or refuse the same remote ch
 
 from __future__ import annotations
 
+import json
 import random
 import zlib
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -623,3 +625,14 @@ def test_the_checkpoint_heads_delivered_again_are_known_not_buffered() -> None:
     a.root["t"].insert(0, "z")
     assert len(lazy.apply_changes([*heads, *a.get_changes(lazy.heads)])) == 1
     assert lazy.pending == 0 and lazy.to_py() == a.to_py() and lazy._deferred is not None
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_an_older_format_whose_history_is_not_bytes_is_refused(version: int) -> None:
+    vectors = json.loads((Path(__file__).parent / "vectors" / "saved.json").read_text())
+    top = _fields(bytes.fromhex(vectors[f"hex_v{version}"]))
+    assert top[0] == version and type(top[3]) is bytes
+    top[3] = [[1, top[3]]]  # (format 4's shape, in a file that says another version)
+    data = _repack(top) if version == 3 else SAVE_MAGIC + msgpack.packb(top)
+    with pytest.raises(DecodeError, match="not bytes"):
+        Doc.load(data)
