@@ -36,12 +36,17 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_right
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
+from .gcpause import gc_paused
 from .run import Register, Run
 from .sortedints import SortedInts
+
+RunSpec = tuple[int, bytes, Any, bool, bool]
+"""A run as :meth:`Sequence.load_runs` takes it: ``(ctr, actor, content, is_register,
+deleted)``."""
 
 MAX_RUNS = 64
 """A chunk splits in two when it holds more runs than this."""
@@ -105,6 +110,7 @@ class Sequence:
         "_index",
         "_indexed",
         "_irefs",
+        "_lazy",
         "_rc",
         "head",
         "is_text",
@@ -127,6 +133,19 @@ class Sequence:
         # last run located by position: (run, chunk, index in chunk, position of its
         # first element); valid until any edit other than extending that run in place
         self._ic: Run | None = None  # last run a remote insert went into (same validity)
+        # (visible text, runs builder) of a text loaded lazily; ``head`` is unset until then
+        self._lazy: tuple[str, Callable[[], Iterable[RunSpec]]] | None = None
+
+    if not TYPE_CHECKING:  # (hidden from mypy, which would let any attribute pass)
+
+        def __getattr__(self, name: str) -> Any:
+            # Python calls this only for an unset slot, which is ``head`` of a text loaded
+            # lazily (:meth:`load_runs_lazily`): its runs are built now, on the first touch
+            # that needs them, so no other path pays a check.
+            if name != "head" or self._lazy is None:
+                raise AttributeError(name)
+            self._materialise()
+            return self.head
 
     # ------------------------------------------------------------------ reading
 
@@ -141,7 +160,10 @@ class Sequence:
             c = c.next
 
     def text(self) -> str:
-        """The visible text.  O(r)."""
+        """The visible text.  O(r); O(1) for a text loaded lazily and not yet touched."""
+        lazy = self._lazy
+        if lazy is not None:
+            return lazy[0]
         return "".join([r.content for r in self.runs() if not r.deleted])
 
     def values(self) -> list[Any]:
@@ -886,7 +908,7 @@ class Sequence:
 
     # ------------------------------------------------------------ snapshot support
 
-    def load_runs(self, runs: list[tuple[int, bytes, Any, bool, bool]]) -> None:
+    def load_runs(self, runs: Iterable[RunSpec]) -> None:
         """Fill an empty sequence with ``(ctr, actor, content, is_register, deleted)`` runs
         in document order (loading a snapshot or checkpoint, or a change's ops laid out by
         :mod:`crdt.fill`).  O(r log r)."""
@@ -930,14 +952,46 @@ class Sequence:
         if self._indexed:
             self._build_index()
 
+    def load_runs_lazily(
+        self,
+        vis: int,
+        text: str,
+        build: Callable[[], Iterable[RunSpec]],
+    ) -> None:
+        """Make an empty text whose runs ``build()`` gives (as :meth:`load_runs` takes
+        them), built on the first touch that needs them.  O(1).
+
+        Until then the text is ``text`` (``vis`` long), and :meth:`text` and ``len`` read it
+        without building the runs: a document loaded to be read pays no ``Run`` per run
+        (most of a snapshot's load time, stop 25).  ``build`` must not fail; it may run more
+        than once (for each copy)."""
+        assert self.vis == 0 and not self.head.runs and self.is_text and len(text) == vis
+        del self.head
+        self.vis = vis
+        self._lazy = (text, build)
+
+    def _materialise(self) -> None:
+        lazy = self._lazy
+        assert lazy is not None
+        self._lazy = None
+        self.head = Chunk([])
+        self.vis = 0
+        with gc_paused():  # (as the load it stands for: a Run per run, all kept)
+            self.load_runs(lazy[1]())
+        assert self.vis == len(lazy[0])
+
     def copy(self) -> Sequence:
         """An independent copy whose chunks share their runs with this sequence's until one
-        side changes them.  O(r/C).
+        side changes them.  O(r/C); O(1) for a text loaded lazily and not yet touched (the
+        copy is lazy too, and builds runs of its own).
 
         The caches that may point at a run are reset on both sides, since a shared run may
         only be changed after :meth:`_own`.
         """
         new = Sequence(self.is_text)
+        if self._lazy is not None:
+            new.load_runs_lazily(self.vis, *self._lazy)
+            return new
         alias: dict[Chunk, Chunk] = {}
         prev: Chunk | None = None
         c: Chunk | None = self.head
@@ -975,7 +1029,8 @@ class Sequence:
         # give up this sequence's hold on the run lists it shares, so that the other
         # holders change them in place instead of copying them first
         try:
-            c: Chunk | None = self.head
+            # (a lazy text holds no chunks; reading ``head`` would build them)
+            c: Chunk | None = None if self._lazy is not None else self.head
             while c is not None:
                 c.refs[0] -= 1
                 c = c.next
@@ -986,7 +1041,11 @@ class Sequence:
     # ------------------------------------------------------------ invariants
 
     def _check(self) -> None:
-        """Assert every structural invariant (called by the stress tests)."""
+        """Assert every structural invariant (called by the stress tests).  A lazy text
+        stays lazy: only its length is checked."""
+        if self._lazy is not None:
+            assert self.vis == len(self._lazy[0]) and self.is_text, "lazy text length"
+            return
         total = 0
         prev: Chunk | None = None
         c: Chunk | None = self.head

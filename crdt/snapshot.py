@@ -26,9 +26,11 @@ Layout (msgpack, after the 8-byte magic)::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
-from collections.abc import Callable
+import operator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import msgpack
@@ -347,7 +349,7 @@ def _decode(top: Any, data: bytes) -> tuple[OpSet, Base]:
         else:
             seqs.append((st.data, content, otype == _TEXT))
     for seq, content, is_text in seqs:
-        _load_runs(seq, content, is_text, actor, pos_int)
+        _load_runs(seq, content, is_text, table, actor, pos_int)
     _check_object_values(opset)
     base = Base(heads, clock, max_op, data)
     return opset, base
@@ -384,73 +386,158 @@ def _load_runs(
     seq: Sequence,
     content: Any,
     is_text: bool,
+    table: list[bytes],
     actor: Callable[[Any], bytes],
     pos_int: Callable[[Any], int],
 ) -> None:
+    """Check a sequence's columns whole, then fill ``seq``: a list now, a text on first touch.
+
+    Every rule is checked here, so a text's runs, built later by :func:`_decoded_runs`, cannot fail:
+    a bad snapshot is refused at load, as any other.  The checks run over whole columns in
+    C (``map``, ``accumulate``, one sort of indexes), since a Python loop of the same checks
+    cost about as much as building the runs (~12K instructions per run in all, stop 25).
+    """
     if type(content) is not list or len(content) not in (5, 6):
         raise _bad("sequence content")
     actor_runs, deltas, lengths, values, regs = content[:5]
-    dead = set(content[5]) if len(content) == 6 else set()
-    if len(content) == 6 and (not dead or sorted(dead) != content[5]):
-        raise _bad("tombstone column")
-    if len(deltas) != len(lengths):
+    if not (type(actor_runs) is type(deltas) is type(lengths) is type(regs) is list):
+        raise _bad("sequence columns")
+    n = len(lengths)
+    if len(deltas) != n:
         raise _bad("column lengths differ")
-    if sum(pos_int(c) for _, c in actor_runs) != len(lengths):
+    if not _INTS.issuperset(map(type, lengths)) or not _INTS.issuperset(map(type, deltas)):
+        raise _bad("run")
+    who: list[int] = []  # actor index of each run's actor-column entry
+    counts: list[int] = []
+    for a, c in actor_runs:
+        actor(a)
+        who.append(a)
+        counts.append(pos_int(c))
+    if sum(counts) != n:
         raise _bad("actor column length")
-    if any(type(i) is not int or not 0 <= i < len(lengths) for i in dead):
-        raise _bad("tombstone run index")
-    reg_at = {pos_int(i): es for i, es in regs}
-    if not dead.isdisjoint(reg_at):
+    if len(content) == 6:
+        dead: list[int] = content[5]
+        if type(dead) is not list or not dead or not _INTS.issuperset(map(type, dead)):
+            raise _bad("tombstone column")
+        if any(map(operator.ge, dead, itertools.islice(dead, 1, None))):
+            raise _bad("tombstone column")
+        if dead[0] < 0 or dead[-1] >= n:
+            raise _bad("tombstone run index")
+    else:
+        dead = []
+    run_actor = list(itertools.chain.from_iterable(map(itertools.repeat, who, counts)))
+    ctrs: list[int] = []
+    if n:
+        if min(lengths) < 1:
+            raise _bad("run")
+        ends = list(itertools.accumulate(map(operator.add, deltas, lengths)))
+        ctrs = list(map(operator.sub, ends, lengths))
+        if min(ctrs) < 1:
+            raise _bad("run")
+        if max(ends) - 1 > INT64_MAX:
+            raise _bad("element counter beyond 64 bits")
+        # Every element id at most once (the sequence's id index relies on it): with ids
+        # keyed as actor index * 2**64 + counter, sorted runs must not reach the next one.
+        keys = list(map(operator.add, map(operator.mul, run_actor, itertools.repeat(_BAND)), ctrs))
+        order = sorted(range(n), key=keys.__getitem__)
+        starts = list(map(keys.__getitem__, order))
+        stops = map(operator.add, starts, map(lengths.__getitem__, order))
+        if any(map(operator.gt, stops, itertools.islice(starts, 1, None))):
+            raise _bad("overlapping element ids")
+    reg_at: dict[int, Any] = {}
+    for i, es in regs:
+        if is_text or not 0 <= pos_int(i) < n:
+            raise _bad("register run")
+        reg_at[i] = es
+    if not reg_at.keys().isdisjoint(dead):
         raise _bad("a tombstone run with a register")
-    live = sum(lengths) - sum(lengths[i] for i in dead)
+    live = sum(lengths) - sum(map(lengths.__getitem__, dead))
     if is_text:
         if type(values) is not str or len(values) != live:
             raise _bad("text length")
-    elif type(values) is not list or len(values) != live:
+        build = functools.partial(_text_runs, table, run_actor, ctrs, lengths, dead, values)
+        seq.load_runs_lazily(live, values, build)
+        return
+    if type(values) is not list or len(values) != live:
         raise _bad("list length")
-    runs: list[tuple[int, bytes, Any, bool, bool]] = []
-    spans: list[tuple[bytes, int, int]] = []  # (actor, first counter, length) per run
-    k = 0
+    seq_load(
+        seq,
+        _decoded_runs(table, run_actor, ctrs, lengths, dead, values, False, reg_at, actor, pos_int),
+    )
+
+
+_INTS = frozenset({int})
+_BAND = 1 << 64
+"""Wider than any counter (at most 2**63 - 1 + a run's length)."""
+
+
+def _text_runs(
+    table: list[bytes],
+    run_actor: list[int],
+    ctrs: list[int],
+    lengths: list[int],
+    dead: list[int],
+    values: str,
+) -> Iterator[tuple[int, bytes, Any, bool, bool]]:
+    """The runs of a text's checked columns, as :meth:`Sequence.load_runs` takes them; it
+    cannot fail (every check was made at load).  Zipped in C but for the tombstones."""
+    live = lengths
+    deleted: Iterable[bool] = itertools.repeat(False)
+    if dead:
+        live = list(lengths)
+        flags = [False] * len(lengths)
+        for i in dead:
+            live[i] = 0
+            flags[i] = True
+        deleted = flags
+    offs = list(itertools.accumulate(live, initial=0))
+    pieces = list(map(values.__getitem__, map(slice, offs, itertools.islice(offs, 1, None))))
+    for i in dead:
+        # a tombstone's value is never observed again: keep only its length
+        pieces[i] = "\x00" * lengths[i]
+    return zip(ctrs, map(table.__getitem__, run_actor), pieces, itertools.repeat(False), deleted)
+
+
+def _decoded_runs(
+    table: list[bytes],
+    run_actor: list[int],
+    ctrs: list[int],
+    lengths: list[int],
+    dead: list[int],
+    values: Any,
+    is_text: bool,
+    reg_at: dict[int, Any],
+    actor: Callable[[Any], bytes],
+    pos_int: Callable[[Any], int],
+) -> list[tuple[int, bytes, Any, bool, bool]]:
+    """The runs of checked columns, as :meth:`Sequence.load_runs` takes them.  For a text
+    this cannot fail (its checks were all made at load); a list's values and registers are
+    decoded here, at load, and may still be refused."""
+    out: list[tuple[int, bytes, Any, bool, bool]] = []
+    append = out.append
+    tomb = set(dead)
     pos = 0
-    prev_end = 0
-    for a, count in actor_runs:
-        act = actor(a)
-        for _ in range(count):
-            n = lengths[k]
-            ctr = prev_end + deltas[k]
-            if type(n) is not int or n < 1 or type(ctr) is not int or ctr < 1:
-                raise _bad("run")
-            if ctr + n - 1 > INT64_MAX:
-                raise _bad("element counter beyond 64 bits")
-            spans.append((act, ctr, n))
-            if k in dead:
-                # a tombstone's value is never observed again: keep only its length
-                runs.append((ctr, act, "\x00" * n if is_text else [None] * n, False, True))
-                prev_end = ctr + n
-                k += 1
-                continue
-            if is_text:
-                piece: Any = values[pos : pos + n]
-            else:
-                piece = [_dec_value(v) for v in values[pos : pos + n]]
-            es = reg_at.get(k)
-            if es is not None:
-                if n != 1 or is_text:
-                    raise _bad("register run")
-                entries = [(pos_int(c), actor(ea), _dec_value(v)) for c, ea, v in es]
-                if not entries:
-                    raise _bad("empty register")
-                piece = [Register(entries)]
-            runs.append((ctr, act, piece, es is not None, False))
+    for k, (a, ctr, n) in enumerate(zip(run_actor, ctrs, lengths, strict=True)):
+        if k in tomb:
+            # a tombstone's value is never observed again: keep only its length
+            append((ctr, table[a], "\x00" * n if is_text else [None] * n, False, True))
+            continue
+        if is_text:
+            append((ctr, table[a], values[pos : pos + n], False, False))
             pos += n
-            prev_end = ctr + n
-            k += 1
-    # every element id at most once (the sequence's id index relies on it)
-    spans.sort()
-    for (a0, c0, n0), (a1, c1, _) in itertools.pairwise(spans):
-        if a0 == a1 and c0 + n0 > c1:
-            raise _bad("overlapping element ids")
-    seq_load(seq, runs)
+            continue
+        piece: Any = [_dec_value(v) for v in values[pos : pos + n]]
+        pos += n
+        es = reg_at.get(k)
+        if es is not None:
+            if n != 1:
+                raise _bad("register run")
+            entries = [(pos_int(c), actor(ea), _dec_value(v)) for c, ea, v in es]
+            if not entries:
+                raise _bad("empty register")
+            piece = [Register(entries)]
+        append((ctr, table[a], piece, es is not None, False))
+    return out
 
 
 def seq_load(seq: Sequence, runs: list[tuple[int, bytes, Any, bool, bool]]) -> None:

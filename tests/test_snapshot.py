@@ -4,6 +4,7 @@ changes, stale changes refused, bad bytes refused."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import msgpack
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from crdt import CrdtError, Doc, StaleChangeError
 from crdt.errors import DecodeError
+from crdt.sequence import Sequence
 from crdt.snapshot import encode_snapshot, load_snapshot, snapshot_root
 from crdt.values import Counter, ObjType
 
@@ -234,3 +236,173 @@ def test_the_cut_heads_delivered_again_are_known_not_buffered() -> None:
     a["k"] = 4  # a change after the cut, delivered with the heads again
     assert len(s.apply_changes([*heads, *a.get_changes(s.heads)])) == 1
     assert s.pending == 0 and s.to_py() == a.to_py() and s.heads == a.heads
+
+
+# ------------------------------------------------- a text's runs, built on first touch
+
+
+def _texts(d: Doc) -> list[Sequence]:
+    return [s.data for s in d._opset.objs.values() if s.type == ObjType.TEXT]
+
+
+def _touch(d: Doc) -> None:
+    """Build every lazily loaded text's runs, then check every invariant."""
+    for seq in _texts(d):
+        next(seq.runs(), None)
+    d._check()
+
+
+def _lazy_pair() -> tuple[Doc, Doc]:
+    """A document whose text has tombstones and several actors' runs, and a peer of it."""
+    a = Doc(b"\xaa" * 8, merge_interval=None)
+    t = a.root.make_text("t", "hello world")
+    b = a.fork(b"\xbb" * 8)
+    t.delete(2, 3)
+    b.root["t"].insert(5, ", dear")
+    a.merge(b)
+    t.insert(0, ">> ")
+    t.delete(len(t) - 3, 2)  # (a second tombstone run)
+    return a, b
+
+
+def _decoded(d: Doc) -> Doc:
+    d.get_changes()  # (decodes and checks the deferred history; the state stays as loaded)
+    return d
+
+
+_LOADS: dict[str, Callable[[Doc], Doc]] = {
+    "snapshot": lambda a: load_snapshot(encode_snapshot(a), b"\xcc" * 8),
+    "checkpoint": lambda a: load_snapshot(encode_snapshot(a, tombstones=True), b"\xcc" * 8),
+    "saved, lazy": lambda a: Doc.load(a.save(), b"\xcc" * 8),
+    "saved, history decoded": lambda a: _decoded(Doc.load(a.save(), b"\xcc" * 8)),
+}
+
+_TOUCHES: dict[str, Callable[[Doc, Doc], object]] = {
+    "insert": lambda d, _: d.root["t"].insert(4, "XY"),
+    "delete": lambda d, _: d.root["t"].delete(1, 5),
+    "splice": lambda d, _: d.root["t"].splice(3, 2, "Z"),
+    "append": lambda d, _: d.root["t"].__iadd__("!"),
+    "remote": lambda d, peer: d.apply_changes(peer.get_changes(d.heads)),
+    "snapshot": lambda d, _: encode_snapshot(d),
+    "save": lambda d, _: d.save(),
+    "fork, then edit the fork": lambda d, _: d.fork(b"\xdd" * 8).root["t"].insert(0, "f"),
+}
+
+
+@pytest.mark.parametrize("load", sorted(_LOADS))
+@pytest.mark.parametrize("touch", sorted(_TOUCHES))
+def test_a_loaded_text_is_built_on_first_touch_and_behaves_as_built(load: str, touch: str) -> None:
+    a, b = _lazy_pair()
+    b.merge(a)
+    b.root["t"].insert(0, "remote ")  # a change the loaded copy has not seen
+    d = _LOADS[load](a)
+    (seq,) = _texts(d)
+    assert seq._lazy is not None  # reading leaves the runs unbuilt ...
+    assert str(d.root["t"]) == str(a.root["t"]) and len(d.root["t"]) == len(a.root["t"])
+    assert d.root["t"][3:8] == str(a.root["t"])[3:8] and d.to_py() == a.to_py()
+    d._check()
+    assert seq._lazy is not None
+    # ... and the first edit, merge, save or fork builds them, as an eager load had
+    ref = a.fork(b"\xcc" * 8)  # the same actor: the same edit makes the same ids
+    _TOUCHES[touch](d, b)
+    _TOUCHES[touch](ref, b)
+    _touch(d)
+    assert seq._lazy is None
+    assert d.to_py() == ref.to_py()
+    if load == "snapshot":  # (which drops the tombstones of before the load)
+        live = [[[x for x in ids if not x[2]] for ids in _ids(doc)] for doc in (d, ref)]
+        assert live[0] == live[1]
+    else:
+        assert _ids(d) == _ids(ref)
+
+
+def test_a_fork_of_a_lazy_text_is_lazy_and_builds_runs_of_its_own() -> None:
+    a, _ = _lazy_pair()
+    d = Doc.load(a.save())
+    f = d.fork(b"\xee" * 8)
+    (sd,), (sf,) = _texts(d), _texts(f)
+    assert sd._lazy is not None and sf._lazy is not None
+    f.root["t"].insert(0, "fork ")
+    assert sd._lazy is not None and sf._lazy is None  # the original stays unbuilt
+    d.root["t"].delete(0, 3)
+    assert str(f.root["t"]) == "fork " + str(a.root["t"])
+    assert str(d.root["t"]) == str(a.root["t"])[3:]
+    _touch(d)
+    _touch(f)
+    assert not {id(r) for r in sd.runs()} & {id(r) for r in sf.runs()}
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32))
+def test_a_lazy_text_merges_and_edits_as_the_document_it_was_saved_from(seed: int) -> None:
+    rng = random.Random(seed)
+    a, b = _pair(seed)
+    c = a.fork(b"\xcc" * 16)
+    if seed % 2:
+        d = Doc.load(a.save(), b"\xcc" * 16)
+    else:
+        d = load_snapshot(encode_snapshot(a, tombstones=True), b"\xcc" * 16)
+    _edit(b, rng, 10)
+    # the same local edits on both (same actor, so the same ids), then a peer's changes
+    state = rng.getstate()
+    _edit(c, rng, 6)
+    rng.setstate(state)
+    _edit(d, rng, 6)
+    news = b.get_changes(a.heads)
+    c.apply_changes(news)
+    d.apply_changes(news)
+    _touch(d)
+    assert _ids(d) == _ids(c) and d.to_py() == c.to_py()
+
+
+# ------------------------------------------------- each rule of a sequence's columns
+
+
+def _columns_sample() -> list[object]:
+    """A checkpoint of a text (two actors, tombstones) and a list with a register."""
+    a, _ = _lazy_pair()
+    lst = a.root.make_list("l")
+    lst.insert(0, 1)
+    lst.insert(1, 2)
+    lst[0] = 5
+    return msgpack.unpackb(encode_snapshot(a, tombstones=True)[8:], raw=False)  # type: ignore[no-any-return]
+
+
+def _columns(top: list[object], typ: ObjType) -> list[object]:
+    return next(o[4] for o in top[4] if o[1] == typ)  # type: ignore[index, attr-defined]
+
+
+_BAD_COLUMNS = {
+    # name: (object, how to break its columns, the error's words)
+    "not five or six": (ObjType.TEXT, lambda c: c.append([]), "sequence content"),
+    "a column not a list": (ObjType.TEXT, lambda c: c.__setitem__(2, "x"), "sequence columns"),
+    "deltas shorter": (ObjType.TEXT, lambda c: c[1].pop(), "column lengths differ"),
+    "a length of 0": (ObjType.TEXT, lambda c: c[2].__setitem__(0, 0), "run"),
+    "a length not an int": (ObjType.TEXT, lambda c: c[2].__setitem__(0, 1.0), "run"),
+    "a delta a bool": (ObjType.TEXT, lambda c: c[1].__setitem__(0, True), "run"),
+    "a counter below 1": (ObjType.TEXT, lambda c: c[1].__setitem__(0, -5), "run"),
+    "past 64 bits": (ObjType.TEXT, lambda c: c[1].__setitem__(-1, 2**63), "beyond 64 bits"),
+    "actor runs too few": (ObjType.TEXT, lambda c: c[0][-1].__setitem__(1, 0), "actor column"),
+    "actor out of range": (ObjType.TEXT, lambda c: c[0][0].__setitem__(0, 9), "actor index"),
+    "ids overlap": (ObjType.TEXT, lambda c: c[1].__setitem__(1, -c[2][0]), "overlapping"),
+    "tombstones unsorted": (ObjType.TEXT, lambda c: c[5].reverse(), "tombstone column"),
+    "tombstones repeated": (ObjType.TEXT, lambda c: c[5].append(c[5][-1]), "tombstone column"),
+    "tombstone not an int": (ObjType.TEXT, lambda c: c[5].__setitem__(0, 0.0), "tombstone column"),
+    "tombstone past the end": (ObjType.TEXT, lambda c: c[5].append(99), "tombstone run index"),
+    "tombstone below 0": (ObjType.TEXT, lambda c: c[5].insert(0, -1), "tombstone run index"),
+    "text too long": (ObjType.TEXT, lambda c: c.__setitem__(3, c[3] + "x"), "text length"),
+    "a text's register": (ObjType.TEXT, lambda c: c[4].append([0, [[1, 0, 1]]]), "register run"),
+    "list too short": (ObjType.LIST, lambda c: c[3].pop(), "list length"),
+    "register past the end": (ObjType.LIST, lambda c: c[4][0].__setitem__(0, 9), "register run"),
+    "empty register": (ObjType.LIST, lambda c: c[4][0].__setitem__(1, []), "empty register"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_COLUMNS))
+def test_each_rule_of_a_sequences_columns_refuses_the_snapshot(case: str) -> None:
+    typ, spoil, words = _BAD_COLUMNS[case]
+    top = _columns_sample()
+    load_snapshot(b"\x85ECHOSNP" + msgpack.packb(top))  # the sample itself loads
+    spoil(_columns(top, typ))
+    with pytest.raises(DecodeError, match=words):
+        load_snapshot(b"\x85ECHOSNP" + msgpack.packb(top))
