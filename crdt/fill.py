@@ -156,8 +156,14 @@ def gather(ops: list[Any], i: int, j: int, ctr: int, is_text: bool) -> Plan | No
 
 def fill(seq: Sequence, plan: Plan, actor: bytes) -> None:
     """Lay ``plan``'s elements, inserted by ``actor``, into ``seq`` (empty:
-    :func:`can_fill`).  O(r) for the r runs it makes."""
-    seq.load_runs(_walk(plan, actor))
+    :func:`can_fill`).  O(r) for the r runs it makes; a text's runs are made on first
+    touch (:meth:`Sequence.load_runs_lazily`), as a loaded text's are."""
+    runs = _walk(plan, actor)
+    if seq.is_text:
+        text = "".join([r[2] for r in runs if not r[4]])
+        seq.load_runs_lazily(len(text), text, lambda: runs)
+    else:
+        seq.load_runs(runs)
 
 
 def _walk(plan: Plan, actor: bytes) -> list[tuple[int, bytes, Any, bool, bool]]:

@@ -77,6 +77,9 @@ MUTANTS = [
         "out.append((c + pos, actor, x[pos:stop], False, True))",
         "out.append((c + pos, actor, x[pos:stop], False, False))",
     ),
+    # a text's runs built on first touch: its visible text is the live runs' content
+    ('text = "".join([r[2] for r in runs if not r[4]])', 'text = "".join([r[2] for r in runs])'),
+    ("    if seq.is_text:\n        text", "    if not seq.is_text:\n        text"),
 ]
 
 

@@ -392,3 +392,26 @@ def test_the_general_path_fills_from_the_ops_decoding_unpacked(
         d.apply_changes(batch)  # type: ignore[arg-type]
         assert d.root["t"].to_py() == "zaXY" and taken == [4]
         assert unpacked == ([] if batch[1] is raw else [raw])
+
+
+def test_a_filled_text_is_built_on_first_touch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A text filled whole keeps its visible text and builds its runs on the first touch
+    that needs them (as a loaded one does): the same elements, then the same edits."""
+    t = (1, A)
+    ops = [(MAKE, None, "s1", ObjType.TEXT, ())]  # h e l l o at 2-6, " world" at 7-12
+    ops += [(INS, t, None, "hello"), (INS, t, (6, A), " world"), (REM, t, (3, A), 2)]
+    ops += [(INS, t, (2, A), "ZZ")]  # (the remove took counters 13 and 14)
+    raw = _raw(ops)
+    lazy = Doc(b"\x7f" * 16)
+    lazy.apply_changes([raw])
+    seq = lazy._opset.objs[t].data
+    assert seq._lazy is not None
+    eager, _ = _apply(raw, False, monkeypatch, [])
+    assert str(lazy.root["s1"]) == str(eager.root["s1"]) == "hZZlo world"
+    assert len(lazy.root["s1"]) == 11 and seq._lazy is not None
+    for d in (lazy, eager):
+        d.root["s1"].insert(3, "XYZ")
+        d.root["s1"].delete(1, 4)
+    assert seq._lazy is None
+    lazy._check()
+    assert sequence_elements(lazy) == sequence_elements(eager)
