@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import Any
 
 import msgpack
 import pytest
@@ -364,8 +365,36 @@ def _columns_sample() -> list[object]:
     lst = a.root.make_list("l")
     lst.insert(0, 1)
     lst.insert(1, 2)
+    lst.insert(2, 3)
     lst[0] = 5
+    del lst[1]  # (a tombstone run)
     return msgpack.unpackb(encode_snapshot(a, tombstones=True)[8:], raw=False)  # type: ignore[no-any-return]
+
+
+def _last_counter(cols: list[Any], ctr: int) -> None:
+    """Move the last run so that its last element's counter is ``ctr``."""
+    deltas, lengths = cols[1], cols[2]
+    end_before = sum(deltas[:-1]) + sum(lengths[:-1])
+    deltas[-1] = ctr - lengths[-1] + 1 - end_before
+
+
+def test_the_last_counter_may_be_the_greatest_int64() -> None:
+    top = _columns_sample()
+    _last_counter(_columns(top, ObjType.TEXT), 2**63 - 1)  # ("past 64 bits" below: 2**63)
+    d = load_snapshot(b"\x85ECHOSNP" + msgpack.packb(top))
+    assert max(r.ctr + r.n - 1 for r in _texts(d)[0].runs()) == 2**63 - 1
+
+
+def test_a_lazy_text_dropped_untouched_never_builds_its_runs() -> None:
+    built = []
+    seq = Sequence(True)
+    seq.load_runs_lazily(2, "ab", lambda: built.append(1) or [(1, b"a", "ab", False, False)])
+    assert str(seq.text()) == "ab" and len(seq) == 2
+    seq._check()
+    twin = seq.copy()
+    del seq
+    assert built == []
+    assert [r.content for r in twin.runs()] == ["ab"] and built == [1]
 
 
 def _columns(top: list[object], typ: ObjType) -> list[object]:
@@ -381,7 +410,7 @@ _BAD_COLUMNS = {
     "a length not an int": (ObjType.TEXT, lambda c: c[2].__setitem__(0, 1.0), "run"),
     "a delta a bool": (ObjType.TEXT, lambda c: c[1].__setitem__(0, True), "run"),
     "a counter below 1": (ObjType.TEXT, lambda c: c[1].__setitem__(0, -5), "run"),
-    "past 64 bits": (ObjType.TEXT, lambda c: c[1].__setitem__(-1, 2**63), "beyond 64 bits"),
+    "past 64 bits": (ObjType.TEXT, lambda c: _last_counter(c, 2**63), "beyond 64 bits"),
     "actor runs too few": (ObjType.TEXT, lambda c: c[0][-1].__setitem__(1, 0), "actor column"),
     "actor out of range": (ObjType.TEXT, lambda c: c[0][0].__setitem__(0, 9), "actor index"),
     "ids overlap": (ObjType.TEXT, lambda c: c[1].__setitem__(1, -c[2][0]), "overlapping"),
@@ -393,7 +422,16 @@ _BAD_COLUMNS = {
     "text too long": (ObjType.TEXT, lambda c: c.__setitem__(3, c[3] + "x"), "text length"),
     "a text's register": (ObjType.TEXT, lambda c: c[4].append([0, [[1, 0, 1]]]), "register run"),
     "list too short": (ObjType.LIST, lambda c: c[3].pop(), "list length"),
-    "register past the end": (ObjType.LIST, lambda c: c[4][0].__setitem__(0, 9), "register run"),
+    "register past the end": (
+        ObjType.LIST,
+        lambda c: c[4][0].__setitem__(0, len(c[2])),
+        "register run",
+    ),
+    "register on a tombstone": (
+        ObjType.LIST,
+        lambda c: c[4][0].__setitem__(0, c[5][0]),
+        "tombstone run with a register",
+    ),
     "empty register": (ObjType.LIST, lambda c: c[4][0].__setitem__(1, []), "empty register"),
 }
 
