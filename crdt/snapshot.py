@@ -406,7 +406,7 @@ def _load_runs(
     if len(deltas) != n:
         raise _bad("column lengths differ")
     if not _INTS.issuperset(map(type, lengths)) or not _INTS.issuperset(map(type, deltas)):
-        raise _bad("run")
+        raise _bad("a run length or counter delta that is not an int")
     who: list[int] = []  # actor index of each run's actor-column entry
     counts: list[int] = []
     for a, c in actor_runs:
@@ -420,7 +420,7 @@ def _load_runs(
         if type(dead) is not list or not dead or not _INTS.issuperset(map(type, dead)):
             raise _bad("tombstone column")
         if any(map(operator.ge, dead, itertools.islice(dead, 1, None))):
-            raise _bad("tombstone column")
+            raise _bad("tombstone column not ascending")
         if dead[0] < 0 or dead[-1] >= n:
             raise _bad("tombstone run index")
     else:
@@ -429,11 +429,11 @@ def _load_runs(
     ctrs: list[int] = []
     if n:
         if min(lengths) < 1:
-            raise _bad("run")
+            raise _bad("run length below 1")
         ends = list(itertools.accumulate(map(operator.add, deltas, lengths)))
         ctrs = list(map(operator.sub, ends, lengths))
         if min(ctrs) < 1:
-            raise _bad("run")
+            raise _bad("run counter below 1")
         if max(ends) - 1 > INT64_MAX:
             raise _bad("element counter beyond 64 bits")
         # Every element id at most once (the sequence's id index relies on it): with ids

@@ -371,6 +371,46 @@ def _columns_sample() -> list[object]:
     return msgpack.unpackb(encode_snapshot(a, tombstones=True)[8:], raw=False)  # type: ignore[no-any-return]
 
 
+def _retype(column: list[Any], kind: type) -> None:
+    """Give the last entry of ``column`` that ``kind`` keeps equal another type, same value."""
+    i = max(i for i, x in enumerate(column) if kind(x) == x)
+    column[i] = kind(column[i])
+
+
+def _tiny_text() -> tuple[list[Any], list[Any]]:
+    """A snapshot of a text of two runs of one actor, ``d`` (counter 5) then ``abc`` (2-4),
+    and its text columns."""
+    d = Doc(b"\xaa" * 8)
+    t = d.root.make_text("t", "abc")
+    t.insert(0, "d")
+    top = msgpack.unpackb(encode_snapshot(d)[8:], raw=False)
+    cols = _columns(top, ObjType.TEXT)
+    assert cols[1:4] == [[5, -4], [1, 3], "dabc"]  # (deltas: 5 - 0, then 2 - (5 + 1))
+    return top, cols
+
+
+def test_two_runs_may_not_share_an_element_id() -> None:
+    top, cols = _tiny_text()
+    cols[1][0] = 4  # "d" at counter 4, which "abc" holds too: 4 - 0, then 2 - (4 + 1)
+    cols[1][1] = -3
+    with pytest.raises(DecodeError, match="overlapping"):
+        load_snapshot(b"\x85ECHOSNP" + msgpack.packb(top))
+    cols[1][:2] = [5, -4]  # "d" at counter 5, right after "abc" in id order: fine
+    assert str(load_snapshot(b"\x85ECHOSNP" + msgpack.packb(top)).root["t"]) == "dabc"
+
+
+def test_two_actors_may_hold_the_same_counters() -> None:
+    # (the check keys an id as actor index * 2**64 + counter: a narrower key would see the
+    # \xaa actor's counter 258 where the \xbb actor's counter 2 is, 256 + 2)
+    b = Doc(b"\xbb" * 8)
+    t = b.root.make_text("t", "y")  # counter 2
+    a = b.fork(b"\xaa" * 8)
+    a.root["t"].insert(1, "x" * 255)  # counters 3-257
+    a.root["t"].insert(0, "z")  # counter 258
+    assert a.to_py() == load_snapshot(encode_snapshot(a)).to_py()
+    assert str(t) == "y"
+
+
 def _last_counter(cols: list[Any], ctr: int) -> None:
     """Move the last run so that its last element's counter is ``ctr``."""
     deltas, lengths = cols[1], cols[2]
@@ -406,18 +446,25 @@ _BAD_COLUMNS = {
     "not five or six": (ObjType.TEXT, lambda c: c.append([]), "sequence content"),
     "a column not a list": (ObjType.TEXT, lambda c: c.__setitem__(2, "x"), "sequence columns"),
     "deltas shorter": (ObjType.TEXT, lambda c: c[1].pop(), "column lengths differ"),
-    "a length of 0": (ObjType.TEXT, lambda c: c[2].__setitem__(0, 0), "run"),
-    "a length not an int": (ObjType.TEXT, lambda c: c[2].__setitem__(0, 1.0), "run"),
-    "a delta a bool": (ObjType.TEXT, lambda c: c[1].__setitem__(0, True), "run"),
-    "a counter below 1": (ObjType.TEXT, lambda c: c[1].__setitem__(0, -5), "run"),
+    # (a length or delta of the same value but another type: only the type check sees it)
+    "a length of 0": (ObjType.TEXT, lambda c: c[2].__setitem__(-1, 0), "run length below 1"),
+    "a length a float": (ObjType.TEXT, lambda c: _retype(c[2], float), "not an int"),
+    "a delta a float": (ObjType.TEXT, lambda c: _retype(c[1], float), "not an int"),
+    "a delta a bool": (ObjType.TEXT, lambda c: _retype(c[1], bool), "not an int"),
+    "a counter of 0": (ObjType.TEXT, lambda c: c[1].__setitem__(0, 0), "run counter below 1"),
     "past 64 bits": (ObjType.TEXT, lambda c: _last_counter(c, 2**63), "beyond 64 bits"),
     "actor runs too few": (ObjType.TEXT, lambda c: c[0][-1].__setitem__(1, 0), "actor column"),
     "actor out of range": (ObjType.TEXT, lambda c: c[0][0].__setitem__(0, 9), "actor index"),
     "ids overlap": (ObjType.TEXT, lambda c: c[1].__setitem__(1, -c[2][0]), "overlapping"),
-    "tombstones unsorted": (ObjType.TEXT, lambda c: c[5].reverse(), "tombstone column"),
-    "tombstones repeated": (ObjType.TEXT, lambda c: c[5].append(c[5][-1]), "tombstone column"),
+    "tombstones empty": (ObjType.TEXT, lambda c: c[5].clear(), "tombstone column"),
+    "tombstones unsorted": (ObjType.TEXT, lambda c: c[5].reverse(), "not ascending"),
+    "tombstones repeated": (ObjType.TEXT, lambda c: c[5].append(c[5][-1]), "not ascending"),
     "tombstone not an int": (ObjType.TEXT, lambda c: c[5].__setitem__(0, 0.0), "tombstone column"),
-    "tombstone past the end": (ObjType.TEXT, lambda c: c[5].append(99), "tombstone run index"),
+    "tombstone past the end": (
+        ObjType.TEXT,
+        lambda c: c[5].append(len(c[2])),
+        "tombstone run index",
+    ),
     "tombstone below 0": (ObjType.TEXT, lambda c: c[5].insert(0, -1), "tombstone run index"),
     "text too long": (ObjType.TEXT, lambda c: c.__setitem__(3, c[3] + "x"), "text length"),
     "a text's register": (ObjType.TEXT, lambda c: c[4].append([0, [[1, 0, 1]]]), "register run"),
