@@ -371,6 +371,13 @@ def _columns_sample() -> list[object]:
     return msgpack.unpackb(encode_snapshot(a, tombstones=True)[8:], raw=False)  # type: ignore[no-any-return]
 
 
+def _first_counter_0(cols: list[Any]) -> None:
+    """The first run at counter 0, every other where it was."""
+    d0 = cols[1][0]
+    cols[1][0] = 0
+    cols[1][1] += d0
+
+
 def _retype(column: list[Any], kind: type) -> None:
     """Give the last entry of ``column`` that ``kind`` keeps equal another type, same value."""
     i = max(i for i, x in enumerate(column) if kind(x) == x)
@@ -451,7 +458,7 @@ _BAD_COLUMNS = {
     "a length a float": (ObjType.TEXT, lambda c: _retype(c[2], float), "not an int"),
     "a delta a float": (ObjType.TEXT, lambda c: _retype(c[1], float), "not an int"),
     "a delta a bool": (ObjType.TEXT, lambda c: _retype(c[1], bool), "not an int"),
-    "a counter of 0": (ObjType.TEXT, lambda c: c[1].__setitem__(0, 0), "run counter below 1"),
+    "a counter of 0": (ObjType.TEXT, _first_counter_0, "run counter below 1"),
     "past 64 bits": (ObjType.TEXT, lambda c: _last_counter(c, 2**63), "beyond 64 bits"),
     "actor runs too few": (ObjType.TEXT, lambda c: c[0][-1].__setitem__(1, 0), "actor column"),
     "actor out of range": (ObjType.TEXT, lambda c: c[0][0].__setitem__(0, 9), "actor index"),
