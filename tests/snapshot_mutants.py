@@ -5,12 +5,13 @@ a text built on first touch must be needed.
     python tests/snapshot_mutants.py lengths  # only the mutants of lines holding "lengths"
 
 Each mutant weakens one check of ``snapshot._load_runs``, bends a step of
-``snapshot._text_runs``, or takes a lazy text's shortcut out of ``crdt/sequence.py``; the
-tests of ``tests/test_snapshot.py`` (each column rule broken in turn, at its boundary
-where it has one; every first touch of every kind of load against an eagerly built twin)
-must then fail.  Not listed, as equivalent: the garbage collector's pause around a lazy
-text's build, which changes only the time it takes, and the assertion after that build,
-which the checks at load keep from failing.  Not collected by pytest.
+``snapshot._text_runs``, or takes a lazy text's shortcut or class switch out of
+``crdt/sequence.py``; the tests of ``tests/test_snapshot.py`` (each column rule broken
+in turn, at its boundary where it has one; every first touch of every kind of load
+against an eagerly built twin) must then fail.  Not listed, as equivalent: the garbage
+collector's pause around a lazy text's build, which changes only the time it takes, and
+the assertion after that build, which the checks at load keep from failing.  Not
+collected by pytest.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ SEQUENCE_MUTANTS = [
         "        if self._lazy is not None:\n            assert self.vis == len(self._lazy[0])",
         "        if False:\n            assert self.vis == len(self._lazy[0])",
     ),
+    # the hook's class: worn while lazy, taken off once built (else no specialised reads)
+    ("        self.__class__ = _LazyText\n", ""),
+    ("        self.__class__ = Sequence\n", ""),
 ]
 
 
