@@ -340,6 +340,20 @@ def test_doc_load(benchmark: Any, mid_doc: Doc) -> None:
     assert str(d.root["text"]) == str(mid_doc.root["text"])
 
 
+def test_doc_load_then_edit(benchmark: Any, mid_doc: Doc) -> None:
+    """``Doc.load`` then one character typed: the text's runs, which a load leaves to be
+    built on first touch (``Sequence.load_runs_lazily``), are built by the edit."""
+    data = mid_doc.save()
+
+    def load_and_type() -> Doc:
+        d = Doc.load(data)
+        d.root["text"].insert(0, ">")
+        return d
+
+    d = benchmark(load_and_type)
+    assert str(d.root["text"]) == ">" + str(mid_doc.root["text"])
+
+
 def test_doc_load_verified(benchmark: Any, mid_doc: Doc) -> None:
     """The whole history replayed and verified (what format 2 always paid)."""
     data = mid_doc.save()
@@ -415,6 +429,21 @@ def test_snapshot_decode(benchmark: Any, mid_doc: Doc) -> None:
     data = encode_snapshot(mid_doc)
     d = benchmark(load_snapshot, data)
     assert str(d.root["text"]) == str(mid_doc.root["text"])
+
+
+def test_snapshot_decode_then_edit(benchmark: Any, mid_doc: Doc) -> None:
+    """``load_snapshot`` then one character typed (the runs built on that first touch)."""
+    from crdt.snapshot import encode_snapshot, load_snapshot
+
+    data = encode_snapshot(mid_doc)
+
+    def load_and_type() -> Doc:
+        d: Doc = load_snapshot(data)
+        d.root["text"].insert(0, ">")
+        return d
+
+    d = benchmark(load_and_type)
+    assert str(d.root["text"]) == ">" + str(mid_doc.root["text"])
 
 
 def test_log_append(benchmark: Any, tmp_path: Any, base10k: tuple[Doc, Any]) -> None:
