@@ -1100,7 +1100,7 @@ class _LazyText(Sequence):
 
     The hook lives on this subclass, not on :class:`Sequence`, because a class with
     ``__getattr__`` gets CPython 3.11's slower attribute lookup: no attribute read or method
-    call on it is specialised (``LOAD_ATTR_SLOT``, ``LOAD_METHOD_WITH_VALUES``): with the
+    call on it is specialised (``LOAD_ATTR_SLOT``, ``LOAD_METHOD_NO_DICT``): with the
     hook on every sequence (``f731bef``) clownschool_flat's B1 took 9% more instructions in
     one transaction and 5% more with a transaction per patch (cachegrind, stop 27).
     """
