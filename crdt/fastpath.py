@@ -14,7 +14,8 @@ for this shape (SPEC.md sections 4-6): well formed, canonical, hashed, its deps 
 author's next seq, the next start_op, every id it names already in the document and
 earlier than the op (a SET's preds too: ops this document has).  Made on the only head (or
 on all the heads), everything in the document is in the change's causal past; otherwise
-(peers typing at once) the general path's causality check runs
+(peers typing at once) the general path's causality check decides: most often as it
+does first, without a clock (``History.shown_past``), else by calling it
 (``Doc._check_causality``).  Most of a peer's keystrokes each continue the one before:
 once one has gone the whole way, the keystrokes after it are told by comparing a few of
 their fields with it, and their text extends the run it went into in one go when the
@@ -194,7 +195,8 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
 
     The caller has checked that ``doc`` may take this path: no base snapshot, no buffered
     changes, no observers.  O(1) per change beyond the op itself on the heads; otherwise
-    the causality check of the general path (a clock of the deps).
+    the causality check of the general path: O(log changes) per id the op names when
+    ``History.shown_past`` shows them, else a clock of the deps.
     """
     raw = changes[k]
     if type(raw) is not bytes or (_ONE_OP(raw) is None and _TEXT_OPS(raw) is None):
@@ -204,6 +206,7 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     objs = doc._opset.objs
     start, n_ops, seq_of, add, number = h.start, h.n_ops, h.seq_of, h.add, h.number
     causality = doc._check_causality
+    shown_past = h.shown_past
     max_op = doc._max_op
     app = applied.append
     apply_op = doc._opset.apply
@@ -493,10 +496,13 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
         if refs is not None:
             record_run()
             doc._clock_for_next = None
-            try:
-                causality(c, dep_idx, known, refs, preds)  # (may set doc._clock_for_next)
-            except InvalidChangeError:
-                break
+            # (most often shown without a clock, as causality would first: no base here,
+            # and a text op names no pred)
+            if preds or not shown_past(actor, dep_idx, refs):
+                try:
+                    causality(c, dep_idx, known, refs, preds)  # (may set doc._clock_for_next)
+                except InvalidChangeError:
+                    break
         if a == _INS:
             if typing:
                 if linear:  # (the next changes may continue it: see ``typed``)

@@ -7,8 +7,14 @@ than one object per change.  ``heads`` are the changes nothing depends on.
 Causality queries ("is op X in the causal past of these deps") compare vector clocks: an
 actor's changes form a chain (each has the previous one in its causal past), so X is in the
 past iff the clock of the deps has at least X's seq for X's actor.  A change made on the
-current heads needs no clock (its past is everything); for the others the clock is computed
-by walking back to the nearest change whose clock is cached, and then cached itself.
+current heads needs no clock (its past is everything).  Nor, most often, does one made on
+other changes: each change keeps how many of the first changes are all in its past
+(``covered``: the numbering is a causal order, and a change made on a merge of everything
+before it moves the prefix up to itself), and X in a change below that prefix of one of
+the deps is in the past.  Two peers typing at once refer to their own ops and to each
+other's merged ones, which are there (in the concurrent traces every such change is shown
+so).  For the rest the clock is computed by walking back from the deps to the nearest
+change whose clock is cached, or below a prefix, and then cached itself.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from .change import Change
 from .hashindex import HASH_LEN, HashIndex
+from .ids import OpId
 
 if TYPE_CHECKING:
     from .snapshot import Base
@@ -33,6 +40,9 @@ NO_DEP = -1
 MANY_DEPS = -2
 BLOCK = 256  # _RawStore: changes per compressed block (a power of 2)
 CLOCK_EVERY = 64  # cache the clock of every 64th change made on the heads (a power of 2)
+# check a change without a clock only if everything but its last 64 predecessors is known to
+# be in its past (History.shown_past): the clocks of the others bound the walks
+SHOWN_WITHIN = 64
 
 
 _PACKS: dict[int, struct.Struct] = {}  # m -> the Struct of m int64s (m <= BLOCK)
@@ -164,10 +174,10 @@ class History:
         "_deps_many",
         "_heads",
         "_raw",
-        "_whole",
         "actor",
         "base",
         "by_actor",
+        "covered",
         "index",
         "n_ops",
         "start",
@@ -183,9 +193,10 @@ class History:
         self.start = array("q")  # change number -> start_op
         self.n_ops = array("q")  # change number -> counters consumed
         self._dep1 = array("q")  # change number -> its only dep, NO_DEP, or MANY_DEPS
-        # change number -> 1 if it was made on all the heads of its time (every change
-        # numbered below it is in its past, so its clock needs no walk)
-        self._whole = bytearray()
+        # change number -> every change numbered below this is in its causal past (itself
+        # included): most references a change makes are to changes below it, which then
+        # need no clock (Doc._check_causality)
+        self.covered = array("q")
         self._deps_many: dict[int, tuple[int, ...]] = {}  # change number -> its deps (>1)
         self.by_actor: dict[bytes, array[int]] = {}
         # actor -> its change numbers in seq order
@@ -234,7 +245,7 @@ class History:
         new.start = array("q", self.start)
         new.n_ops = array("q", self.n_ops)
         new._dep1 = array("q", self._dep1)
-        new._whole = bytearray(self._whole)
+        new.covered = array("q", self.covered)
         new._deps_many = dict(self._deps_many)
         new.by_actor = {a: array("q", n) for a, n in self.by_actor.items()}
         new._heads = dict(self._heads)
@@ -296,7 +307,8 @@ class History:
 
     def add(self, c: Change, dep_idx: tuple[int, ...], whole: bool = False) -> int:
         """Record an applied change whose deps are the change numbers ``dep_idx``; ``whole``:
-        they are all the current heads (say False if unsure: it only saves work).  O(deps)."""
+        they are all the current heads (say False if unsure: the deps of a merge are
+        compared with the heads here, and a change on one dep needs no telling).  O(deps)."""
         h = c.hash
         i = len(self.actor)
         self.index.buf += h  # (HashIndex.append, inlined: its table catches up lazily)
@@ -312,19 +324,28 @@ class History:
         self.start.append(start_op)
         self.n_ops.append(c.n_ops)
         heads = self._heads
-        self._whole.append(whole)
+        covered = self.covered
         if nd == 1:
             d0 = dep_idx[0]
             self._dep1.append(d0)
             heads.pop(d0, None)
+            cov = covered[d0]
         else:
+            cov = 0
             if nd:
                 self._dep1.append(MANY_DEPS)
                 self._deps_many[i] = dep_idx
+                if not whole and nd == len(heads):  # (a merge of every head: all of them)
+                    whole = all([d in heads for d in dep_idx])
+                for d in dep_idx:
+                    if covered[d] > cov:
+                        cov = covered[d]
             else:
                 self._dep1.append(NO_DEP)
             for d in dep_idx:
                 heads.pop(d, None)
+        # (made on every head, or on a past holding every change below it: all of them)
+        covered.append(i + 1 if whole or cov == i else cov)
         heads[i] = h
         nums = self.by_actor.get(a)
         if nums is None:
@@ -382,7 +403,7 @@ class History:
         self.actor.extend([a] * n)
         _extend(self.start, starts)
         _extend(self.n_ops, n_ops)
-        self._whole.extend(b"\x01" * n)
+        _extend(self.covered, range(i0 + 1, i0 + n + 1))
         self._dep1.append(first)
         _extend(self._dep1, range(i0, i0 + n - 1))
         heads = self._heads
@@ -414,7 +435,7 @@ class History:
             self.start.pop()
             self.n_ops.pop()
             self._dep1.pop()
-            self._whole.pop()
+            self.covered.pop()
             self._deps_many.pop(i, None)
             nums = self.by_actor[a]
             nums.pop()
@@ -451,8 +472,11 @@ class History:
         dict the caller may keep.
 
         Walks back from ``dep_idx`` and stops at changes whose clock is cached
-        (:meth:`remember`); callers cache the clock of every change that needed one, so in
-        a concurrent history each walk only covers the changes since the last such change.
+        (:meth:`remember`) and below the greatest ``covered`` prefix it has met (those
+        changes are counted per actor at once).  A change is checked without a clock only
+        when that prefix is close behind it (:meth:`shown_past`), and callers cache the clock
+        of every change that needed one, so each walk covers few changes: those since the
+        pasts of the deps diverged, or since the last change whose clock is cached.
         """
         if len(dep_idx) == 1:  # (a peer typing on its own last change: cached, one copy)
             cached = self._clocks.get(dep_idx[0])
@@ -462,13 +486,14 @@ class History:
         by_actor = self.by_actor
         base = self.base
         cache = self._clocks
-        whole = self._whole
+        covered = self.covered
         clock: dict[bytes, int] = {}
+        floor = 0  # every change numbered below it is in the past, and counted in ``clock``
         seen: set[int] = set()
         stack = list(dep_idx)
         while stack:
             i = stack.pop()
-            if i in seen:
+            if i < floor or i in seen:
                 continue
             seen.add(i)
             cached = cache.get(i)
@@ -477,16 +502,20 @@ class History:
                     if s > clock.get(a, 0):
                         clock[a] = s
                 continue
-            if whole[i]:
-                # everything numbered up to i is in its past: per actor, count those
+            c = covered[i]
+            if c > floor:
+                # everything numbered below c is in its past: per actor, count those (the
+                # deps come first, so this happens for few changes of a walk)
+                floor = c
                 for a, nums in by_actor.items():
-                    s = bisect_right(nums, i)
+                    s = bisect_right(nums, c - 1)
                     if s:
                         if base is not None:
                             s += base.clock.get(a, 0)
                         if s > clock.get(a, 0):
                             clock[a] = s
-                continue
+                if c > i:
+                    continue  # (i itself too: it was made on everything before it)
             a = actor[i]
             # seq of change i = its position in the actor's list + 1
             nums = by_actor[a]
@@ -495,6 +524,53 @@ class History:
                 clock[a] = s
             stack.extend(deps(i))
         return clock
+
+    def shown_past(self, actor: bytes, dep_idx: SeqABC[int], ops: Iterable[OpId]) -> bool:
+        """Whether ``actor``'s last change here and every op of ``ops`` (ops this history
+        holds) are in the causal past of ``dep_idx``, as shown without a clock: each is
+        in a change numbered below the greatest ``covered`` prefix of the deps, or in a
+        dep.  False: the clock must decide (:meth:`clock`, which the caller then caches).
+
+        An op of another actor is below if that actor's last change numbered below is at
+        or after it (its counters ascend along its chain).  When that prefix is more than
+        ``SHOWN_WITHIN`` changes behind (a peer that went away long ago and left a change
+        nobody has merged holds it back), the answer is False: such changes keep their
+        clocks, so that the walks of later clocks stay short.  O(ops log changes), in C:
+        no walk, no lookup of the op's own change.
+        """
+        covered = self.covered
+        nd = len(dep_idx)
+        if nd == 1:
+            below = covered[dep_idx[0]]
+        elif nd == 2:  # (a change made on a merge: no list to take the max of)
+            below = covered[dep_idx[0]]
+            c = covered[dep_idx[1]]
+            if c > below:
+                below = c
+        else:
+            below = max([covered[d] for d in dep_idx], default=0)
+        if len(covered) - below > SHOWN_WITHIN:
+            return False
+        by_actor = self.by_actor
+        own = by_actor.get(actor)
+        if own is not None and own[-1] >= below and own[-1] not in dep_idx:
+            return False
+        start, n_ops = self.start, self.n_ops
+        for fc, fa in ops:
+            if fa == actor:
+                continue  # (its own earlier op: in its last change or before it)
+            nums = by_actor.get(fa)
+            if nums is None:
+                return False
+            k = bisect_right(nums, below - 1)
+            if k:
+                e = nums[k - 1]
+                if fc < start[e] + n_ops[e]:
+                    continue
+            names = self.actor
+            if not any(names[d] == fa and start[d] <= fc < start[d] + n_ops[d] for d in dep_idx):
+                return False
+        return True
 
     def remember(self, i: int, clock: dict[bytes, int]) -> None:
         """Cache the clock (inclusive) of change number ``i``."""

@@ -90,8 +90,16 @@ MUTANTS = [
     ),
     ("        if start_op != nxt:\n", "        if start_op < nxt:\n"),
     (
-        "                causality(c, dep_idx, known, refs, preds)  # (may set doc._clock_for_next)\n",
-        "                pass\n",
+        "                    causality(c, dep_idx, known, refs, preds)  # (may set doc._clock_for_next)\n",
+        "                    pass\n",
+    ),
+    (
+        "            if preds or not shown_past(actor, dep_idx, refs):",
+        "            if preds:",
+    ),
+    (
+        "            if preds or not shown_past(actor, dep_idx, refs):",
+        "            if not shown_past(actor, dep_idx, refs):",
     ),
     (
         "                        refs.append(((e if e < end else end) - 1, ra))  # (as the general path)\n",

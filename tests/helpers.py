@@ -269,7 +269,7 @@ def history_state(h: Any) -> Any:
         list(h.start),
         list(h.n_ops),
         list(h._dep1),
-        bytes(h._whole),
+        list(h.covered),
         dict(h._deps_many),
         {a: list(nums) for a, nums in h.by_actor.items()},
         list(h._heads.items()),

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 import crdt.doc as doc_mod
 from crdt import Counter, CrdtError, Doc
+from crdt.history import SHOWN_WITHIN
 
 try:
     from tests.helpers import history_state, sequence_elements
@@ -291,10 +292,17 @@ def test_the_fast_path_takes_the_typing_changes(monkeypatch: pytest.MonkeyPatch)
     d = Doc()
     d.apply_changes(changes)
     assert sum(map(len, taken)) > 0.6 * len(changes)
-    # every change not made on all the heads keeps its clock, so clock walks stay short
+    # every change not made on all the heads is checked without a clock, when everything
+    # but its last SHOWN_WITHIN predecessors is in its past, or keeps its clock: so clock
+    # walks stay short
     h = d._history
-    assert sum(not w for w in h._whole) > 50
-    assert all(h._whole[i] or i in h._clocks for i in range(len(h)))
+    assert sum(h.covered[i] <= i for i in range(len(h))) > 50
+    assert all(
+        h.covered[i] > i  # (made on everything before it: no check)
+        or i - max([h.covered[j] for j in h.deps(i)], default=0) <= SHOWN_WITHIN
+        or i in h._clocks
+        for i in range(len(h))
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)

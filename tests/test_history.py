@@ -210,6 +210,116 @@ def test_clock_agrees_with_a_full_walk(data) -> None:
         assert h.clock(picks) == _naive_clock(h, picks)
         for j in range(n):
             assert h.clock([j]) == _naive_clock(h, [j])
+        _check_covered(h)
+
+
+def _check_covered(h: Any) -> None:
+    """``covered[j]``: every change numbered below it is in change j's past (sound), and it
+    is j + 1 whenever all of them are (so a change made on everything counts as such, on
+    every path that records one: local, applied, linked from a file)."""
+    for j in range(len(h)):
+        past = h.ancestors([j])
+        assert 0 < h.covered[j] <= j + 1
+        assert set(range(h.covered[j])) <= past
+        if len(past) == j + 1:
+            assert h.covered[j] == j + 1
+
+
+def _typing_peers(data: Any, away: bool) -> list[bytes]:
+    """The changes of two peers of one text typing at once and merging each other now and
+    then, in a causal order; ``away``: a third made one change early, which the receiver
+    gets early and the two never see, so no later change has every earlier change in its
+    past (the covered prefixes stop there)."""
+    a = Doc(b"\x01", merge_interval=None)
+    a.root.make_text("t")
+    b, c = a.fork(b"\x02"), a.fork(b"\x03")
+    c.root["t"].insert(0, "c")
+    rng = random.Random(data.draw(st.integers(0, 2**32), label="seed"))
+    for _ in range(rng.randint(40, 100)):
+        for d in (a, b):  # (both type: at once, unless one merged the other just before)
+            if rng.random() < 0.1:
+                d.merge(b if d is a else a)
+            t = d.root["t"]
+            t.insert(rng.randint(0, len(t)), "x")
+    a.merge(b)
+    changes = a.get_changes()
+    if not away:
+        return changes
+    (gone,) = [x for x in c.get_changes() if x not in changes]  # (on the first change)
+    return [*changes[:1], gone, *changes[1:]]
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), away=st.booleans())
+def test_shown_past_only_says_what_the_clock_says(data: Any, away: bool) -> None:
+    """History.shown_past checks without a clock: whenever it says a change made on
+    ``deps`` has the author's last change and the ops in its past, walking every ancestor
+    agrees.  The ops are any the history holds, the deps any changes, the authors any
+    actor (the typing peers' histories, with and without a peer that went away)."""
+    replica = Doc(b"\x7f", merge_interval=None)
+    replica.apply_changes(_typing_peers(data, away))
+    h = replica._history
+    _check_covered(h)
+    n = len(h)
+    for _ in range(40):
+        cut = data.draw(st.integers(1, n), label="cut")  # (the history as it was then)
+        part = h.copy()
+        part.truncate(cut)
+        deps = tuple(
+            sorted(set(data.draw(st.lists(st.integers(0, cut - 1), min_size=1, max_size=3))))
+        )
+        ops = []
+        for j in data.draw(st.lists(st.integers(0, cut - 1), max_size=3), label="op changes"):
+            ctr = part.start[j] + data.draw(st.integers(0, part.n_ops[j] - 1), label="op")
+            ops.append((ctr, part.actor[j]))
+        author = data.draw(st.sampled_from(sorted(part.by_actor)), label="author")
+        if part.shown_past(author, deps, ops):
+            past = part.ancestors(deps)
+            assert part.by_actor[author][-1] in past
+            assert all(part.change_of(ctr, a) in past for ctr, a in ops)
+    # not vacuous: a change the causality check sees (not made on everything before it)
+    # made on its author's last change is shown by its deps alone, unless they leave more
+    # than SHOWN_WITHIN changes unknown (the peer that went away): then never
+    from crdt.history import SHOWN_WITHIN
+
+    seen = 0
+    for i in range(1, n):
+        deps = h.deps(i)
+        if h.covered[i] <= i:
+            part = h.copy()
+            part.truncate(i)
+            near = i - max(h.covered[d] for d in deps) <= SHOWN_WITHIN
+            shown = part.shown_past(h.actor[i], deps, [])
+            own = part.by_actor.get(h.actor[i])
+            if not near:
+                assert not shown
+            elif own is None or own[-1] in deps:
+                assert shown
+            seen += shown
+    assert seen
+
+
+@settings(max_examples=10, deadline=None)
+@given(data=st.data())
+def test_a_peer_that_went_away_keeps_clock_walks_short(data: Any) -> None:
+    """A peer that made one change early and never merged holds every covered prefix back;
+    then a change is checked with its clock, which is kept, once its deps' prefix is more
+    than SHOWN_WITHIN changes behind: so no clock walk goes further back than that, or
+    than a kept clock.  The clocks agree with walking every ancestor."""
+    from crdt.history import SHOWN_WITHIN
+
+    replica = Doc(b"\x7f", merge_interval=None)
+    replica.apply_changes(_typing_peers(data, away=True))
+    h = replica._history
+    n = len(h)
+    checked = [  # (not made on all the heads: the changes the causality check saw)
+        i for i in range(n) if h.covered[i] <= i and not set(h.heads_idx()) & {i}
+    ]
+    far = [i for i in checked if i - max(h.covered[d] for d in h.deps(i)) > SHOWN_WITHIN]
+    assert far  # (the prefix stopped at the peer that went away)
+    assert all(i in h._clocks for i in far)
+    for j in range(0, n, 7):
+        assert h.clock([j]) == _naive_clock(h, [j])
 
 
 def _fake_change(rng: random.Random, actor: bytes, start_op: int, n_ops: int) -> Any:
