@@ -202,6 +202,28 @@ def test_apply_selection_typed_over_1000(benchmark: Any) -> None:
     _bench_apply(benchmark, base, changes)
 
 
+def test_apply_two_typists_at_once_1000(benchmark: Any) -> None:
+    """Two peers typing into one text at once, 500 keystroke changes each, each peer
+    merging the other's every ten keystrokes, applied in one batch: the changes are not
+    made on every head, so each goes through the causality check (most often without a
+    clock: History.shown_past), what the concurrent traces' B2 is made of."""
+    base, _ = build_text(10_000)
+    peers = [base.fork(actor=actor(1)), base.fork(actor=actor(3))]
+    for p in peers:
+        p.merge_interval = None  # (a change per keystroke, as a peer that merges none sends)
+    rng = random.Random(3)
+    for i in range(1000):
+        p = peers[i % 2]
+        if i % 20 < 2:
+            p.merge(peers[1 - i % 2])
+        t = p.root["text"]
+        t.insert(rng.randint(0, len(t)), "x")
+    peers[0].merge(peers[1])
+    changes = peers[0].get_changes(base.heads)
+    assert len(changes) == 1000
+    _bench_apply(benchmark, base, changes)
+
+
 def test_apply_map_writes_1000(benchmark: Any) -> None:
     """Two peers' 1000 writes of scalars to the fields of 50 objects (maps made by a third
     peer), each write one change that overwrites the value before (a pred), applied in one

@@ -2,7 +2,7 @@
 prefixes and of ``History.shown_past`` must be needed, and so must the prefix cut of
 ``History.clock``'s walk.
 
-    python tests/causality_mutants.py         # ~3 min
+    python tests/causality_mutants.py         # ~10 min
     python tests/causality_mutants.py below   # only the mutants of lines holding "below"
 
 Each mutant bends one step of ``crdt/history.py``: a prefix one too long, an op counted
