@@ -195,8 +195,9 @@ class History:
         self._dep1 = array("q")  # change number -> its only dep, NO_DEP, or MANY_DEPS
         # change number -> every change numbered below this is in its causal past (itself
         # included): most references a change makes are to changes below it, which then
-        # need no clock (Doc._check_causality)
-        self.covered = array("q")
+        # need no clock (Doc._check_causality).  4 bytes each: change numbers are below
+        # 2**32 (the hash index's slots hold them so too)
+        self.covered = array("I")
         self._deps_many: dict[int, tuple[int, ...]] = {}  # change number -> its deps (>1)
         self.by_actor: dict[bytes, array[int]] = {}
         # actor -> its change numbers in seq order
@@ -245,7 +246,7 @@ class History:
         new.start = array("q", self.start)
         new.n_ops = array("q", self.n_ops)
         new._dep1 = array("q", self._dep1)
-        new.covered = array("q", self.covered)
+        new.covered = array("I", self.covered)
         new._deps_many = dict(self._deps_many)
         new.by_actor = {a: array("q", n) for a, n in self.by_actor.items()}
         new._heads = dict(self._heads)
@@ -403,7 +404,7 @@ class History:
         self.actor.extend([a] * n)
         _extend(self.start, starts)
         _extend(self.n_ops, n_ops)
-        _extend(self.covered, range(i0 + 1, i0 + n + 1))
+        self.covered.extend(range(i0 + 1, i0 + n + 1))  # (not _extend: 4-byte items)
         self._dep1.append(first)
         _extend(self._dep1, range(i0, i0 + n - 1))
         heads = self._heads

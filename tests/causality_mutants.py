@@ -36,8 +36,8 @@ MUTANTS = [
         "                    pass\n",
     ),
     (
-        "_extend(self.covered, range(i0 + 1, i0 + n + 1))",
-        "_extend(self.covered, range(i0, i0 + n))",
+        "self.covered.extend(range(i0 + 1, i0 + n + 1))",
+        "self.covered.extend(range(i0, i0 + n))",
     ),
     # shown_past
     (
