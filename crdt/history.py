@@ -331,20 +331,19 @@ class History:
             self._dep1.append(d0)
             heads.pop(d0, None)
             cov = covered[d0]
-        else:
+        elif nd:
+            self._dep1.append(MANY_DEPS)
+            self._deps_many[i] = dep_idx
+            if not whole and nd == len(heads):  # (a merge of every head: all of them)
+                whole = all([d in heads for d in dep_idx])
             cov = 0
-            if nd:
-                self._dep1.append(MANY_DEPS)
-                self._deps_many[i] = dep_idx
-                if not whole and nd == len(heads):  # (a merge of every head: all of them)
-                    whole = all([d in heads for d in dep_idx])
-                for d in dep_idx:
-                    if covered[d] > cov:
-                        cov = covered[d]
-            else:
-                self._dep1.append(NO_DEP)
             for d in dep_idx:
                 heads.pop(d, None)
+                if covered[d] > cov:
+                    cov = covered[d]
+        else:
+            self._dep1.append(NO_DEP)
+            cov = 0
         # (made on every head, or on a past holding every change below it: all of them)
         covered.append(i + 1 if whole or cov == i else cov)
         heads[i] = h

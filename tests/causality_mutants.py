@@ -32,8 +32,8 @@ MUTANTS = [
         "covered.append(i + 1 if whole or cov >= i - 1 else cov)",
     ),
     (
-        "                    whole = all([d in heads for d in dep_idx])\n",
-        "                    pass\n",
+        "                whole = all([d in heads for d in dep_idx])\n",
+        "                pass\n",
     ),
     (
         "self.covered.extend(range(i0 + 1, i0 + n + 1))",
