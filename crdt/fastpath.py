@@ -1,5 +1,5 @@
-"""The remote fast path: changes of one op, on one or two deps the document has, and
-changes of several text ops on the only head (a text typed whole among them).
+"""The remote fast path: changes of one op, and changes of several text ops (a text
+typed whole among them), on one or two deps the document has.
 
 A peer typing sends one such change per keystroke: one INS of a string, or one REM, whose
 only dep is the previous change; an application editing fields of its objects sends one SET
@@ -19,11 +19,12 @@ does first, without a clock (``History.shown_past``), else by calling it
 (``Doc._check_causality``).  Most of a peer's keystrokes each continue the one before:
 once one has gone the whole way, the keystrokes after it are told by comparing a few of
 their fields with it, and their text extends the run it went into in one go when the
-typing stops.  A change of several text ops made on the only head (a selection typed
-over) goes to :func:`_text_ops`, which looks every id up before it applies any op, or, if
-the text has no elements yet (a document typed whole, sent in one change), lays all of
-its ops out at once with :mod:`crdt.fill`; so too if the change makes the text first, at
-a key of a map (:func:`_made_whole`), as a new document's first change, on nothing, does.
+typing stops.  A change of several text ops (a selection typed over) goes to
+:func:`_text_ops`, which checks every id before it applies any op (an id the change's
+own ops make, by the counters), or, made on all the heads, if the text has no elements
+yet (a document typed whole, sent in one change), lays all of its ops out at once with
+:mod:`crdt.fill`; so too if the change makes the text first, at a key of a map
+(:func:`_made_whole`), as a new document's first change, on nothing, does.
 The path is conservative: at the first change that does not have the shape, or fails any
 check, it stops and leaves that change to the general path, which applies it or raises
 the error it deserves.  So this path decides nothing the
@@ -66,23 +67,24 @@ _Pattern = re.Pattern[bytes]
 def _grammar() -> tuple[_Pattern, _Pattern, _Pattern, _Pattern]:
     """The canonical msgpack of the changes this path takes (SPEC.md section 4), as
     regexes over their bytes: one op that is an INS or REM of text, or a SET (group 1: its
-    bytes); second, a change of two ops or more on one dep (group 1: the dep) or none,
-    whose first op is an INS or REM, or the MAKE of a text at a key of up to 31 bytes with
-    no pred followed by an INS, after MAKEs of maps of the same form (group 2: where the
-    INS and REM ops begin); of those it tests the header and those MAKEs.  The third
-    and fourth test the INS and REM ops after them (:func:`_canonical_text_ops`): a run
-    of them, and an INS of a string too long for the run.
+    bytes); second, a change of two ops or more on one dep (group 1: the dep), two
+    (sorted: tested after) or none, whose first op is an INS or REM, or the MAKE of a
+    text at a key of up to 31 bytes with no pred followed by an INS, after MAKEs of maps
+    of the same form (group 2: where the INS and REM ops begin); of those it tests the
+    header and those MAKEs.  The third and fourth test the INS and REM ops after them
+    (:func:`_canonical_text_ops`): a run of them, and an INS of a string too long for the
+    run.
 
     A change matching the first is well formed, canonical and typed as ``decode_change``
     demands, up to the lengths of its last string (``unpack`` checks them) and, for a
     SET, the op (checked by the loop, and by packing the change again); so is a change of
     several ops that the second and :func:`_canonical_text_ops` take (``unpack`` checks
     the length of its ops array and its strings' UTF-8).  The grammar is narrower than
-    the format: a message of at most 31 bytes, at most two actors in the table, op ids
-    naming the author or the table's first actor, counters up to INT64_MAX.  A regex
-    tests the bytes in C: the same tests on the unpacked values took a quarter of the
-    work of a remote keystroke, and with packing the change again, a fifth of a text
-    typed whole.
+    the format: a message of at most 31 bytes, at most two actors in the table, the ids
+    of text ops naming the author or one of them (a MAKE's, the author or the first),
+    counters up to INT64_MAX.  A regex tests the bytes in C: the same tests on the
+    unpacked values took a quarter of the work of a remote keystroke, and with packing
+    the change again, a fifth of a text typed whole.
     """
 
     def lp(base: int, lens: list[int], prefix: bytes = b"") -> bytes:
@@ -102,7 +104,7 @@ def _grammar() -> tuple[_Pattern, _Pattern, _Pattern, _Pattern]:
     dep = rb"\xc4\x20.{32}"
     deps = rb"(?:\x91" + dep + rb"|\x92" + dep + dep + b")"  # (sorted: tested after)
     table = rb"(?:\x90|\x91" + actor + rb"|\x92" + actor + actor + b")"
-    opid = rb"\x92" + uint + rb"[\x00\x01]"  # [counter, actor index 0 or 1]
+    opid = rb"\x92" + uint + rb"[\x00-\x02]"  # [counter, actor index 0, 1 or 2]
     # the string inserted: a str in its shortest header, not empty; its bytes run to the end
     text = rb"(?:[\xa1-\xbf]|\xd9[\x20-\xff]|\xda(?!\x00)..|\xdb(?!\x00\x00)....).*"
     ins = re.escape(bytes([_INS])) + opid + opid + text
@@ -116,7 +118,10 @@ def _grammar() -> tuple[_Pattern, _Pattern, _Pattern, _Pattern]:
         + uint
         + uint
         + message
-        + rb"(?:\x90|\x91\xc4\x20(.{32}))"
+        + rb"(?:\x90|\x91\xc4\x20(.{32})|\x92"
+        + dep
+        + dep
+        + b")"
         + table
     )
 
@@ -141,7 +146,7 @@ def _grammar() -> tuple[_Pattern, _Pattern, _Pattern, _Pattern]:
     ins_ = re.escape(bytes([_INS]))
     makes = b"(?:(?:" + make(_MAP) + b")*" + make(_TEXT) + rb"(?=\x94" + ins_ + b"))?"
     first = rb"()\x94[" + re.escape(bytes([_INS, _REM])) + b"]"
-    # A run of INS and REM ops of text, each canonical and typed: the ids [uint, 0 or 1],
+    # A run of INS and REM ops of text, each canonical and typed: the ids [uint, 0 to 2],
     # an INS's reference such an id or nil, its string not empty and of up to 255 bytes
     # (each length its own alternative: a regex cannot count), a REM's count positive.
     # An INS of a longer string stops the run: the fourth pattern reads its length.
@@ -168,7 +173,7 @@ _LONG_INS = _long.match
 
 def _canonical_text_ops(raw: bytes, pos: int) -> bool:
     """Whether ``raw[pos:]`` is INS and REM ops of text back to back, each canonical and
-    typed: ids ``[uint, 0 or 1]``, an INS's reference such an id or nil and its string not
+    typed: ids ``[uint, 0 to 2]``, an INS's reference such an id or nil and its string not
     empty, a REM's count positive.  A regex cannot count, so the third pattern of
     :func:`_grammar` spells out each length of string up to 255 bytes, and an INS of a
     longer one (a paste) is read by its length here.  O(bytes)."""
@@ -189,7 +194,7 @@ def _canonical_text_ops(raw: bytes, pos: int) -> bool:
 def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> int:
     """Apply ``changes[k]``, ``changes[k + 1]``, ... while each is encoded bytes of a
     one-op change (an INS or REM of text, or a SET of a scalar at a map key) on one or two
-    deps that ``doc`` has, or of several text ops on the only head (:func:`_text_ops`);
+    deps that ``doc`` has, or of several text ops on such deps (:func:`_text_ops`);
     returns the index of the first change left to the general path (``len(changes)`` if
     none).
 
@@ -260,40 +265,29 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
             break
         m = _ONE_OP(raw)
         if m is None:
-            # several text ops (a selection typed over, say) made on the only head
+            several = True
+            # several text ops (a selection typed over, say), on one dep or after a merge
             m = _TEXT_OPS(raw)
-            if m is None or (m[1] != hh and not (fresh and m[1] is None)):
+            if m is None:
                 break
             if typed is not None:  # (max_op: this change, or the general path, moves it)
                 t_sq.extend_typing(t_run, "".join(typed))
                 typed = None
-            c = _text_ops(objs, apply_op, raw, m[1], m.start(2), hnxt, last, last_seq, seq_of)
-            if c is None:
+                if hnxt - 1 > max_op:
+                    max_op = hnxt - 1
+            try:
+                top = unpack(raw, use_list=False)  # (tuples: cheaper to make and free)
+            except Exception:  # (a string's length or UTF-8 wrong) the general path says how
                 break
-            actor = c.actor
-            if actor != last:  # (as a one-op change on the only head, below)
-                record_run()
-            if fresh:  # the document's first change: no dep (and no run waits)
-                hi = add(c, (), True)
-                fresh = False
-            else:
-                if run_first < 0:
-                    run_first = hi
-                    run_from = len(applied)
-                hi += 1
-            hh = c.hash
-            hnxt = c.start_op + c.n_ops
-            max_op = hnxt - 1
-            last = actor
-            last_seq = c.seq
-            app(c)
-            continue
-        try:
-            top = unpack(raw)
-        except Exception:  # (a string's length or UTF-8 wrong) the general path says how
-            break
-        _, actor, seq, start_op, time, message, deps, table, (op,) = top
-        if typed is not None:
+            _, actor, seq, start_op, time, message, deps, table, ops = top
+        else:
+            several = False
+            try:
+                top = unpack(raw)
+            except Exception:  # (a string's length or UTF-8 wrong) the general path says how
+                break
+            _, actor, seq, start_op, time, message, deps, table, (op,) = top
+        if typed is not None:  # (several: flushed above)
             # the author on the only head, its next seq and counter, the same actor table
             # (so the same object, and the author named by index 0), a text op
             if (
@@ -343,7 +337,7 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
                 dep_hashes = (d,)
                 nxt = start[j] + n_ops[j]
                 at_heads = False
-        else:  # made just after a merge (sorted, as decode_change demands)
+        elif deps:  # made just after a merge (sorted, as decode_change demands)
             record_run()
             linear = False
             d, d2 = deps
@@ -357,6 +351,13 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
             dep_hashes = (d, d2)
             nxt = max(start[i1] + n_ops[i1], start[i2] + n_ops[i2])
             at_heads = len(heads) == 2 and i1 in heads and i2 in heads
+        else:  # on nothing (several ops only: the grammar): the document's first change
+            if not fresh:
+                break
+            dep_idx = dep_hashes = ()
+            nxt = 1
+            at_heads = True
+            linear = False
         if start_op != nxt:
             break
         known = last_seq if actor == last else seq_of(actor)  # (a peer typing: the former)
@@ -364,20 +365,38 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
             break
         preds = no_preds  # (the pred ids of a SET; none for text)
         text = m.lastindex is None  # (group 1, a SET's op, did not match)
-        if text:  # INS or REM of text: the grammar has tested every type
+        if several:
+            # every id checked (those outside the change go to ``refs`` for the causality
+            # check below), nothing applied yet: unless typed whole, on all the heads
+            refs: list[Any] | None = None if at_heads else []
+            got = _text_ops(objs, apply_op, top, raw, m.start(2), dep_hashes, refs)
+            if got is None:
+                break
+            c, sq, names = got
+            hsh = c.hash
+            size = c.n_ops
+        elif text:  # INS or REM of text: the grammar has tested every type
             a, (oc, oi), (rc, ri), x = op
             # (an object or element found below is earlier than this op: on the only head,
             # every counter in the document is below start_op; on one of several, the
             # causality check below puts every id the op names in its dep's past, where they
             # are too)
             if table:
-                if len(table) != 1:
-                    break
-                other = table[0]
-                if other == actor or not (oi or ri):
-                    break  # (the one actor in the table must be named, and not the author)
-                obj = (oc, other if oi else actor)
-                ra = other if ri else actor
+                if len(table) == 1:
+                    other = table[0]
+                    if other == actor or not (oi or ri) or oi > 1 or ri > 1:
+                        break  # (the one actor in the table must be named, and not the author)
+                    obj = (oc, other if oi else actor)
+                    ra = other if ri else actor
+                else:
+                    # two others, each named once: the text's maker and the ref's author
+                    if oi + ri != 3:  # (the grammar: each at most 2, so 1 and 2)
+                        break
+                    t1, t2 = table
+                    if t1 == actor or t2 == actor or not t1 < t2:
+                        break
+                    obj = (oc, table[oi - 1])
+                    ra = table[ri - 1]
             elif oi or ri:
                 break
             else:
@@ -487,12 +506,13 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
                 cur = st.data.get(key)
                 w = cur[-1] if cur and len(preds) == 1 else None
                 refs = None if w is not None and (w[0], w[1]) == preds[0] else []
-        if not text and pack_lists(top) != raw:  # canonical, as decode_change demands
-            break
-        hasher = new_hasher()
-        hasher.update(raw)
-        hsh = hasher.digest()
-        c = Change(actor, seq, start_op, time, message, dep_hashes, None, raw, hsh, size)
+        if not several:
+            if not text and pack_lists(top) != raw:  # canonical, as decode_change demands
+                break
+            hasher = new_hasher()
+            hasher.update(raw)
+            hsh = hasher.digest()
+            c = Change(actor, seq, start_op, time, message, dep_hashes, None, raw, hsh, size)
         if refs is not None:
             record_run()
             doc._clock_for_next = None
@@ -503,7 +523,10 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
                     causality(c, dep_idx, known, refs, preds)  # (may set doc._clock_for_next)
                 except InvalidChangeError:
                     break
-        if a == _INS:
+        if several:
+            if sq is not None:  # (else typed whole: applied already)
+                _apply_text_ops(sq, ops, names, start_op, actor)
+        elif a == _INS:
             if typing:
                 if linear:  # (the next changes may continue it: see ``typed``)
                     typed = [x]
@@ -537,6 +560,7 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
             hnxt = start_op + size
         else:
             i = add(c, dep_idx, at_heads)
+            fresh = False
             if refs is not None and doc._clock_for_next is not None:
                 h.remember(i, doc._clock_for_next)  # (later clock walks stop here)
             if len(heads) == 1:
@@ -564,58 +588,62 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
 def _text_ops(
     objs: Any,
     apply_op: Any,
+    top: Any,
     raw: bytes,
-    dep: bytes | None,
     pos: int,
-    nxt: int,
-    last: Any,
-    last_seq: int,
-    seq_of: Any,
-) -> Change | None:
-    """Check and apply a change of several INS and REM ops on one text, made on the only
-    head (hash ``dep``, its last op ``nxt - 1``; None: the document has no change, and the
-    change no dep), every id they name older than the change;
-    returns it, or None (nothing changed) for the general path to decide.  ``last_seq``:
-    the last seq of actor ``last`` (else ``seq_of`` says).
+    deps: tuple[bytes, ...],
+    refs: list[Any] | None,
+) -> tuple[Change, Any, list[bytes]] | None:
+    """Check a change ``top`` (``raw`` unpacked) of several INS and REM ops on one text,
+    made on ``deps``, whose header the caller has checked (deps known, seq, start_op);
+    returns it with the text's :class:`~crdt.sequence.Sequence` and the actors its ids
+    name by index, for :func:`_apply_text_ops` to apply once the caller's causality check
+    has passed; or None (nothing changed) for the general path to decide.  ``refs``:
+    None if made on all the heads; else a list, which gets every id the ops name outside
+    the change (the object, each ref, the last id of each run a REM covers), as the
+    causality check takes them.
 
     The checks are those of ``decode_change`` and ``Doc._apply_verified`` for this shape
     (every type and encoding by the grammar, the ops from ``pos``: group 2 of its second
-    pattern); the ops are applied as ``OpSet.apply`` applies them, in their order.  Made
-    on the only head, everything in the document is in the change's past and older than
-    the change, and an id its own ops make is not here yet (``find`` does not find it:
-    such a change goes to the general path): so every id can be checked before any op is
-    applied.
-    O(ops) lookups, then the ops.  On a text with no elements yet, every id must be the
-    change's own instead: :func:`crdt.fill.gather` checks them all and lays them out (from
-    the ops as unpacked: no op tuples), and :func:`crdt.fill.fill` writes the text at once;
-    so too when the change makes the text first (:func:`_made_whole`).  ``apply_op``:
-    ``OpSet.apply``.
+    pattern).  An id of the author's at or past ``start_op`` is the change's own: it must
+    be an element an earlier INS of the change makes (as the general path, applying op by
+    op, finds it), which :func:`_made_here` tells from the counters; every other id must
+    be in the document, older than the change.  So every id is checked before any op is
+    applied.  O(ops) lookups.
+
+    On all the heads, on a text with no elements yet, every id must be the change's own
+    instead: :func:`crdt.fill.gather` checks them all and lays them out (from the ops as
+    unpacked: no op tuples), and :func:`crdt.fill.fill` writes the text at once; so too
+    when the change makes the text first (:func:`_made_whole`).  Those are applied here
+    (the second item None).  ``apply_op``: ``OpSet.apply``.
     """
-    try:
-        top = unpack(raw, use_list=False)  # (tuples: cheaper to make and free; crdt.codec)
-    except Exception:
-        return None
-    _, actor, seq, start_op, time, message, _, table, ops = top  # (the dep: the grammar's)
-    deps = () if dep is None else (dep,)
-    if start_op != nxt or seq != (last_seq if actor == last else seq_of(actor)) + 1:
-        return None
+    _, actor, seq, start_op, time, message, _, table, ops = top
     if not table:
         names = [actor]
-    elif len(table) == 1 and table[0] != actor:
+    elif len(table) == 1:
+        if table[0] == actor:
+            return None
         names = [actor, table[0]]
     else:
-        return None  # (two others: the general path sorts the table out)
+        t1, t2 = table
+        if t1 == actor or t2 == actor or not t1 < t2:
+            return None
+        names = [actor, t1, t2]
     nn = len(names)
     if not _canonical_text_ops(raw, pos):
         return None
     first = ops[0]
     if len(first) == 5:
-        return _made_whole(objs, apply_op, top, raw, deps, names)
+        if refs is not None:
+            return None  # (a document made and typed on a peer that saw less: rare)
+        c = _made_whole(objs, apply_op, top, raw, deps, names)
+        return None if c is None else (c, None, names)
     o = first[1]
     oc, oi = o
     if oi >= nn:
         return None
-    st = objs.get((oc, names[oi]))
+    obj = (oc, names[oi])
+    st = objs.get(obj)
     if st is None or st.type is not _TEXT:
         return None
     sq = st.data
@@ -623,15 +651,20 @@ def _text_ops(
     if can_fill(sq):
         # a text typed whole, sent in one change: its first op an INS at the head, its
         # elements all the change's own (any other change on an empty text fails gather)
+        if refs is not None:
+            return None
         plan = _whole_plan(top, 0, nn, used)
         if plan is None:
             return None
         fill(sq, plan, actor)
-        return _whole_change(top, raw, deps, plan)
+        return _whole_change(top, raw, deps, plan), None, names
+    if refs is not None:
+        refs.append(obj)
     find = sq.find
     ctr = start_op
-    for a, obj, e, x in ops:  # (the grammar has tested every type and encoding)
-        if obj != o or e is None:
+    made: list[int] = []  # the ids earlier INS ops of the change make: [lo, hi) after [lo, hi)
+    for a, ob, e, x in ops:  # (the grammar has tested every type and encoding)
+        if ob != o or e is None:
             return None  # (another object, or an INS at the head: the general path's)
         rc, ri = e
         if ri >= nn:
@@ -639,22 +672,57 @@ def _text_ops(
         ra = names[ri]
         used |= 1 << ri
         if a == _INS:
-            if find(rc, ra) is None:
+            if ri == 0 and rc >= start_op:  # (the table holds others only: index 0 is the author)
+                if not _made_here(made, rc, rc + 1):
+                    return None
+            elif find(rc, ra) is None:
                 return None
+            elif refs is not None:
+                refs.append((rc, ra))
+            made.append(ctr)
             ctr += len(x)
+            made.append(ctr)
         else:
             end = rc + x
-            while rc < end:
-                run = find(rc, ra)
-                if run is None:
-                    return None
-                rc = run.ctr + run.n
+            if ri == 0 and end > start_op:
+                if not _made_here(made, rc, end):
+                    return None  # (old and own ids in one REM too: the general path's)
+            else:
+                while rc < end:
+                    run = find(rc, ra)
+                    if run is None:
+                        return None
+                    rc = run.ctr + run.n
+                    if refs is not None:
+                        refs.append(((rc if rc < end else end) - 1, ra))
             ctr += x
     if ctr - 1 > INT64_MAX or used != (1 << nn) - 1:
         return None
     hasher = new_hasher()
     hasher.update(raw)
-    ctr = start_op
+    c = Change(
+        actor, seq, start_op, time, message, deps, None, raw, hasher.digest(), ctr - start_op
+    )
+    return c, sq, names
+
+
+def _made_here(made: list[int], lo: int, hi: int) -> bool:
+    """Whether ids ``lo`` .. ``hi - 1`` all lie in the ranges ``made`` (ascending and
+    disjoint: ``[lo, hi)`` after ``[lo, hi)``, one per INS).  O(ranges)."""
+    for k in range(0, len(made), 2):
+        a, b = made[k], made[k + 1]
+        if a <= lo < b:
+            if hi <= b:
+                return True
+            lo = b  # (the rest must start where this one ends)
+    return False
+
+
+def _apply_text_ops(
+    sq: Any, ops: tuple[Any, ...], names: list[bytes], ctr: int, actor: bytes
+) -> None:
+    """Apply checked INS and REM ops (:func:`_text_ops`) to text ``sq`` in their order,
+    from counter ``ctr``, as ``OpSet.apply`` applies them."""
     for a, _, (rc, ri), x in ops:
         if a == _INS:
             sq.integrate_insert((rc, names[ri]), ctr, actor, x)
@@ -662,9 +730,6 @@ def _text_ops(
         else:
             sq.remote_delete(rc, names[ri], x)
             ctr += x
-    return Change(
-        actor, seq, start_op, time, message, deps, None, raw, hasher.digest(), ctr - start_op
-    )
 
 
 def _made_whole(

@@ -54,20 +54,57 @@ MUTANTS = [
     (r'dep = rb"\xc4\x20.{32}"', r'dep = rb"\xc4.{33}"'),
     (r'|\x92" + dep + dep + b")"', r'|\x92" + dep + b")"'),
     (r' + rb"|\x92" + actor + actor + b")"', r' + b")"'),
-    (r'rb"\x92" + uint + rb"[\x00\x01]"', r'rb"\x92" + uint + rb"[\x00-\x02]"'),
-    (r'rb"\x92" + uint + rb"[\x00\x01]"', r'rb"\x92" + uint + rb"[\x00-\x7f]"'),
+    (r'rb"\x92" + uint + rb"[\x00-\x02]"', r'rb"\x92" + uint + rb"[\x00\x01]"'),
+    (r'rb"\x92" + uint + rb"[\x00-\x02]"', r'rb"\x92" + uint + rb"[\x00-\x03]"'),
     (r'text = rb"(?:[\xa1-\xbf]|', r'text = rb"(?:[\xa0-\xbf]|'),
     (r"|\xd9[\x20-\xff]|", r"|\xd9.|"),
     (r"|\xda(?!\x00)..|", r"|\xda..|"),
     (r'rb"\x99\x01" + actor', r'rb"\x99[\x01\x02]" + actor'),
     # the loop
     (
-        "        except Exception:  # (a string's length or UTF-8 wrong) the general path says how\n            break\n",
-        "        except Exception:\n            raise\n",
+        "use_list=False)  # (tuples: cheaper to make and free)\n            except Exception:  # (a string's length or UTF-8 wrong) the general path says how\n                break\n",
+        "use_list=False)  # (tuples: cheaper to make and free)\n            except Exception:\n                raise\n",
     ),
-    ("                if len(table) != 1:\n                    break\n", ""),
-    ("                if other == actor or not (oi or ri):", "                if other == actor:"),
-    ("                if other == actor or not (oi or ri):", "                if not (oi or ri):"),
+    (
+        "                top = unpack(raw)\n            except Exception:  # (a string's length or UTF-8 wrong) the general path says how\n                break\n",
+        "                top = unpack(raw)\n            except Exception:\n                raise\n",
+    ),
+    (
+        "                if len(table) == 1:\n                    other",
+        "                if True:\n                    other",
+    ),
+    (
+        "if other == actor or not (oi or ri) or oi > 1 or ri > 1:",
+        "if not (oi or ri) or oi > 1 or ri > 1:",
+    ),
+    (
+        "if other == actor or not (oi or ri) or oi > 1 or ri > 1:",
+        "if other == actor or oi > 1 or ri > 1:",
+    ),
+    (
+        "if other == actor or not (oi or ri) or oi > 1 or ri > 1:",
+        "if other == actor or not (oi or ri) or ri > 1:",
+    ),
+    (
+        "if other == actor or not (oi or ri) or oi > 1 or ri > 1:",
+        "if other == actor or not (oi or ri) or oi > 1:",
+    ),
+    # a text op naming two others (its table's two: the text's maker, the ref's author)
+    ("                    if oi + ri != 3:", "                    if oi + ri < 2:"),
+    (
+        "                    if t1 == actor or t2 == actor or not t1 < t2:\n                        break",
+        "                    if t2 == actor or not t1 < t2:\n                        break",
+    ),
+    (
+        "                    if t1 == actor or t2 == actor or not t1 < t2:\n                        break",
+        "                    if t1 == actor or not t1 < t2:\n                        break",
+    ),
+    (
+        "                    if t1 == actor or t2 == actor or not t1 < t2:\n                        break",
+        "                    if t1 == actor or t2 == actor:\n                        break",
+    ),
+    ("                    obj = (oc, table[oi - 1])", "                    obj = (oc, table[0])"),
+    ("                    ra = table[ri - 1]", "                    ra = table[1]"),
     (
         "            elif oi or ri:\n                break\n",
         "            elif False:\n                pass\n",
@@ -290,48 +327,94 @@ MUTANTS = [
     ),
     ("        if pos > n:\n            return False\n", ""),
     ("    if not _canonical_text_ops(raw, pos):\n        return None\n", ""),
-    ("m[1], m.start(2), hnxt,", "m[1], m.start(2) + 1, hnxt,"),
-    (r'rb"(?:\x90|\x91\xc4\x20(.{32}))"', r'rb"\x91\xc4\x20(.{32})"'),
-    (
-        "            if m is None or (m[1] != hh and not (fresh and m[1] is None)):\n",
-        "            if m is None:\n",
-    ),
+    ("raw, m.start(2), dep_hashes, refs)", "raw, m.start(2) + 1, dep_hashes, refs)"),
+    (r'rb"(?:\x90|\x91\xc4\x20(.{32})|\x92"', r'rb"(?:\x91\xc4\x20(.{32})|\x92"'),
+    (r'rb"(?:\x90|\x91\xc4\x20(.{32})|\x92"', r'rb"(?:\x90|\x91\xc4\x20(.{32})|\x92\xff"'),
     (
         "            if typed is not None:  # (max_op: this change, or the general path, moves it)\n"
+        '                t_sq.extend_typing(t_run, "".join(typed))\n                typed = None\n'
+        "                if hnxt - 1 > max_op:\n                    max_op = hnxt - 1\n",
+        "",
+    ),
+    (
+        '                t_sq.extend_typing(t_run, "".join(typed))\n                typed = None\n'
+        "                if hnxt - 1 > max_op:\n                    max_op = hnxt - 1\n",
         '                t_sq.extend_typing(t_run, "".join(typed))\n                typed = None\n',
-        "",
+    ),
+    # several text ops: on one dep or two, on the heads or not (then the causality check)
+    (
+        "            refs: list[Any] | None = None if at_heads else []",
+        "            refs: list[Any] | None = None",
+    ),
+    ("            size = c.n_ops\n", "            size = 1\n"),
+    (
+        "            if sq is not None:  # (else typed whole: applied already)",
+        "            if sq is not None and False:",
     ),
     (
-        "            if actor != last:  # (as a one-op change on the only head, below)\n                record_run()\n",
-        "",
+        "        if refs is not None:\n            return None  # (a document made",
+        "        if False:\n            return None  # (a document made",
     ),
     (
-        "            hnxt = c.start_op + c.n_ops\n            max_op = hnxt - 1\n",
-        "            hnxt = c.start_op + c.n_ops\n",
+        "        if refs is not None:\n            return None\n        plan = _whole_plan(top, 0,",
+        "        if False:\n            return None\n        plan = _whole_plan(top, 0,",
     ),
-    ("    if start_op != nxt or seq != (last_seq", "    if seq != (last_seq"),
+    ("                refs.append((rc, ra))\n", "                pass\n"),
     (
-        "start_op != nxt or seq != (last_seq if actor == last else seq_of(actor)) + 1:",
-        "start_op != nxt:",
+        "                        refs.append(((rc if rc < end else end) - 1, ra))\n",
+        "                        pass\n",
     ),
-    ("(last_seq if actor == last else seq_of(actor))", "(last_seq if True else seq_of(actor))"),
-    ("    elif len(table) == 1 and table[0] != actor:", "    elif len(table) == 1:"),
-    ("    if oi >= nn:\n        return None\n    st = objs", "    st = objs"),
+    (
+        "                        refs.append(((rc if rc < end else end) - 1, ra))\n",
+        "                        refs.append((rc - 1, ra))\n",
+    ),
+    # ids the change itself makes (_made_here)
+    ("            if ri == 0 and rc >= start_op:", "            if rc >= start_op:"),
+    ("            if ri == 0 and rc >= start_op:", "            if ri == 0 and rc > start_op:"),
+    ("            if ri == 0 and end > start_op:", "            if end > start_op:"),
+    ("            if ri == 0 and end > start_op:", "            if ri == 0 and end >= start_op:"),
+    (
+        "            made.append(ctr)\n            ctr += len(x)\n",
+        "            made.append(ctr)\n            ctr += 1\n",
+    ),
+    (
+        "            made.append(ctr)\n            ctr += len(x)\n            made.append(ctr)\n",
+        "            ctr += len(x)\n",
+    ),
+    ("            if hi <= b:\n                return True\n", "            return True\n"),
+    ("            lo = b  # (the rest", "            pass  # (the rest"),
+    ("        if a <= lo < b:", "        if a <= lo <= b:"),
+    (
+        "    elif len(table) == 1:\n        if table[0] == actor:\n            return None\n",
+        "    elif len(table) == 1:\n",
+    ),
+    (
+        "        if t1 == actor or t2 == actor or not t1 < t2:\n            return None",
+        "        if t1 == actor or t2 == actor:\n            return None",
+    ),
+    (
+        "        if t1 == actor or t2 == actor or not t1 < t2:\n            return None",
+        "        if t2 == actor or not t1 < t2:\n            return None",
+    ),
+    (
+        "    if oi >= nn:\n        return None\n    obj = (oc, names[oi])",
+        "    obj = (oc, names[oi])",
+    ),
     (
         "    if st is None or st.type is not _TEXT:\n        return None",
         "    if st is None:\n        return None",
     ),
-    ("        if obj != o or e is None:", "        if e is None:"),
-    ("        if obj != o or e is None:", "        if obj != o:"),
+    ("        if ob != o or e is None:", "        if e is None:"),
+    ("        if ob != o or e is None:", "        if ob != o:"),
     (
         "        if ri >= nn:\n            return None\n        ra = names[ri]",
         "        ra = names[ri]",
     ),
     ("        used |= 1 << ri\n", ""),
-    ("            if find(rc, ra) is None:\n                return None\n", ""),
+    ("            elif find(rc, ra) is None:\n                return None\n", ""),
     (
-        "                if run is None:\n                    return None\n                rc = run.ctr + run.n",
-        "                if run is None:\n                    break\n                rc = run.ctr + run.n",
+        "                    if run is None:\n                        return None\n                    rc = run.ctr + run.n",
+        "                    if run is None:\n                        break\n                    rc = run.ctr + run.n",
     ),
     # a text typed whole (the fill), made first or not
     ("    if can_fill(sq):\n", "    if False:\n"),
@@ -365,14 +448,19 @@ MUTANTS = [
         "        apply_op((_MAKE, obj, key, _MAP, ()), ctr, actor)\n",
     ),
     ("    fill(objs[(ctr - 1, actor)].data, plan, actor)\n", ""),
-    ("    return _made_whole(objs, apply_op, top, raw, deps, names)", "    return None"),
+    ("        c = _made_whole(objs, apply_op, top, raw, deps, names)", "        c = None"),
     # the document's first change (no dep)
     ("    fresh = not heads", "    fresh = False"),
     ("    if fresh:\n        hnxt = 1\n", ""),
-    ("not (fresh and m[1] is None)", "not fresh"),
-    ("not (fresh and m[1] is None)", "not (m[1] is None)"),
-    ("                fresh = False\n", ""),
-    ("    deps = () if dep is None else (dep,)", "    deps = (dep,)"),
+    (
+        "            if not fresh:\n                break\n            dep_idx = dep_hashes = ()",
+        "            dep_idx = dep_hashes = ()",
+    ),
+    (
+        "            nxt = 1\n            at_heads = True\n",
+        "            nxt = 2\n            at_heads = True\n",
+    ),
+    ("            fresh = False\n", ""),
     ("    if ctr - 1 > INT64_MAX or used != (1 << nn) - 1:", "    if ctr - 1 > INT64_MAX:"),
     (
         "            sq.integrate_insert((rc, names[ri]), ctr, actor, x)\n            ctr += len(x)",
@@ -461,7 +549,7 @@ MUTANTS = [
         "                w = cur[-1] if cur else None",
     ),
     (
-        "        if not text and pack_lists(top) != raw:  # canonical, as decode_change demands\n            break\n",
+        "            if not text and pack_lists(top) != raw:  # canonical, as decode_change demands\n                break\n",
         "",
     ),
 ]

@@ -99,9 +99,9 @@ INT_FIELDS = [  # (base, path, least, greatest) of an int the grammar takes
     ("INS", (3,), 0, INT64_MAX),  # start_op
     ("INS", (4,), 0, INT64_MAX),  # time
     ("INS", (8, 0, 1, 0), 0, INT64_MAX),  # the object's counter
-    ("INS", (8, 0, 1, 1), 0, 1),  # its actor: the author or the table's one
+    ("INS", (8, 0, 1, 1), 0, 2),  # its actor: the author or one of the table's two
     ("INS", (8, 0, 2, 0), 0, INT64_MAX),  # the ref's counter
-    ("INS", (8, 0, 2, 1), 0, 1),
+    ("INS", (8, 0, 2, 1), 0, 2),
     ("REM", (8, 0, 1, 0), 0, INT64_MAX),
     ("REM", (8, 0, 2, 0), 0, INT64_MAX),
     ("REM", (8, 0, 3), 1, INT64_MAX),  # how many elements
@@ -183,9 +183,9 @@ def test_arrays() -> None:
 
 
 def test_changes_of_several_text_ops() -> None:
-    """``_TEXT_OPS`` takes a change on one dep whose ops array holds two ops or more, in
-    its shortest header, the first an INS or REM; group 1 is the dep, group 2 (empty)
-    where the ops begin."""
+    """``_TEXT_OPS`` takes a change on one dep or two whose ops array holds two ops or
+    more, in its shortest header, the first an INS or REM; group 1 is the dep if there is
+    one only, group 2 (empty) where the ops begin."""
     ins = INS[8][0]
     rem = REM[8][0]
     for n in (1, 2, 15, 16, 17, 300, 65535, 65536):
@@ -205,7 +205,11 @@ def test_changes_of_several_text_ops() -> None:
                 assert (_TEXT_OPS(b"\x99" + head + wide + body) is not None) is ok, (n, wide)
     for other in (SET[8][0], [2, [1, 0], "k", 1, []], [4, [1, 0], None, 1], [1, None, "k", []]):
         assert _TEXT_OPS(pack_lists([*INS[:8], [other, ins]])) is None, other
-    assert _TEXT_OPS(pack_lists([*INS[:6], [H, H[:-1] + b"\x12"], [], [ins, ins]])) is None
+    for deps in ([H, H[:-1] + b"\x12"], [H[:-1] + b"\x12", H]):  # (the loop tests the order)
+        m = _TEXT_OPS(pack_lists([*INS[:6], deps, [], [ins, ins]]))
+        assert m is not None and m[1] is None
+    assert _TEXT_OPS(pack_lists([*INS[:6], [H, H, H], [], [ins, ins]])) is None
+    assert _TEXT_OPS(pack_lists([*INS[:6], [H, H[:-1]], [], [ins, ins]])) is None
     assert _TEXT_OPS(pack_lists([*INS[:8], [[*ins, 1], ins]])) is None  # (five items)
 
 
@@ -267,13 +271,13 @@ SEVERAL = [*INS[:7], [b"\x0b" * 16], [[3, [1, 1], [3, 0], "ab"], [5, [1, 1], [3,
 SEVERAL[8] += [[3, [1, 1], None, "c"], [5, [1, 1], [9, 0], 1]]
 TEXT_INT_FIELDS = [  # (path, least, greatest) of an int in the ops the grammar takes
     ((8, 0, 1, 0), 0, INT64_MAX),  # an INS's object: counter, actor index
-    ((8, 0, 1, 1), 0, 1),
+    ((8, 0, 1, 1), 0, 2),  # (the author or one of the table's two: the loop tests which)
     ((8, 0, 2, 0), 0, INT64_MAX),  # its reference
-    ((8, 0, 2, 1), 0, 1),
+    ((8, 0, 2, 1), 0, 2),
     ((8, 1, 1, 0), 0, INT64_MAX),  # a REM's object, first element, count
-    ((8, 1, 1, 1), 0, 1),
+    ((8, 1, 1, 1), 0, 2),
     ((8, 1, 2, 0), 0, INT64_MAX),
-    ((8, 1, 2, 1), 0, 1),
+    ((8, 1, 2, 1), 0, 2),
     ((8, 1, 3), 1, INT64_MAX),
     ((8, 3, 3), 1, INT64_MAX),  # (the last op's)
 ]
@@ -396,7 +400,7 @@ def test_what_it_takes_is_canonical_and_typed(data: st.DataObject) -> None:
         a, o, r, x = ops[0]
         assert a in (3, 5) and type(a) is int
         for c, i in (o, r):
-            assert type(c) is int and 0 <= c <= INT64_MAX and type(i) is int and i in (0, 1)
+            assert type(c) is int and 0 <= c <= INT64_MAX and type(i) is int and i in (0, 1, 2)
         if a == 3:
             assert type(x) is str and x
         else:
@@ -450,7 +454,7 @@ def test_what_it_takes_of_several_ops_is_canonical_and_typed(data: st.DataObject
     for a, o, r, x in ops[k:]:
         assert a in (3, 5) and type(a) is int
         for c, i in (o, r) if r is not None else (o,):
-            assert type(c) is int and 0 <= c <= INT64_MAX and type(i) is int and i in (0, 1)
+            assert type(c) is int and 0 <= c <= INT64_MAX and type(i) is int and i in (0, 1, 2)
         if a == 3:
             assert type(x) is str and x
         else:
