@@ -224,6 +224,31 @@ def test_apply_two_typists_at_once_1000(benchmark: Any) -> None:
     _bench_apply(benchmark, base, changes)
 
 
+def test_apply_two_typists_over_selections_1000(benchmark: Any) -> None:
+    """As above, but each change types a character over a selected one (an INS and a
+    REM), and right after each merge: changes of several text ops, on two deps or on deps
+    behind the heads, whose ids often name the text's maker and the other typist (the
+    fast path's several text ops since issue #4's 29th stop; the general path's before)."""
+    base, _ = build_text(10_000)
+    peers = [base.fork(actor=actor(1)), base.fork(actor=actor(3))]
+    for p in peers:
+        p.merge_interval = None  # (a change per keystroke, as a peer that merges none sends)
+    rng = random.Random(3)
+    for i in range(1000):
+        p = peers[i % 2]
+        if i % 20 < 2:
+            p.merge(peers[1 - i % 2])
+        t = p.root["text"]
+        pos = rng.randrange(len(t))
+        with p.transaction():
+            t.delete(pos, 1)
+            t.insert(pos, "y")
+    peers[0].merge(peers[1])
+    changes = peers[0].get_changes(base.heads)
+    assert len(changes) == 1000
+    _bench_apply(benchmark, base, changes)
+
+
 def test_apply_map_writes_1000(benchmark: Any) -> None:
     """Two peers' 1000 writes of scalars to the fields of 50 objects (maps made by a third
     peer), each write one change that overwrites the value before (a pred), applied in one
