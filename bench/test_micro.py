@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import string
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -207,6 +208,17 @@ def test_apply_two_typists_at_once_1000(benchmark: Any) -> None:
     merging the other's every ten keystrokes, applied in one batch: the changes are not
     made on every head, so each goes through the causality check (most often without a
     clock: History.shown_past), what the concurrent traces' B2 is made of."""
+
+    def typed(p: Doc, rng: random.Random) -> None:
+        t = p.root["text"]
+        t.insert(rng.randint(0, len(t)), "x")
+
+    _bench_apply(benchmark, *_two_typists(typed))
+
+
+def _two_typists(edit: Callable[[Doc, random.Random], None]) -> tuple[Doc, list[bytes]]:
+    """A 10K text and two peers' 1000 changes to it, 500 each (an ``edit`` each, in turns),
+    each peer merging the other's every ten of its own: the text and the changes."""
     base, _ = build_text(10_000)
     peers = [base.fork(actor=actor(1)), base.fork(actor=actor(3))]
     for p in peers:
@@ -216,12 +228,11 @@ def test_apply_two_typists_at_once_1000(benchmark: Any) -> None:
         p = peers[i % 2]
         if i % 20 < 2:
             p.merge(peers[1 - i % 2])
-        t = p.root["text"]
-        t.insert(rng.randint(0, len(t)), "x")
+        edit(p, rng)
     peers[0].merge(peers[1])
     changes = peers[0].get_changes(base.heads)
     assert len(changes) == 1000
-    _bench_apply(benchmark, base, changes)
+    return base, changes
 
 
 def test_apply_two_typists_over_selections_1000(benchmark: Any) -> None:
@@ -229,24 +240,15 @@ def test_apply_two_typists_over_selections_1000(benchmark: Any) -> None:
     REM), and right after each merge: changes of several text ops, on two deps or on deps
     behind the heads, whose ids often name the text's maker and the other typist (the
     fast path's several text ops since issue #4's 29th stop; the general path's before)."""
-    base, _ = build_text(10_000)
-    peers = [base.fork(actor=actor(1)), base.fork(actor=actor(3))]
-    for p in peers:
-        p.merge_interval = None  # (a change per keystroke, as a peer that merges none sends)
-    rng = random.Random(3)
-    for i in range(1000):
-        p = peers[i % 2]
-        if i % 20 < 2:
-            p.merge(peers[1 - i % 2])
+
+    def typed_over(p: Doc, rng: random.Random) -> None:
         t = p.root["text"]
         pos = rng.randrange(len(t))
         with p.transaction():
             t.delete(pos, 1)
             t.insert(pos, "y")
-    peers[0].merge(peers[1])
-    changes = peers[0].get_changes(base.heads)
-    assert len(changes) == 1000
-    _bench_apply(benchmark, base, changes)
+
+    _bench_apply(benchmark, *_two_typists(typed_over))
 
 
 def test_apply_map_writes_1000(benchmark: Any) -> None:

@@ -942,17 +942,7 @@ def test_text_ops_on_deps_that_are_not_heads(monkeypatch: pytest.MonkeyPatch) ->
     """Changes of several text ops made after a merge, on all the heads or on deps behind
     them (a peer that saw less), naming elements in their past, outside it, or their own:
     both paths agree, the causality check decides, and the valid ones go the fast way."""
-    a = Doc(A, clock=lambda: 0, merge_interval=None)
-    with a.transaction():
-        a.root.make_text("t").insert(0, "ab")  # ops 1-3, one change
-    b = a.fork(B)
-    c = a.fork(C)
-    cut = a.heads
-    a.root["t"].insert(2, "p")  # A1: op 4
-    d = a.fork(b"\x0d" * 16)  # sees A1 only
-    a.root["t"].insert(3, "y")  # A2: op 5
-    b.root["t"].insert(2, "x")  # B1: op 4
-    d.merge(b)
+    a, b, c, d, cut = _a_peer_that_saw_less()
     with d.transaction():  # D1: ops 5 and 6, deps A1 and B1 (its ops are written below)
         d.root["t"].insert(3, "q")
         d.root["t"].delete(0, 1)
@@ -1606,19 +1596,29 @@ def test_changes_made_after_a_merge(monkeypatch: pytest.MonkeyPatch) -> None:
             assert len(tail) - 1 in set().union(*calls), name
 
 
+def _a_peer_that_saw_less() -> tuple[Doc, Doc, Doc, Doc, list[bytes]]:
+    """A made the text "ab" (ops 1-3, one change), then typed "p" (A1, op 4) and "y" (A2, op
+    5) after it; B and C forked before A1 (B typed "x", B1, op 4, and merged into D); D
+    forked after A1, so it saw A1 and B1 but not A2.  Returns A, B, C, D and the heads
+    before A1."""
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
+    with a.transaction():
+        a.root.make_text("t").insert(0, "ab")
+    b = a.fork(B)
+    c = a.fork(C)
+    cut = a.heads
+    a.root["t"].insert(2, "p")
+    d = a.fork(b"\x0d" * 16)
+    a.root["t"].insert(3, "y")
+    b.root["t"].insert(2, "x")
+    d.merge(b)
+    return a, b, c, d, cut
+
+
 def test_deps_that_are_not_heads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Deps the document has but not as heads (a peer that saw less): the causality
     check decides; and a dep it lacks makes the change wait, however well the rest fits."""
-    a = Doc(A, clock=lambda: 0, merge_interval=None)
-    with a.transaction():
-        a.root.make_text("t").insert(0, "ab")  # ops 1-3, one change
-    b = a.fork(b"\x0b" * 16)
-    cut = a.heads
-    a.root["t"].insert(2, "p")  # A1: op 4
-    d = a.fork(b"\x0d" * 16)  # sees A1 only
-    a.root["t"].insert(3, "y")  # A2: op 5
-    b.root["t"].insert(2, "x")  # B1: op 4
-    d.merge(b)
+    a, b, _, d, cut = _a_peer_that_saw_less()
     d.root["t"].insert(3, "q")  # D1: op 5 after A's "p", deps A1 and B1
     a1, a2 = a.get_changes(cut)
     (b1,) = b.get_changes(cut)
