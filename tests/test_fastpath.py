@@ -938,6 +938,39 @@ def test_hand_made_changes_naming_two_others(
     assert (len(taken[-1]) == 1) is ok
 
 
+@pytest.mark.parametrize(
+    "ops, ok",
+    [
+        ([[3, [4, 2], [7, 1], "z"]], True),  # into B's text "u", after A's "q"
+        ([[3, [4, 2], [7, 1], "z"], [5, [4, 2], [5, 2], 1]], True),  # and B's "x" deleted
+        ([[3, [4, 1], [7, 2], "z"]], False),  # (4, A) is no text, (7, B) no element
+        ([[3, [4, 2], [7, 2], "z"]], False),  # A named by no id
+    ],
+)
+def test_two_others_the_other_way_round(
+    ops: list[Any], ok: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """C's text ops into a text B made (the table's second actor), after an element A
+    typed in it (the first): the object named by index 2, the ref by index 1."""
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
+    a.root.make_text("t").insert(0, "ab")  # ops 1-3
+    b = a.fork(B)
+    b.root.make_text("u").insert(0, "xy")  # ops 4-6 by B
+    a.merge(b)
+    a.root["u"].insert(1, "q")  # op 7 by A, after B's "x"
+    c = a.fork(C)
+    c.root["u"].insert(2, "z")  # op 8 by C, after A's "q"
+    top = msgpack.unpackb(c.get_changes(a.heads)[0])
+    assert top[7] == [A, B] and top[8] == [[3, [4, 2], [7, 1], "z"]]
+    top[8] = ops
+    changes = [*a.get_changes(), msgpack.packb(top)]
+    d1, e1, taken = _both_ways(changes, len(changes) - 1, monkeypatch)
+    assert (e1 is None) is ok, e1
+    assert (len(taken[-1]) == 1) is ok
+    if ok:
+        assert "qz" in str(d1.root["u"])
+
+
 def test_text_ops_on_deps_that_are_not_heads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Changes of several text ops made after a merge, on all the heads or on deps behind
     them (a peer that saw less), naming elements in their past, outside it, or their own:
