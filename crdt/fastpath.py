@@ -238,8 +238,6 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
         ((hi, hh),) = heads.items()
         hnxt = start[hi] + n_ops[hi]
     fresh = not heads  # no change at all (linear: no base snapshot): one with no dep is next
-    if fresh:
-        hnxt = 1
     max_bytes = _change.MAX_CHANGE_BYTES  # (the general path refuses more; tests lower it)
     n = len(changes)
     # A peer typing on: each change the next keystroke after the one before, in the run
