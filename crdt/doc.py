@@ -912,8 +912,9 @@ class Doc:
             refs = [r for r in refs if h.change_of(r[0], r[1]) is not None]
             preds = [p for p in preds if h.change_of(p[0], p[1]) is not None]
         own = h.by_actor.get(actor)
-        # first without a clock: a change numbered below ``below`` is in the past, and so
-        # is a dep (two peers typing at once name their own last change and merged ops)
+        # first without a clock: a change numbered below the deps' ``covered`` prefix is in
+        # the past, and so is a dep (two peers typing at once name their own last change
+        # and merged ops)
         if h.shown_past(actor, dep_idx, refs + preds if preds else refs):
             return  # (without a clock: the two peers typing at once of most histories)
         clock = h.clock(dep_idx)  # (a new dict: it becomes this change's own clock below)
