@@ -195,6 +195,60 @@ def test_local_stress_splits_chunks(is_text, seed):
     assert len(m.seq) == 0 and _visible(m.seq) == m.content([])
 
 
+@pytest.mark.parametrize("max_runs", [2, 3])
+@pytest.mark.parametrize("is_text", [True, False])
+def test_far_jumps_from_the_cursor_the_head_and_the_tail(max_runs, is_text):
+    """With chunks of two or three runs every position is many chunks away: each edit and
+    each read lands somewhere at random, so ``_locate`` starts from the cursor (walking
+    back or on), from the head and from the tail, all of them many times; the model and
+    ``_check`` (the tail is the last chunk) judge every step, forks included."""
+    walks = {"head": 0, "tail": 0, "back": 0, "on": 0}
+    real = Sequence._locate
+
+    def locate(self, i):
+        # which start the nearest rule picks, told as _locate tells it (cursor at s)
+        s = self._cur_pos if self._cur is not None else 0
+        rc = self._rc
+        if rc is None or not rc[3] <= i < rc[3] + rc[0].n:
+            if i < s:
+                walks["head" if i < s - i else "back"] += 1
+            else:
+                walks["tail" if i - s > self.vis - i else "on"] += 1
+        return real(self, i)
+
+    rng = random.Random(max_runs * 2 + is_text)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(seqmod, "MAX_RUNS", max_runs)
+        mp.setattr(Sequence, "_locate", locate)
+        m = LocalModel(is_text)
+        for step in range(400):
+            n = len(m.elems)
+            if n > 8 and rng.random() < 0.3:
+                pos = rng.randrange(n)
+                m.delete(pos, min(rng.randint(1, 2), n - pos))
+            else:
+                pos = rng.randrange(n + 1)
+                m.insert(pos, [rng.choice(ALPHABET) if is_text else rng.randrange(9)])
+            if step % 20 == 0:
+                m.check()
+                m.check_positions(rng.sample(range(len(m.elems)), min(10, len(m.elems))))
+                # a fork's chunks are its own: its tail is its own last chunk
+                fork = m.seq.copy()
+                fork._check()
+                fork.local_insert(len(fork), 1 + step, B, "x" if is_text else [1])
+                fork._check()
+        m.check()
+        m.check_positions(rng.sample(range(len(m.elems)), len(m.elems)))
+        # a sequence loaded whole (a snapshot's way) ends at its own last chunk too
+        loaded = Sequence(is_text)
+        loaded.load_runs([(r.ctr, r.actor, r.content, False, r.deleted) for r in m.seq.runs()])
+        loaded._check()
+        for i in rng.sample(range(len(m.elems)), len(m.elems)):
+            assert loaded.id_at(i) == m.elems[i][0]
+    assert _n_chunks(m.seq) > 30
+    assert min(walks.values()) > 20, walks
+
+
 def test_local_range_errors():
     s = Sequence(True)
     s.local_insert(0, 1, A, "abc")
