@@ -188,6 +188,31 @@ def test_apply_keystroke_changes_1000(benchmark: Any) -> None:
     _bench_apply(benchmark, base, changes)
 
 
+def test_apply_keystroke_changes_after_a_snapshot_1000(benchmark: Any) -> None:
+    """As above, into a document loaded from a snapshot of the base (an epoch's, or a peer
+    that joined from one): the first change is on the cut's heads, the general path's; the
+    fast path takes the others."""
+    from crdt.snapshot import encode_snapshot, load_snapshot
+
+    base, obj = build_text(10_000)
+    snap = encode_snapshot(base)
+    typist = load_snapshot(snap, actor=actor(1))
+    typist.merge_interval = None
+    for i in range(1000):
+        with typist.transaction() as tx:
+            tx.splice(obj, 5000 + i, 0, "x")
+    changes = typist.get_changes(base.heads)
+    assert len(changes) == 1000
+
+    def setup() -> tuple[tuple[Doc], dict[str, Any]]:
+        return (load_snapshot(snap, actor=actor(2)),), {}
+
+    def run(d: Doc) -> None:
+        d.apply_changes(changes)
+
+    benchmark.pedantic(run, setup=setup, rounds=30)
+
+
 def test_apply_selection_typed_over_1000(benchmark: Any) -> None:
     """A peer's 1000 changes that each type a character over a selected one (an INS and a
     REM), each on the only head, applied in one batch (the fast path's several text ops,

@@ -545,7 +545,10 @@ class Doc:
             seq_of = h.seq_of
             app = applied.append
             linear = self._base is None
-            fast = linear and not observed
+            # (the fast path takes a document loaded from a snapshot too: it resolves deps
+            # in the history only, so what it takes descends from the cut; a lazily loaded
+            # checkpoint's changes come decoded, which it leaves to the general path)
+            fast = not observed
             decode = decode_change_wire
             k = 0
             n = len(todo)

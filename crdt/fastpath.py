@@ -198,10 +198,13 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     returns the index of the first change left to the general path (``len(changes)`` if
     none).
 
-    The caller has checked that ``doc`` may take this path: no base snapshot, no buffered
-    changes, no observers.  O(1) per change beyond the op itself on the heads; otherwise
-    the causality check of the general path: O(log changes) per id the op names when
-    ``History.shown_past`` shows them, else a clock of the deps.
+    The caller has checked that ``doc`` may take this path: no buffered changes, no
+    observers.  On a document loaded from a snapshot it takes only changes whose deps are
+    in the history (after the cut, which they so descend from): one on the cut's heads, or
+    on nothing, is the general path's (which rejects what does not descend from the cut).
+    O(1) per change beyond the op itself on the heads; otherwise the causality check of the
+    general path: O(log changes) per id the op names when ``History.shown_past`` shows
+    them, else a clock of the deps.
     """
     raw = changes[k]
     if type(raw) is not bytes or (_ONE_OP(raw) is None and _TEXT_OPS(raw) is None):
@@ -237,7 +240,8 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     if len(heads) == 1:
         ((hi, hh),) = heads.items()
         hnxt = start[hi] + n_ops[hi]
-    fresh = not heads  # no change at all (linear: no base snapshot): one with no dep is next
+    # no change at all, nor a snapshot cut: a change on no dep may be the document's first
+    fresh = not heads and doc._base is None
     max_bytes = _change.MAX_CHANGE_BYTES  # (the general path refuses more; tests lower it)
     n = len(changes)
     # A peer typing on: each change the next keystroke after the one before, in the run
@@ -514,8 +518,10 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
         if refs is not None:
             record_run()
             doc._clock_for_next = None
-            # (most often shown without a clock, as causality would first: no base here,
-            # and a text op names no pred)
+            # (most often shown without a clock, as causality would first; a text op names
+            # no pred.  After a snapshot cut, an op of the cut is shown if its author has a
+            # change below the deps' covered prefix, else causality leaves it out, as it
+            # is in every accepted change's past)
             if preds or not shown_past(actor, dep_idx, refs):
                 try:
                     causality(c, dep_idx, known, refs, preds)  # (may set doc._clock_for_next)

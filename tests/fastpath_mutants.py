@@ -444,6 +444,9 @@ MUTANTS = [
     ("        c = _made_whole(objs, apply_op, top, raw, deps, names)", "        c = None"),
     # the document's first change (no dep)
     ("    fresh = not heads", "    fresh = False"),
+    # (a document loaded from a snapshot has no change yet, but a cut: a change on nothing
+    # does not descend from it)
+    ("    fresh = not heads and doc._base is None", "    fresh = not heads"),
     (
         "            if not fresh:\n                break\n            dep_idx = dep_hashes = ()",
         "            dep_idx = dep_hashes = ()",

@@ -22,8 +22,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import crdt.doc as doc_mod
-from crdt import Counter, CrdtError, Doc
+from crdt import Counter, CrdtError, Doc, StaleChangeError
+from crdt.change import decode_change
 from crdt.history import SHOWN_WITHIN
+from crdt.snapshot import encode_snapshot, load_snapshot
 
 try:
     from tests.helpers import history_state, sequence_elements
@@ -341,6 +343,175 @@ def test_the_fast_path_takes_the_map_writes(mode: str, monkeypatch: pytest.Monke
         assert any(n == 2 for _, _, n in shapes), shapes
     if mode == "concurrent":  # (a write on two concurrent values: two preds)
         assert any(n == 2 for _, n, _ in shapes), shapes
+
+
+# ------------------------------------------------------------------ after a snapshot cut
+
+
+def _apply_after_cut(
+    changes: list[bytes], cut: int, fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """(document, applied, error) for a document loaded from a snapshot of ``changes[:cut]``
+    that then applies ``changes[cut:]`` in one call, with the fast path on or off."""
+    with monkeypatch.context() as m:
+        if not fast:
+            m.setattr(doc_mod, "apply_fast", lambda doc, changes, k, applied: k)
+        src = Doc(b"\x7e" * 16)
+        src.apply_changes(changes[:cut])
+        d = load_snapshot(encode_snapshot(src), b"\x7f" * 16)
+        before = (d.to_py(), d.heads)
+        err: tuple[type, str] | None = None
+        applied: list[Any] = []
+        try:
+            applied = [
+                (c.hash, c.deps, c.actor, c.seq, c.start_op, c.n_ops)
+                for c in d.apply_changes(changes[cut:])
+            ]
+        except CrdtError as exc:
+            err = (type(exc), str(exc))
+            assert (d.to_py(), d.heads) == before
+        d._check()
+        applied.append((d.heads, history_state(d._history), d._max_op))
+        return d, applied, err
+
+
+def _pasts(changes: list[bytes]) -> list[set[int]]:
+    """Per change, the indexes of the changes in its causal past (``changes`` in causal
+    order)."""
+    decoded = [decode_change(raw) for raw in changes]
+    index = {u.hash: i for i, u in enumerate(decoded)}
+    past: list[set[int]] = []
+    for u in decoded:
+        p: set[int] = set()
+        for d in u.deps:
+            j = index[d]
+            p.add(j)
+            p |= past[j]
+        past.append(p)
+    return past
+
+
+def _descendants_of_cut(
+    changes: list[bytes], cut: int, past: list[set[int]] | None = None
+) -> list[bytes]:
+    """The changes after ``cut`` that have every change before it in their past (what a
+    document loaded from a snapshot at the cut accepts), and whose past after the cut is
+    kept too, in order."""
+    past = _pasts(changes) if past is None else past
+    before = set(range(cut))
+    kept: set[int] = set()
+    for i in range(cut, len(changes)):
+        # (and every change of its past after the cut kept: none waits for a dep left out)
+        if before <= past[i] and all(j < cut or j in kept for j in past[i]):
+            kept.add(i)
+    return [changes[i] for i in sorted(kept)]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**32),
+    n=st.integers(4, 120),
+    mode=st.sampled_from(MODES),
+    maps=st.sampled_from((0.1, 0.7)),
+    whole=st.sampled_from((None, "typed", "made")),
+    at=st.floats(0, 1),
+    only_later=st.booleans(),
+)
+def test_histories_after_a_snapshot_apply_the_same(
+    seed: int, n: int, mode: str, maps: float, whole: str | None, at: float, only_later: bool
+) -> None:
+    """A document loaded from a snapshot takes the fast path too: the rest of a history
+    applies the same both ways, the changes that do not descend from the cut included
+    (both raise StaleChangeError on the first of them), or (``only_later``) left out."""
+    changes = _history(seed, n, mode, maps, whole)
+    cut = SETUP + int(at * (len(changes) - SETUP))
+    rest = _descendants_of_cut(changes, cut) if only_later else changes[cut:]
+    mp = pytest.MonkeyPatch()
+    try:
+        kept = changes[:cut] + rest
+        d1, a1, e1 = _apply_after_cut(kept, cut, True, mp)
+        d2, a2, e2 = _apply_after_cut(kept, cut, False, mp)
+    finally:
+        mp.undo()
+    assert e1 == e2 and a1 == a2
+    assert d1.to_py() == d2.to_py() and d1.heads == d2.heads
+    assert sequence_elements(d1) == sequence_elements(d2)
+    if only_later:
+        assert e1 is None
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_fast_path_takes_the_changes_after_a_snapshot(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a vacuous comparison: after a snapshot cut the fast path takes the changes that
+    follow as it does in a document that has the whole history, but those made on the
+    cut's heads (the general path's), and the two documents end the same."""
+    changes = _history(7, 300, mode)
+    past = _pasts(changes)
+    # the latest cut with 100 changes after it that descend from it (in the concurrent
+    # mode a cut late in the history leaves the other peer's branch out)
+    cut = next(
+        c
+        for c in range(len(changes) - 100, SETUP - 1, -1)
+        if len(_descendants_of_cut(changes, c, past)) >= 100
+    )
+    rest = _descendants_of_cut(changes, cut, past)
+    whole = Doc()
+    whole.apply_changes(changes[:cut])
+    whole_heads = whole.heads
+    loaded = load_snapshot(encode_snapshot(whole))
+    taken = _record_taken(monkeypatch)
+    whole.apply_changes(rest)
+    from_whole = set().union(*taken)
+    taken.clear()
+    loaded.apply_changes(rest)
+    from_cut = set().union(*taken)
+    assert len(from_whole) > 0.6 * len(rest)
+    # all but the changes on the cut's heads (which the history does not number)
+    cut_heads = set(whole_heads)
+    missed = from_whole - from_cut
+    assert from_cut <= from_whole
+    assert missed and all(cut_heads & set(decode_change(rest[i]).deps) for i in missed)
+    assert loaded.to_py() == whole.to_py() and loaded.heads == whole.heads
+
+    # (the snapshot kept no tombstones from before the cut: the visible elements' ids)
+    def live(d: Doc) -> dict[Any, list[Any]]:
+        return {o: [e for e in es if not e[2]] for o, es in sequence_elements(d).items()}
+
+    assert live(loaded) == live(whole)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_first_change_is_stale_after_a_snapshot(
+    fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change on nothing (another document's first, a text made and typed whole) does
+    not descend from a snapshot's cut: a document loaded from it refuses it, whichever
+    path looks first (the fast one takes such a change only on a document with no change
+    and no cut)."""
+    src = Doc(b"\x01" * 16)
+    src.root["t"] = "x"
+    other = Doc(b"\x02" * 16, clock=lambda: 0, merge_interval=None)
+    with other.transaction():
+        t = other.root.make_text("z")
+        for ch in "olleh":
+            t.insert(0, ch)  # (an op each: a text made and typed whole)
+    (first,) = other.get_changes()
+    assert not decode_change(first).deps
+    if not fast:
+        monkeypatch.setattr(doc_mod, "apply_fast", lambda doc, changes, k, applied: k)
+    taken = _record_taken(monkeypatch) if fast else []
+    d = load_snapshot(encode_snapshot(src))
+    with pytest.raises(StaleChangeError):
+        d.apply_changes([first])
+    assert d.to_py() == {"t": "x"}
+    assert not any(map(len, taken))
+    # (on an empty document the fast path does take it)
+    e = Doc()
+    e.apply_changes([first])
+    assert e.to_py() == {"z": "hello"}
+    assert not fast or any(map(len, taken))
 
 
 # ------------------------------------------------------------------ damaged histories
@@ -714,6 +885,43 @@ def _damaged_one(changes: list[bytes], shape: Callable[[bytes], bool], at: float
         _same([*changes[:i], bad, *changes[i + 1 :]], mp)
     finally:
         mp.undo()
+
+
+@pytest.mark.parametrize("kind", sorted(DAMAGES))
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**32),
+    n=st.integers(6, 40),
+    mode=st.sampled_from(MODES),
+    at=st.floats(0, 1),
+    data=st.data(),
+)
+def test_damaged_changes_after_a_snapshot_fail_the_same(
+    kind: str, seed: int, n: int, mode: str, at: float, data: st.DataObject
+) -> None:
+    """As above, in a document loaded from a snapshot: one change after the cut, of a
+    shape the fast path takes, damaged in one field."""
+    shape, maps, whole, hows = DAMAGES[kind]
+    how = data.draw(st.sampled_from(hows), label="how")
+    changes = _history(seed, n, mode, maps, whole)
+    past = _pasts(changes)
+    cut = data.draw(st.integers(SETUP, len(changes) - 1), label="cut")
+    rest = _descendants_of_cut(changes, cut, past)
+    hit = [k for k, raw in enumerate(rest) if shape(raw)]
+    if not hit:
+        return
+    k = hit[int(at * (len(hit) - 1))]
+    raw = rest[k]
+    rest[k] = RAW_DAMAGE[how](raw) if how in RAW_DAMAGE else _damage(raw, how)
+    kept = changes[:cut] + rest
+    mp = pytest.MonkeyPatch()
+    try:
+        d1, a1, e1 = _apply_after_cut(kept, cut, True, mp)
+        d2, a2, e2 = _apply_after_cut(kept, cut, False, mp)
+    finally:
+        mp.undo()
+    assert e1 == e2 and a1 == a2
+    assert d1.to_py() == d2.to_py() and sequence_elements(d1) == sequence_elements(d2)
 
 
 A = b"\x0a" * 16
