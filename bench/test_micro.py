@@ -188,15 +188,17 @@ def test_apply_keystroke_changes_1000(benchmark: Any) -> None:
     _bench_apply(benchmark, base, changes)
 
 
-def test_apply_keystroke_changes_after_a_snapshot_1000(benchmark: Any) -> None:
+@pytest.mark.parametrize("load", ["snapshot", "saved"])
+def test_apply_keystroke_changes_after_a_snapshot_1000(benchmark: Any, load: str) -> None:
     """As above, into a document loaded from a snapshot of the base (an epoch's, or a peer
-    that joined from one): the first change is on the cut's heads, the general path's; the
-    fast path takes the others."""
+    that joined from one), or lazily from its saved file (``Doc.load``): the first change
+    is on the cut's heads, the general path's; the fast path takes the others."""
     from crdt.snapshot import encode_snapshot, load_snapshot
 
     base, obj = build_text(10_000)
-    snap = encode_snapshot(base)
-    typist = load_snapshot(snap, actor=actor(1))
+    data = base.save() if load == "saved" else encode_snapshot(base)
+    opener = Doc.load if load == "saved" else load_snapshot
+    typist = opener(data, actor(1))
     typist.merge_interval = None
     for i in range(1000):
         with typist.transaction() as tx:
@@ -205,10 +207,11 @@ def test_apply_keystroke_changes_after_a_snapshot_1000(benchmark: Any) -> None:
     assert len(changes) == 1000
 
     def setup() -> tuple[tuple[Doc], dict[str, Any]]:
-        return (load_snapshot(snap, actor=actor(2)),), {}
+        return (opener(data, actor(2)),), {}
 
     def run(d: Doc) -> None:
         d.apply_changes(changes)
+        assert load != "saved" or d._deferred is not None  # (its history still encoded)
 
     benchmark.pedantic(run, setup=setup, rounds=30)
 

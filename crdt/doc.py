@@ -524,12 +524,23 @@ class Doc:
         # big batch up front kept every decoded change alive at once (~1 KB each: 260 MB
         # for the paper trace's 260K changes).  A malformed change late in the batch is
         # found after earlier ones were applied, and undone with them.
-        todo: list[bytes | UnverifiedChange] | list[UnverifiedChange] = changes
+        todo: list[bytes | UnverifiedChange] = changes
         if self._deferred is not None:
-            decoded = [c if isinstance(c, UnverifiedChange) else decode_change(c) for c in changes]
-            if self._reaches_before_cut(decoded):
+            # Only each change's hash and deps are read here, not its ops: the bytes go on
+            # to the fast path (which takes only changes on deps after the checkpoint) or
+            # are decoded in their turn, so a malformed change fails where it stands, as in
+            # any document.  A header that does not read is decoded now, to say why.
+            todo = list(changes)
+            named: list[tuple[bytes, Any]] = []
+            for k, c in enumerate(todo):
+                got = _hash_and_deps(c)
+                if got is None:
+                    u = c if isinstance(c, UnverifiedChange) else decode_change(c)
+                    todo[k] = u
+                    got = (u.hash, u.deps)
+                named.append(got)
+            if self._reaches_before_cut(named):
                 self._materialise()
-            todo = decoded
         mark = len(self._history)
         pending_before = dict(self._pending)
         applied: list[Change] = []
@@ -545,9 +556,9 @@ class Doc:
             seq_of = h.seq_of
             app = applied.append
             linear = self._base is None
-            # (the fast path takes a document loaded from a snapshot too: it resolves deps
-            # in the history only, so what it takes descends from the cut; a lazily loaded
-            # checkpoint's changes come decoded, which it leaves to the general path)
+            # (the fast path takes a document loaded from a snapshot or a saved document
+            # too: it resolves deps in the history only, so what it takes descends from
+            # the cut)
             fast = not observed
             decode = decode_change_wire
             k = 0
@@ -602,20 +613,20 @@ class Doc:
                     cb(patches)
         return applied
 
-    def _reaches_before_cut(self, decoded: list[UnverifiedChange]) -> bool:
-        """Whether a lazily loaded document needs its saved history for these changes: a
-        change that is not a descendant of the checkpoint's heads (it may depend on, or
-        be, a change from before them)."""
+    def _reaches_before_cut(self, changes: list[tuple[bytes, Any]]) -> bool:
+        """Whether a lazily loaded document needs its saved history for these changes
+        (each its hash and deps): a change that is not a descendant of the checkpoint's
+        heads (it may depend on, or be, a change from before them)."""
         cut = self._base
         assert cut is not None
         index = self._history.index
-        batch = {u.hash for u in decoded}
-        for u in decoded:
-            if u.hash in cut.heads:
+        batch = {h for h, _ in changes}
+        for hsh, deps in changes:
+            if hsh in cut.heads:
                 continue
             named = 0
             later = False
-            for d in u.deps:
+            for d in deps:
                 if d in cut.heads:
                     named += 1
                 elif d in batch or d in index:
@@ -1463,6 +1474,25 @@ def _same_state(doc: Doc, opset: OpSet, cut: Base, whole: bool) -> bool:
     probe._base = cut
     probe._history.base = cut
     return encode_snapshot(doc, tombstones=whole) == encode_snapshot(probe, tombstones=whole)
+
+
+def _hash_and_deps(c: bytes | UnverifiedChange) -> tuple[bytes, Any] | None:
+    """A change's hash and deps, read without decoding its ops (``decode_change`` checks
+    them all when the change's turn comes); None if its header does not read as one."""
+    if isinstance(c, UnverifiedChange):
+        return c.hash, c.deps
+    if type(c) is not bytes or len(c) > _change.MAX_CHANGE_BYTES:
+        return None
+    try:
+        top = unpack(c)
+    except Exception:  # (decode_change says what is wrong)
+        return None
+    if type(top) is not list or len(top) != 9:
+        return None
+    deps = top[6]
+    if type(deps) is not list or not all([type(d) is bytes and len(d) == 32 for d in deps]):
+        return None
+    return change_hash(c), deps
 
 
 class _NeedHistory(Exception):

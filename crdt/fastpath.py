@@ -199,9 +199,10 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     none).
 
     The caller has checked that ``doc`` may take this path: no buffered changes, no
-    observers.  On a document loaded from a snapshot it takes only changes whose deps are
-    in the history (after the cut, which they so descend from): one on the cut's heads, or
-    on nothing, is the general path's (which rejects what does not descend from the cut).
+    observers.  On a document loaded from a snapshot or a saved document it takes only
+    changes whose deps are in the history (after the cut, which they so descend from): one
+    on the cut's heads, or on nothing, is the general path's (which rejects what does not
+    descend from a snapshot's cut, and decodes a saved document's history for it).
     O(1) per change beyond the op itself on the heads; otherwise the causality check of the
     general path: O(log changes) per id the op names when ``History.shown_past`` shows
     them, else a clock of the deps.
@@ -215,6 +216,10 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     start, n_ops, seq_of, add, number = h.start, h.n_ops, h.seq_of, h.add, h.number
     causality = doc._check_causality
     shown_past = h.shown_past
+    # a saved document loaded lazily: its checkpoint knows the live value ops, not every
+    # op before it, so a pred naming another such op is the general path's to check (it
+    # decodes the history)
+    lazy = doc._deferred is not None
     max_op = doc._max_op
     app = applied.append
     apply_op = doc._opset.apply
@@ -486,9 +491,11 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
                 if type(p) is not list or len(p) != 2:
                     break
                 pc, pi = p
-                # (its counter needs no range test: it must name an op this document has,
-                # and those are in 1 .. start_op - 1 on the heads or in the deps' past)
-                if type(pc) is not int or type(pi) is not int or not 0 <= pi < nn:
+                # (its counter needs no upper bound: it must name an op this document has,
+                # and those are below start_op on the heads or in the deps' past.  After a
+                # snapshot cut, an op of the cut is known by its counter alone, at most the
+                # author's greatest there: so the lower bound, which decoding tests)
+                if type(pc) is not int or type(pi) is not int or not 0 <= pi < nn or pc < 1:
                     break
                 preds.append((pc, names[pi]))
                 used |= 1 << pi
@@ -497,6 +504,12 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
             st = objs.get(obj)
             if st is None or st.type is not _MAP:
                 break
+            if lazy and preds:
+                live = [(e[0], e[1]) for e in st.data.get(key, ())]
+                if any([p not in live for p in preds]):
+                    record_run()
+                    if any([p not in live and h.change_of(*p) is None for p in preds]):
+                        break
             size = 1
             if not at_heads:
                 refs = [] if obj is None else [obj]

@@ -349,16 +349,24 @@ def test_the_fast_path_takes_the_map_writes(mode: str, monkeypatch: pytest.Monke
 
 
 def _apply_after_cut(
-    changes: list[bytes], cut: int, fast: bool, monkeypatch: pytest.MonkeyPatch
+    changes: list[bytes],
+    cut: int,
+    fast: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    load: str = "snapshot",
 ) -> Any:
     """(document, applied, error) for a document loaded from a snapshot of ``changes[:cut]``
-    that then applies ``changes[cut:]`` in one call, with the fast path on or off."""
+    (or, ``load="saved"``, from its saved file, lazily) that then applies
+    ``changes[cut:]`` in one call, with the fast path on or off."""
     with monkeypatch.context() as m:
         if not fast:
             m.setattr(doc_mod, "apply_fast", lambda doc, changes, k, applied: k)
         src = Doc(b"\x7e" * 16)
         src.apply_changes(changes[:cut])
-        d = load_snapshot(encode_snapshot(src), b"\x7f" * 16)
+        if load == "saved":
+            d = Doc.load(src.save(), b"\x7f" * 16)
+        else:
+            d = load_snapshot(encode_snapshot(src), b"\x7f" * 16)
         before = (d.to_py(), d.heads)
         err: tuple[type, str] | None = None
         applied: list[Any] = []
@@ -416,33 +424,44 @@ def _descendants_of_cut(
     whole=st.sampled_from((None, "typed", "made")),
     at=st.floats(0, 1),
     only_later=st.booleans(),
+    load=st.sampled_from(("snapshot", "saved")),
 )
 def test_histories_after_a_snapshot_apply_the_same(
-    seed: int, n: int, mode: str, maps: float, whole: str | None, at: float, only_later: bool
+    seed: int,
+    n: int,
+    mode: str,
+    maps: float,
+    whole: str | None,
+    at: float,
+    only_later: bool,
+    load: str,
 ) -> None:
-    """A document loaded from a snapshot takes the fast path too: the rest of a history
-    applies the same both ways, the changes that do not descend from the cut included
-    (both raise StaleChangeError on the first of them), or (``only_later``) left out."""
+    """A document loaded from a snapshot, or lazily from a saved file, takes the fast path
+    too: the rest of a history applies the same both ways, the changes that do not descend
+    from the cut included (from a snapshot, both raise StaleChangeError on the first of
+    them; a saved document decodes its history and takes them), or (``only_later``) left
+    out."""
     changes = _history(seed, n, mode, maps, whole)
     cut = SETUP + int(at * (len(changes) - SETUP))
     rest = _descendants_of_cut(changes, cut) if only_later else changes[cut:]
     mp = pytest.MonkeyPatch()
     try:
         kept = changes[:cut] + rest
-        d1, a1, e1 = _apply_after_cut(kept, cut, True, mp)
-        d2, a2, e2 = _apply_after_cut(kept, cut, False, mp)
+        d1, a1, e1 = _apply_after_cut(kept, cut, True, mp, load)
+        d2, a2, e2 = _apply_after_cut(kept, cut, False, mp, load)
     finally:
         mp.undo()
     assert e1 == e2 and a1 == a2
     assert d1.to_py() == d2.to_py() and d1.heads == d2.heads
     assert sequence_elements(d1) == sequence_elements(d2)
-    if only_later:
+    if only_later or load == "saved":  # (a saved document decodes its history for them)
         assert e1 is None
 
 
+@pytest.mark.parametrize("load", ["snapshot", "saved"])
 @pytest.mark.parametrize("mode", MODES)
 def test_the_fast_path_takes_the_changes_after_a_snapshot(
-    mode: str, monkeypatch: pytest.MonkeyPatch
+    mode: str, load: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Not a vacuous comparison: after a snapshot cut the fast path takes the changes that
     follow as it does in a document that has the whole history, but those made on the
@@ -460,7 +479,7 @@ def test_the_fast_path_takes_the_changes_after_a_snapshot(
     whole = Doc()
     whole.apply_changes(changes[:cut])
     whole_heads = whole.heads
-    loaded = load_snapshot(encode_snapshot(whole))
+    loaded = Doc.load(whole.save()) if load == "saved" else load_snapshot(encode_snapshot(whole))
     taken = _record_taken(monkeypatch)
     whole.apply_changes(rest)
     from_whole = set().union(*taken)
@@ -468,11 +487,18 @@ def test_the_fast_path_takes_the_changes_after_a_snapshot(
     loaded.apply_changes(rest)
     from_cut = set().union(*taken)
     assert len(from_whole) > 0.6 * len(rest)
-    # all but the changes on the cut's heads (which the history does not number)
-    cut_heads = set(whole_heads)
-    missed = from_whole - from_cut
-    assert from_cut <= from_whole
-    assert missed and all(cut_heads & set(decode_change(rest[i]).deps) for i in missed)
+    if load == "saved" and loaded._deferred is None:
+        # a change named one from before the checkpoint besides its heads (two peers'
+        # branches): the saved history was decoded first, and the fast path then takes
+        # what it takes in the whole document
+        assert mode == "concurrent"
+        assert from_cut == from_whole
+    else:
+        # all but the changes on the cut's heads (which the history does not number)
+        cut_heads = set(whole_heads)
+        missed = from_whole - from_cut
+        assert from_cut <= from_whole
+        assert missed and all(cut_heads & set(decode_change(rest[i]).deps) for i in missed)
     assert loaded.to_py() == whole.to_py() and loaded.heads == whole.heads
 
     # (the snapshot kept no tombstones from before the cut: the visible elements' ids)
@@ -899,8 +925,9 @@ def _damaged_one(changes: list[bytes], shape: Callable[[bytes], bool], at: float
 def test_damaged_changes_after_a_snapshot_fail_the_same(
     kind: str, seed: int, n: int, mode: str, at: float, data: st.DataObject
 ) -> None:
-    """As above, in a document loaded from a snapshot: one change after the cut, of a
-    shape the fast path takes, damaged in one field."""
+    """As above, in a document loaded from a snapshot or lazily from a saved file: one
+    change after the cut, of a shape the fast path takes, damaged in one field."""
+    load = data.draw(st.sampled_from(("snapshot", "saved")), label="load")
     shape, maps, whole, hows = DAMAGES[kind]
     how = data.draw(st.sampled_from(hows), label="how")
     changes = _history(seed, n, mode, maps, whole)
@@ -916,8 +943,8 @@ def test_damaged_changes_after_a_snapshot_fail_the_same(
     kept = changes[:cut] + rest
     mp = pytest.MonkeyPatch()
     try:
-        d1, a1, e1 = _apply_after_cut(kept, cut, True, mp)
-        d2, a2, e2 = _apply_after_cut(kept, cut, False, mp)
+        d1, a1, e1 = _apply_after_cut(kept, cut, True, mp, load)
+        d2, a2, e2 = _apply_after_cut(kept, cut, False, mp, load)
     finally:
         mp.undo()
     assert e1 == e2 and a1 == a2
@@ -1668,6 +1695,80 @@ def test_hand_made_map_writes(
     assert (e1 is None) is ok, e1
     # the valid ones go the fast way (but a Counter), so both paths were compared
     assert (len(taken[-1]) == 1) is (ok and type(op[3]) is not msgpack.ExtType)
+
+
+@pytest.mark.parametrize(
+    ("table", "op", "author", "ok", "live"),
+    [
+        ([], [0, [4, 0], "k", 1, [[5, 0]]], A, True, True),  # the value the key holds
+        ([A], [0, [4, 1], "k", 1, [[5, 1]]], B, True, True),  # a new author, the same
+        ([], [0, [4, 0], "k", 1, [[2, 0]]], A, True, False),  # an op that exists (a char)
+        ([A], [0, [4, 1], "k", 1, [[1, 1]]], B, True, False),  # (the text's MAKE)
+        ([C], [0, [4, 0], "k", 1, [[5, 1]]], A, False, False),  # C has no op 5
+        ([C], [0, [4, 0], "k", 1, [[5, 0], [3, 1]]], A, False, False),  # nor op 3
+    ],
+)
+def test_map_writes_after_a_saved_load(
+    table: list[bytes],
+    op: list[Any],
+    author: bytes,
+    ok: bool,
+    live: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A saved document loaded lazily knows the live value ops of its checkpoint, not every
+    op before it: a pred naming another one (older than the checkpoint's counters, so no
+    counter test refuses it) is checked against the decoded history, on both paths."""
+    # A's character typed after the checkpoint (op 7), then the write (op 8) on it: a
+    # change on the cut's heads would be the general path's whatever it holds
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
+    a.apply_changes(_one_set_change([], [0, [4, 0], "k", "w", [[5, 0]]], A)[:5])
+    cut = a.heads
+    a.root["t"].insert(2, "c")  # op 7
+    top = msgpack.unpackb(a.get_changes(cut)[0])
+    assert top[3] == 7
+    top = [1, author, _seq(a, author), 8, 0, None, a.heads, table, [op]]
+    changes = [*a.get_changes(), msgpack.packb(top)]
+    d1, a1, e1 = _apply_after_cut(changes, 5, True, monkeypatch, "saved")
+    d2, a2, e2 = _apply_after_cut(changes, 5, False, monkeypatch, "saved")
+    assert e1 == e2 and a1 == a2 and d1.to_py() == d2.to_py()
+    assert (e1 is None) is ok, e1
+    # (the value the key holds needs no history: the document stays lazy)
+    assert (d1._deferred is not None) is live
+
+
+@pytest.mark.parametrize(
+    ("preds", "ok"),
+    [
+        ([[5, 0]], True),  # the value the key holds
+        ([[2, 0]], True),  # an op of the cut (a character)
+        ([[5, 1]], True),  # C has no op 5, but a cut knows its ops by their counters only
+        ([[0, 0]], False),  # no counter 0 (decoding refuses it)
+        ([[-1, 0]], False),
+        ([[5, 0], [0, 1]], False),
+    ],
+)
+def test_map_writes_after_a_snapshot(
+    preds: list[Any], ok: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a snapshot cut a pred of the cut is known by its counter alone (at most its
+    author's greatest there), on both paths; one below 1 is refused, as decoding does."""
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
+    a.apply_changes(_one_set_change([], [0, [4, 0], "k", "w", [[5, 0]]], A)[:5])
+    cut = a.heads
+    a.root["t"].insert(2, "c")  # op 7, after the cut: the write (op 8) goes on it
+    assert msgpack.unpackb(a.get_changes(cut)[0])[3] == 7
+    table = [C] if any(p[1] == 1 for p in preds) else []
+    top = [1, A, _seq(a, A), 8, 0, None, a.heads, table, [[0, [4, 0], "k", 1, preds]]]
+    changes = [*a.get_changes(), msgpack.packb(top)]
+    taken = _record_taken(monkeypatch)
+    d1, a1, e1 = _apply_after_cut(changes, 5, True, monkeypatch)
+    monkeypatch.undo()
+    d2, a2, e2 = _apply_after_cut(changes, 5, False, monkeypatch)
+    assert e1 == e2 and a1 == a2 and d1.to_py() == d2.to_py()
+    assert (e1 is None) is ok, e1
+    # (the valid writes went the fast way: the last call took the write, index 1 of two)
+    assert (1 in taken[-1]) is ok
 
 
 @pytest.mark.parametrize(
