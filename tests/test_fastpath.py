@@ -383,6 +383,22 @@ def _apply_after_cut(
         return d, applied, err
 
 
+def _same_after_cut(kept: list[bytes], cut: int, load: str) -> tuple[Any, Any]:
+    """:func:`_apply_after_cut` with the fast path on and off: both must give the same
+    documents (elements included), applied changes and error.  Returns the first document
+    and its error."""
+    mp = pytest.MonkeyPatch()
+    try:
+        d1, a1, e1 = _apply_after_cut(kept, cut, True, mp, load)
+        d2, a2, e2 = _apply_after_cut(kept, cut, False, mp, load)
+    finally:
+        mp.undo()
+    assert e1 == e2 and a1 == a2
+    assert d1.to_py() == d2.to_py() and d1.heads == d2.heads
+    assert sequence_elements(d1) == sequence_elements(d2)
+    return d1, e1
+
+
 def _pasts(changes: list[bytes]) -> list[set[int]]:
     """Per change, the indexes of the changes in its causal past (``changes`` in causal
     order)."""
@@ -444,16 +460,7 @@ def test_histories_after_a_snapshot_apply_the_same(
     changes = _history(seed, n, mode, maps, whole)
     cut = SETUP + int(at * (len(changes) - SETUP))
     rest = _descendants_of_cut(changes, cut) if only_later else changes[cut:]
-    mp = pytest.MonkeyPatch()
-    try:
-        kept = changes[:cut] + rest
-        d1, a1, e1 = _apply_after_cut(kept, cut, True, mp, load)
-        d2, a2, e2 = _apply_after_cut(kept, cut, False, mp, load)
-    finally:
-        mp.undo()
-    assert e1 == e2 and a1 == a2
-    assert d1.to_py() == d2.to_py() and d1.heads == d2.heads
-    assert sequence_elements(d1) == sequence_elements(d2)
+    _, e1 = _same_after_cut(changes[:cut] + rest, cut, load)
     if only_later or load == "saved":  # (a saved document decodes its history for them)
         assert e1 is None
 
@@ -940,15 +947,7 @@ def test_damaged_changes_after_a_snapshot_fail_the_same(
     k = hit[int(at * (len(hit) - 1))]
     raw = rest[k]
     rest[k] = RAW_DAMAGE[how](raw) if how in RAW_DAMAGE else _damage(raw, how)
-    kept = changes[:cut] + rest
-    mp = pytest.MonkeyPatch()
-    try:
-        d1, a1, e1 = _apply_after_cut(kept, cut, True, mp, load)
-        d2, a2, e2 = _apply_after_cut(kept, cut, False, mp, load)
-    finally:
-        mp.undo()
-    assert e1 == e2 and a1 == a2
-    assert d1.to_py() == d2.to_py() and sequence_elements(d1) == sequence_elements(d2)
+    _same_after_cut(changes[:cut] + rest, cut, load)
 
 
 A = b"\x0a" * 16
