@@ -522,16 +522,16 @@ MUTANTS = [
         "                if type(p) is not list:",
     ),
     (
-        "if type(pc) is not int or type(pi) is not int or not 0 <= pi < nn:",
-        "if type(pi) is not int or not 0 <= pi < nn:",
+        "if type(pc) is not int or type(pi) is not int or not 0 <= pi < nn or pc < 1:",
+        "if type(pi) is not int or not 0 <= pi < nn or pc < 1:",
     ),
     (
-        "if type(pc) is not int or type(pi) is not int or not 0 <= pi < nn:",
-        "if type(pc) is not int or not 0 <= pi < nn:",
+        "if type(pc) is not int or type(pi) is not int or not 0 <= pi < nn or pc < 1:",
+        "if type(pc) is not int or not 0 <= pi < nn or pc < 1:",
     ),
     (
-        "if type(pc) is not int or type(pi) is not int or not 0 <= pi < nn:",
-        "if type(pc) is not int or type(pi) is not int or not 0 <= pi:",
+        "if type(pc) is not int or type(pi) is not int or not 0 <= pi < nn or pc < 1:",
+        "if type(pc) is not int or type(pi) is not int or not 0 <= pi or pc < 1:",
     ),
     ("            if len(preds) != len(pr) or used", "            if used"),
     ("or used != (1 << nn) - 1:", ":"),
