@@ -185,12 +185,13 @@ class Sequence:
         else:
             c = cur
         # Walk from the cursor, the head or the tail, whichever is nearest in elements: a
-        # random far jump then walks a sixth of the chunks on average, not a third.
+        # random far jump then walks a sixth of the chunks on average, not a third.  (A
+        # lookup in the cursor's own chunk, most of them, makes two comparisons here.)
         if i < s:
             if i < s - i:
                 c = self.head
                 s = 0
-        elif i - s > self.vis - i:
+        elif i >= s + c.vis and i - s > self.vis - i:
             c = self._tail
             s = self.vis - c.vis
         while i < s:
