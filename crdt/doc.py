@@ -699,6 +699,8 @@ class Doc:
                 if u is None or not all(d in index or d in base_heads for d in u.deps):
                     continue  # already applied, or still waits for another dep
                 del pending[hsh]
+                patches = self._opset.patches
+                told = 0 if patches is None else len(patches)
                 try:
                     applied.append(self._apply_verified(u))
                 except InvalidChangeError as exc:
@@ -707,6 +709,11 @@ class Doc:
                     if self._dirty:
                         self._rebuild()
                         self._dirty = False
+                        # the rebuilt state has a new OpSet: it goes on collecting into
+                        # the call's patches, less those of the rejected change's ops
+                        if patches is not None:
+                            del patches[told:]
+                            self._opset.patches = patches
                     self.rejected.append((u, exc))
                     continue
                 stack.append(hsh)

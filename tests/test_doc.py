@@ -20,7 +20,8 @@ from crdt import (
     UsageError,
     decode_change,
 )
-from crdt.op import DEL, INS, REM
+from crdt.change import encode_change
+from crdt.op import DEL, INS, REM, SET
 
 FIXED = {"deadline": None, "derandomize": True, "report_multiple_bugs": False}
 
@@ -1123,6 +1124,49 @@ def test_patch_for_losing_concurrent_put_keeps_object():
     assert b.to_py() == {"k": {"x": 1}}
     assert set(b.conflicts(["k"]).values()) == {5, b.conflicts(["k"])[(2, b"\x0b")]}
     assert _replay(before, received) == b.to_py()
+
+
+def test_patches_survive_a_buffered_change_that_is_rejected():
+    """A change buffered by an earlier call that turns out invalid when its dep arrives is
+    dropped into ``rejected`` and the state rebuilt from the history: the observer must
+    still be told of the valid changes of the call, before and after it, and of nothing
+    the rejected change did before its bad op."""
+    a = _doc("0a")
+    a["x"] = 1
+    b = a.fork("0b")
+    received: list = []
+    b.observe(received.append)
+    base = a.heads
+    a["y"] = 2
+    after_y = a.get_changes(base)
+    # a's next change: a valid op (applied first), then one on an object nobody made
+    bad, _ = encode_change(
+        bytes.fromhex("0a"),
+        3,
+        3,
+        0,
+        None,
+        tuple(a.heads),
+        [(SET, None, "z", 3, ()), (SET, (77, bytes.fromhex("0a")), "q", 1, ())],
+    )
+    b.apply_changes([bad])  # waits for y
+    assert b.pending == 1 and received == []
+    c = b.fork("0c")
+    c["w"] = 5
+    w = c.get_changes(b.heads)
+    c2 = c.fork("0d")
+    c2.apply_changes(after_y)
+    merged = c2.heads
+    c2["v"] = 6
+    v = c2.get_changes(merged)
+    before = copy.deepcopy(b.to_py())
+    b.apply_changes(w + after_y + v)
+    assert [u.hash for u, _ in b.rejected] == [decode_change(bad).hash]
+    assert b.to_py() == {"x": 1, "w": 5, "y": 2, "v": 6}
+    assert len(received) == 1
+    assert [(p.action, p.key) for p in received[0]] == [("put", "w"), ("put", "y"), ("put", "v")]
+    assert _replay(before, received[0]) == b.to_py()
+    b._check()
 
 
 def test_doc_check_after_random_edits():
