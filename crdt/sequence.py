@@ -286,19 +286,39 @@ class Sequence:
         return self.find(ctr, actor) is not None
 
     def index_of(self, run: Run, off: int = 0) -> int:
-        """Visible position of element ``off`` of ``run`` (elements before it).  O(r/C + C)."""
-        pos = 0
-        c = self.head
+        """Visible position of element ``off`` of ``run`` (elements before it; a tombstone
+        run's position is that of the element after it).  O(min(chunks before, chunks
+        after) + C): the walk goes out from the run's chunk both ways at once, and the
+        first end it reaches gives the chunk's position, so an edit near either end of the
+        document (typing at the end, most often) costs O(C)."""
         target = self._chunk_of(run)
-        while c is not target:
-            pos += c.vis
-            c = c.next  # type: ignore[assignment]
-        for r in c.runs:
-            if r is run:
-                return pos if r.deleted else pos + off
-            if not r.deleted:
-                pos += r.n
-        raise AssertionError("run not in its chunk")  # pragma: no cover
+        b = target.prev
+        f = target.next
+        before = after = 0
+        while True:
+            if b is None:
+                pos = before
+                break
+            if f is None:
+                pos = self.vis - after - target.vis
+                break
+            before += b.vis
+            b = b.prev
+            after += f.vis
+            f = f.next
+        runs = target.runs
+        i = _where(runs, run)
+        if i + i <= len(runs):
+            for r in runs[:i]:
+                if not r.deleted:
+                    pos += r.n
+        else:
+            # in the chunk's second half: count back from its end
+            pos += target.vis
+            for r in runs[i:]:
+                if not r.deleted:
+                    pos -= r.n
+        return pos if run.deleted else pos + off
 
     # ------------------------------------------------------------ structure
 

@@ -249,6 +249,45 @@ def test_far_jumps_from_the_cursor_the_head_and_the_tail(max_runs, is_text):
     assert min(walks.values()) > 20, walks
 
 
+@pytest.mark.parametrize("is_text", [True, False])
+def test_index_of_every_run_from_either_end(is_text):
+    """``index_of`` walks out from the run's chunk both ways and counts within the chunk
+    from its nearer end: every run, tombstones too, of a sequence of many short chunks (so
+    runs near the start end their walk at the head, near the end at the tail, and each
+    chunk's runs lie in both halves), in the sequence and in a fork that changed some of
+    the chunks it shares, matches the position counted over all the runs."""
+    rng = random.Random(11 + is_text)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(seqmod, "MAX_RUNS", 3)
+        m = LocalModel(is_text)
+        for _ in range(300):
+            n = len(m.elems)
+            if n > 8 and rng.random() < 0.35:
+                pos = rng.randrange(n)
+                m.delete(pos, min(rng.randint(1, 3), n - pos))
+            else:
+                vals = [rng.choice(ALPHABET) if is_text else k for k in range(rng.randint(1, 3))]
+                m.insert(rng.randrange(n + 1), vals)
+        fork = m.seq.copy()
+        for k in range(20):
+            fork.local_insert(rng.randrange(len(fork) + 1), 10_000 + k, B, "x" if is_text else [1])
+        for s in (m.seq, fork):
+            s._check()
+            assert _n_chunks(s) > 40
+            pos = 0
+            tombstones = 0
+            for run in s.runs():
+                assert s.index_of(run) == pos
+                if run.deleted:
+                    tombstones += 1
+                    assert s.index_of(run, run.n - 1) == pos
+                else:
+                    for off in range(run.n):
+                        assert s.index_of(run, off) == pos + off
+                    pos += run.n
+            assert pos == len(s) and tombstones > 20
+
+
 def test_local_range_errors():
     s = Sequence(True)
     s.local_insert(0, 1, A, "abc")

@@ -10,7 +10,8 @@ rollbacks), and for the last ``tests/test_seal.py`` too, must then fail.  So too
 deletes that keep typing cheap: the forward delete (``Sequence._forward_delete`` and
 ``Run.take_first``) and the position cache a general delete leaves, against
 ``tests/test_sequence.py`` and ``tests/test_run.py``; and for the tail a far jump may start
-from, against ``tests/test_sequence.py`` and ``tests/test_fork.py``.
+from and the position of a run, against ``tests/test_sequence.py`` and
+``tests/test_fork.py``.
 Not collected by pytest.
 """
 
@@ -110,6 +111,19 @@ FAR_JUMP = [
     ("            s = self.vis - c.vis\n", "            s = self.vis - c.vis - 1\n"),
     ("        self._tail = c\n", "        pass\n"),
     ("        new._tail = prev\n", "        new._tail = self._tail\n"),
+    # the position of a run (Sequence.index_of): the walk out both ways from its chunk, and
+    # the count from the chunk's nearer end.  Not listed, as equivalent: which end of the
+    # chunk it counts from (both give the position), only how far it counts
+    (
+        "                pos = self.vis - after - target.vis\n",
+        "                pos = self.vis - after\n",
+    ),
+    ("            before += b.vis\n", ""),
+    ("            after += f.vis\n", ""),
+    ("            pos += target.vis\n", ""),
+    ("            for r in runs[i:]:\n", "            for r in runs[i + 1 :]:\n"),
+    ("            for r in runs[:i]:\n", "            for r in runs[: i + 1]:\n"),
+    ("        return pos if run.deleted else pos + off\n", "        return pos + off\n"),
 ]
 # Run.take_first (crdt/run.py), against its law test
 RUN_TESTS = ["tests/test_run.py", "tests/test_sequence.py"]
