@@ -1111,6 +1111,15 @@ class Sequence:
         assert total == self.vis, "sequence visible length"
         if self._ic is not None:
             assert self._ic.chunk is not None and self._ic.chunk.refs[0] == 1
+        if self._cur is not None:
+            # the cursor: a chunk of this sequence, starting where it says
+            pos = 0
+            c = self.head
+            while c is not self._cur:
+                assert c is not None, "cursor: chunk not in the sequence"
+                pos += c.vis
+                c = c.next
+            assert pos == self._cur_pos, "cursor: start"
         if self._rc is not None:
             # the last run found by position: where it says, visible, starting where it says
             run, rchunk, ri, rs = self._rc
