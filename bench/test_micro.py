@@ -188,6 +188,37 @@ def test_apply_keystroke_changes_1000(benchmark: Any) -> None:
     _bench_apply(benchmark, base, changes)
 
 
+@pytest.mark.parametrize("calls", ["one", "each"])
+def test_apply_keystroke_changes_observed_1000(benchmark: Any, calls: str) -> None:
+    """As above, into a document with an observer (an application showing it), in one
+    batch (``one``) or a call per change (``each``: a live sync): the fast path applies
+    each op as the general path does, so the observer is told a patch per keystroke."""
+    base, obj = build_text(10_000)
+    typist = base.fork(actor=actor(1))
+    typist.merge_interval = None
+    for i in range(1000):
+        with typist.transaction() as tx:
+            tx.splice(obj, 5000 + i, 0, "x")
+    changes = typist.get_changes(base.heads)
+    told: list[Any] = []
+
+    def setup() -> tuple[tuple[Doc], dict[str, Any]]:
+        told.clear()
+        d = base.fork(actor=actor(2))
+        d.observe(told.extend)
+        return (d,), {}
+
+    def run(d: Doc) -> None:
+        if calls == "one":
+            d.apply_changes(changes)
+        else:
+            for c in changes:
+                d.apply_changes([c])
+
+    benchmark.pedantic(run, setup=setup, rounds=30)
+    assert len(told) == 1000 and {p.action for p in told} == {"splice"}
+
+
 @pytest.mark.parametrize("load", ["snapshot", "saved"])
 def test_apply_keystroke_changes_after_a_snapshot_1000(benchmark: Any, load: str) -> None:
     """As above, into a document loaded from a snapshot of the base (an epoch's, or a peer

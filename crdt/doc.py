@@ -558,15 +558,14 @@ class Doc:
             linear = self._base is None
             # (the fast path takes a document loaded from a snapshot or a saved document
             # too: it resolves deps in the history only, so what it takes descends from
-            # the cut)
-            fast = not observed
+            # the cut; and an observed one, through OpSet.apply, which tells the patches)
             decode = decode_change_wire
             k = 0
             n = len(todo)
             while True:  # (not "while k < n": see the loop of apply_fast)
                 if k >= n:
                     break
-                if fast and not self._pending:
+                if not self._pending:
                     # a peer's typing: one-op changes, each on a head (crdt.fastpath)
                     self._dirty = True  # (from its first edit; undone if it raises)
                     k = apply_fast(self, todo, k, applied)

@@ -198,8 +198,10 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     returns the index of the first change left to the general path (``len(changes)`` if
     none).
 
-    The caller has checked that ``doc`` may take this path: no buffered changes, no
-    observers.  On a document loaded from a snapshot or a saved document it takes only
+    The caller has checked that ``doc`` may take this path: no buffered changes.  If it
+    has observers (its ``OpSet`` collects patches), every op goes through ``OpSet.apply``,
+    as in the general path, which tells the same patches; a text typed whole is then left
+    to the general path.  On a document loaded from a snapshot or a saved document it takes only
     changes whose deps are in the history (after the cut, which they so descend from): one
     on the cut's heads, or on nothing, is the general path's (which rejects what does not
     descend from a snapshot's cut, and decodes a saved document's history for it).
@@ -220,6 +222,9 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     # op before it, so a pred naming another such op is the general path's to check (it
     # decodes the history)
     lazy = doc._deferred is not None
+    # observed: every op goes through OpSet.apply, which the general path calls too when
+    # observed, so the patches are its own, op for op (no typing deferred, no fill)
+    observed = doc._opset.patches is not None
     max_op = doc._max_op
     app = applied.append
     apply_op = doc._opset.apply
@@ -376,7 +381,7 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
             # every id checked (those outside the change go to ``refs`` for the causality
             # check below), nothing applied yet: unless typed whole, on all the heads
             refs: list[Any] | None = None if at_heads else []
-            got = _text_ops(objs, apply_op, top, raw, m.start(2), dep_hashes, refs)
+            got = _text_ops(objs, apply_op, top, raw, m.start(2), dep_hashes, refs, observed)
             if got is None:
                 break
             c, sq, names = got
@@ -541,8 +546,12 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
                 except InvalidChangeError:
                     break
         if several:
-            if sq is not None:  # (else typed whole: applied already)
+            if observed:
+                _apply_text_ops_observed(apply_op, ops, names, start_op, actor)
+            elif sq is not None:  # (else typed whole: applied already)
                 _apply_text_ops(sq, ops, names, start_op, actor)
+        elif observed and text:
+            apply_op((a, obj, (rc, ra), x), start_op, actor)
         elif a == _INS:
             if typing:
                 if linear:  # (the next changes may continue it: see ``typed``)
@@ -610,6 +619,7 @@ def _text_ops(
     pos: int,
     deps: tuple[bytes, ...],
     refs: list[Any] | None,
+    observed: bool = False,
 ) -> tuple[Change, Any, list[bytes]] | None:
     """Check a change ``top`` (``raw`` unpacked) of several INS and REM ops on one text,
     made on ``deps``, whose header the caller has checked (deps known, seq, start_op);
@@ -618,7 +628,8 @@ def _text_ops(
     has passed; or None (nothing changed) for the general path to decide.  ``refs``:
     None if made on all the heads; else a list, which gets every id the ops name outside
     the change (the object, each ref, the last id of each run a REM covers), as the
-    causality check takes them.
+    causality check takes them.  ``observed``: the document has observers, so a text
+    typed whole is the general path's (it tells a patch per op; a fill tells none).
 
     The checks are those of ``decode_change`` and ``Doc._apply_verified`` for this shape
     (every type and encoding by the grammar, the ops from ``pos``: group 2 of its second
@@ -651,7 +662,7 @@ def _text_ops(
         return None
     first = ops[0]
     if len(first) == 5:
-        if refs is not None:
+        if refs is not None or observed:
             return None  # (a document made and typed on a peer that saw less: rare)
         c = _made_whole(objs, apply_op, top, raw, deps, names)
         return None if c is None else (c, None, names)
@@ -668,7 +679,7 @@ def _text_ops(
     if can_fill(sq):
         # a text typed whole, sent in one change: its first op an INS at the head, its
         # elements all the change's own (any other change on an empty text fails gather)
-        if refs is not None:
+        if refs is not None or observed:
             return None
         plan = _whole_plan(top, 0, nn, used)
         if plan is None:
@@ -747,6 +758,16 @@ def _apply_text_ops(
         else:
             sq.remote_delete(rc, names[ri], x)
             ctr += x
+
+
+def _apply_text_ops_observed(
+    apply_op: Any, ops: tuple[Any, ...], names: list[bytes], ctr: int, actor: bytes
+) -> None:
+    """:func:`_apply_text_ops` for an observed document: each op through ``apply_op``
+    (``OpSet.apply``, which tells its patches), as the general path applies it."""
+    for a, (oc, oi), (rc, ri), x in ops:
+        apply_op((a, (oc, names[oi]), (rc, names[ri]), x), ctr, actor)
+        ctr += len(x) if a == _INS else x
 
 
 def _made_whole(

@@ -556,6 +556,27 @@ MUTANTS = [
         "            if not text and pack_lists(top) != raw:  # canonical, as decode_change demands\n                break\n",
         "",
     ),
+    # an observed document: every op through OpSet.apply, which tells the patches; no
+    # typing deferred, no fill
+    ("    observed = doc._opset.patches is not None\n", "    observed = False\n"),
+    ("        elif observed and text:\n", "        elif False:\n"),
+    (
+        "            if observed:\n                _apply_text_ops_observed(",
+        "            if False:\n                _apply_text_ops_observed(",
+    ),
+    (
+        "        if refs is not None or observed:\n            return None  # (a doc",
+        "        if refs is not None:\n            return None  # (a doc",
+    ),
+    (
+        "        if refs is not None or observed:\n            return None\n        plan",
+        "        if refs is not None:\n            return None\n        plan",
+    ),
+    ("        ctr += len(x) if a == _INS else x\n", "        ctr += 1\n"),
+    (
+        "        apply_op((a, (oc, names[oi]), (rc, names[ri]), x), ctr, actor)",
+        "        apply_op((a, (oc, names[0]), (rc, names[ri]), x), ctr, actor)",
+    ),
 ]
 
 

@@ -11,6 +11,7 @@ Targets are always taken from the replica's current state, so every edit is vali
 
 from __future__ import annotations
 
+import copy
 import random
 from typing import Any
 
@@ -294,3 +295,42 @@ def sequence_elements(d: Doc) -> dict[Any, list[tuple[int, bytes, bool, Any]]]:
                 for i in range(r.n)
             ]
     return out
+
+
+def replay_patches(value: Any, patches: Any) -> Any:
+    """Apply patches to a copy of a document's plain-Python value (``Doc.to_py()``): what
+    a view kept up to date by an observer shows."""
+    root = copy.deepcopy(value)
+    for p in patches:
+        parent, pkey, cur = None, None, root
+        for k in p.path:
+            parent, pkey, cur = cur, k, cur[k]
+        if isinstance(cur, str):
+            if p.action == "splice":
+                new = cur[: p.key] + p.value + cur[p.key :]
+            elif p.action == "delete":
+                new = cur[: p.key] + cur[p.key + p.length :]
+            else:
+                raise AssertionError(f"bad text patch {p}")
+            parent[pkey] = new
+        elif isinstance(cur, dict):
+            if p.action == "put":
+                cur[p.key] = copy.deepcopy(p.value)
+            elif p.action == "delete":
+                del cur[p.key]
+            else:
+                raise AssertionError(f"bad map patch {p}")
+        else:
+            assert isinstance(cur, list), p
+            if p.action == "put":
+                assert 0 <= p.key < len(cur), p
+                cur[p.key] = copy.deepcopy(p.value)
+            elif p.action == "insert":
+                assert 0 <= p.key <= len(cur), p
+                cur[p.key : p.key] = copy.deepcopy(p.value)
+            elif p.action == "delete":
+                assert 0 <= p.key and p.key + p.length <= len(cur), p
+                del cur[p.key : p.key + p.length]
+            else:
+                raise AssertionError(f"bad list patch {p}")
+    return root

@@ -23,6 +23,11 @@ from crdt import (
 from crdt.change import encode_change
 from crdt.op import DEL, INS, REM, SET
 
+try:
+    from tests.helpers import replay_patches as _replay
+except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
+    from helpers import replay_patches as _replay  # type: ignore[no-redef]
+
 FIXED = {"deadline": None, "derandomize": True, "report_multiple_bugs": False}
 
 
@@ -903,44 +908,6 @@ def test_save_load_round_trip():
 
 
 # ---------------------------------------------------------------- observers and patches
-
-
-def _replay(value, patches):
-    """Apply patches to a plain-python document copy."""
-    root = copy.deepcopy(value)
-    for p in patches:
-        parent, pkey, cur = None, None, root
-        for k in p.path:
-            parent, pkey, cur = cur, k, cur[k]
-        if isinstance(cur, str):
-            if p.action == "splice":
-                new = cur[: p.key] + p.value + cur[p.key :]
-            elif p.action == "delete":
-                new = cur[: p.key] + cur[p.key + p.length :]
-            else:
-                raise AssertionError(f"bad text patch {p}")
-            parent[pkey] = new
-        elif isinstance(cur, dict):
-            if p.action == "put":
-                cur[p.key] = copy.deepcopy(p.value)
-            elif p.action == "delete":
-                del cur[p.key]
-            else:
-                raise AssertionError(f"bad map patch {p}")
-        else:
-            assert isinstance(cur, list), p
-            if p.action == "put":
-                assert 0 <= p.key < len(cur), p
-                cur[p.key] = copy.deepcopy(p.value)
-            elif p.action == "insert":
-                assert 0 <= p.key <= len(cur), p
-                cur[p.key : p.key] = copy.deepcopy(p.value)
-            elif p.action == "delete":
-                assert 0 <= p.key and p.key + p.length <= len(cur), p
-                del cur[p.key : p.key + p.length]
-            else:
-                raise AssertionError(f"bad list patch {p}")
-    return root
 
 
 KEYS = ("a", "b", "k")

@@ -28,9 +28,13 @@ from crdt.history import SHOWN_WITHIN
 from crdt.snapshot import encode_snapshot, load_snapshot
 
 try:
-    from tests.helpers import history_state, sequence_elements
+    from tests.helpers import history_state, replay_patches, sequence_elements
 except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
-    from helpers import history_state, sequence_elements  # type: ignore[no-redef]
+    from helpers import (  # type: ignore[no-redef]
+        history_state,
+        replay_patches,
+        sequence_elements,
+    )
 
 OTHER = b"\x02" * 16
 
@@ -195,15 +199,22 @@ def _setting(raw: bytes) -> bool:
 
 
 def _apply(
-    changes: list[Any], fast: bool, monkeypatch: pytest.MonkeyPatch, setup: int = SETUP
+    changes: list[Any],
+    fast: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    setup: int = SETUP,
+    observed: bool = False,
 ) -> Any:
     """(document, hashes applied, error or None) after applying ``changes[:setup]``, then
-    the others in one apply_changes call."""
+    the others in one apply_changes call; ``observed``: with an observer on the document
+    for that call (its patches go with the hashes applied, and must replay to the
+    document)."""
     with monkeypatch.context() as m:
         if not fast:
             m.setattr(doc_mod, "apply_fast", lambda doc, changes, k, applied: k)
         d = Doc(b"\x7f" * 16)
         d.apply_changes(changes[:setup])
+        told = _observe(d) if observed else None
         before = (d.to_py(), d.heads)
         err: tuple[type, str] | None = None
         applied: list[Any] = []
@@ -218,7 +229,28 @@ def _apply(
         d._check()
         # (both must record the same, and take the same next counter: a local op's)
         applied.append((d.heads, history_state(d._history), d._max_op))
+        if told is not None:
+            applied.append(_told(d, before[0], told, err))
         return d, applied, err
+
+
+def _observe(d: Doc) -> list[Any]:
+    """The list each call of an observer of ``d`` appends its patches to."""
+    told: list[Any] = []
+    d.observe(told.append)
+    return told
+
+
+def _told(d: Doc, before: Any, told: list[Any], err: Any) -> list[Any]:
+    """The patches an observer was told in one apply_changes call, checked: none if the
+    call raised, else at most one callback, whose patches turn the view ``before`` into
+    the document's."""
+    if err is not None or not told:
+        assert told == []
+        return []
+    (patches,) = told
+    assert replay_patches(before, patches) == d.to_py()
+    return patches
 
 
 def _record_taken(monkeypatch: pytest.MonkeyPatch) -> list[range]:
@@ -236,23 +268,25 @@ def _record_taken(monkeypatch: pytest.MonkeyPatch) -> list[range]:
 
 
 def _both_ways(
-    changes: list[Any], setup: int, monkeypatch: pytest.MonkeyPatch
+    changes: list[Any], setup: int, monkeypatch: pytest.MonkeyPatch, observed: bool = False
 ) -> tuple[Any, Any, list[range]]:
     """Apply ``changes`` with the fast path on (recording what it takes) and off: both must
-    give the same documents, elements and applied changes.  Returns the first document,
-    its error and the ranges the fast path took."""
+    give the same documents, elements and applied changes (and patches, ``observed``).
+    Returns the first document, its error and the ranges the fast path took."""
     taken = _record_taken(monkeypatch)
-    d1, a1, e1 = _apply(changes, True, monkeypatch, setup=setup)
+    d1, a1, e1 = _apply(changes, True, monkeypatch, setup, observed)
     monkeypatch.undo()
-    d2, a2, e2 = _apply(changes, False, monkeypatch, setup=setup)
+    d2, a2, e2 = _apply(changes, False, monkeypatch, setup, observed)
     assert e1 == e2 and a1 == a2 and d1.to_py() == d2.to_py()
     assert sequence_elements(d1) == sequence_elements(d2)
     return d1, e1, taken
 
 
-def _same(changes: list[Any], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...] | None:
-    d1, a1, e1 = _apply(changes, True, monkeypatch)
-    d2, a2, e2 = _apply(changes, False, monkeypatch)
+def _same(
+    changes: list[Any], monkeypatch: pytest.MonkeyPatch, observed: bool = False
+) -> tuple[Any, ...] | None:
+    d1, a1, e1 = _apply(changes, True, monkeypatch, observed=observed)
+    d2, a2, e2 = _apply(changes, False, monkeypatch, observed=observed)
     assert e1 == e2
     assert a1 == a2
     assert d1.to_py() == d2.to_py() and d1.heads == d2.heads
@@ -261,21 +295,24 @@ def _same(changes: list[Any], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...
     return e1
 
 
-@settings(max_examples=40, deadline=None, derandomize=True)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(
     seed=st.integers(0, 2**32),
     n=st.integers(1, 120),
     mode=st.sampled_from(MODES),
     maps=st.sampled_from((0.1, 0.7)),
     whole=st.sampled_from((None, "typed", "made", "nested")),
+    observed=st.booleans(),
 )
 def test_valid_histories_apply_the_same(
-    seed: int, n: int, mode: str, maps: float, whole: str | None
+    seed: int, n: int, mode: str, maps: float, whole: str | None, observed: bool
 ) -> None:
+    """``observed``: the document has an observer, which must be told the same patches
+    both ways."""
     mp = pytest.MonkeyPatch()
     try:
         changes = _history(seed, n, mode, maps, whole)
-        assert _same(changes, mp) is None
+        assert _same(changes, mp, observed) is None
     finally:
         mp.undo()
 
@@ -319,6 +356,39 @@ def test_the_fast_path_takes_the_typing_changes(monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_an_observed_document_takes_the_fast_path(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With an observer, as an application showing the document has, changes arriving a
+    few at a time (a live sync) go the fast way as they do without one, and the observer
+    is told, call by call, the same patches as by the general path."""
+    changes = _history(7, 300, mode, maps=0.3)
+    rng = random.Random(3)
+    cuts = sorted(rng.sample(range(SETUP + 1, len(changes)), 40))
+    batches = [changes[a:b] for a, b in zip([SETUP, *cuts], [*cuts, len(changes)], strict=True)]
+    told: dict[bool, list[Any]] = {}
+    for fast in (True, False):
+        with monkeypatch.context() as m:
+            taken = _record_taken(m)
+            if not fast:
+                m.setattr(doc_mod, "apply_fast", lambda doc, changes, k, applied: k)
+            d = Doc(b"\x7f" * 16)
+            d.apply_changes(changes[:SETUP])
+            calls = _observe(d)
+            for batch in batches:
+                before = d.to_py()
+                n = len(calls)
+                d.apply_changes(batch)
+                assert replay_patches(before, [p for c in calls[n:] for p in c]) == d.to_py()
+            d._check()
+            told[fast] = calls
+            if fast:
+                assert sum(map(len, taken)) > 0.7 * (len(changes) - SETUP)
+    assert told[True] == told[False]
+    assert sum(map(len, told[True])) > len(changes) - SETUP
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_the_fast_path_takes_the_map_writes(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The SETs of scalars at map keys, at the root and in a map, with and without preds
     (the value the key holds, or older ones after concurrent writes), go the fast way."""
@@ -354,10 +424,12 @@ def _apply_after_cut(
     fast: bool,
     monkeypatch: pytest.MonkeyPatch,
     load: str = "snapshot",
+    observed: bool = False,
 ) -> Any:
     """(document, applied, error) for a document loaded from a snapshot of ``changes[:cut]``
     (or, ``load="saved"``, from its saved file, lazily) that then applies
-    ``changes[cut:]`` in one call, with the fast path on or off."""
+    ``changes[cut:]`` in one call, with the fast path on or off (and an observer,
+    ``observed``, as :func:`_apply` has)."""
     with monkeypatch.context() as m:
         if not fast:
             m.setattr(doc_mod, "apply_fast", lambda doc, changes, k, applied: k)
@@ -367,6 +439,7 @@ def _apply_after_cut(
             d = Doc.load(src.save(), b"\x7f" * 16)
         else:
             d = load_snapshot(encode_snapshot(src), b"\x7f" * 16)
+        told = _observe(d) if observed else None
         before = (d.to_py(), d.heads)
         err: tuple[type, str] | None = None
         applied: list[Any] = []
@@ -380,17 +453,21 @@ def _apply_after_cut(
             assert (d.to_py(), d.heads) == before
         d._check()
         applied.append((d.heads, history_state(d._history), d._max_op))
+        if told is not None:
+            applied.append(_told(d, before[0], told, err))
         return d, applied, err
 
 
-def _same_after_cut(kept: list[bytes], cut: int, load: str) -> tuple[Any, Any]:
+def _same_after_cut(
+    kept: list[bytes], cut: int, load: str, observed: bool = False
+) -> tuple[Any, Any]:
     """:func:`_apply_after_cut` with the fast path on and off: both must give the same
-    documents (elements included), applied changes and error.  Returns the first document
-    and its error."""
+    documents (elements included), applied changes and error (and patches,
+    ``observed``).  Returns the first document and its error."""
     mp = pytest.MonkeyPatch()
     try:
-        d1, a1, e1 = _apply_after_cut(kept, cut, True, mp, load)
-        d2, a2, e2 = _apply_after_cut(kept, cut, False, mp, load)
+        d1, a1, e1 = _apply_after_cut(kept, cut, True, mp, load, observed)
+        d2, a2, e2 = _apply_after_cut(kept, cut, False, mp, load, observed)
     finally:
         mp.undo()
     assert e1 == e2 and a1 == a2
@@ -441,6 +518,7 @@ def _descendants_of_cut(
     at=st.floats(0, 1),
     only_later=st.booleans(),
     load=st.sampled_from(("snapshot", "saved")),
+    observed=st.booleans(),
 )
 def test_histories_after_a_snapshot_apply_the_same(
     seed: int,
@@ -451,6 +529,7 @@ def test_histories_after_a_snapshot_apply_the_same(
     at: float,
     only_later: bool,
     load: str,
+    observed: bool,
 ) -> None:
     """A document loaded from a snapshot, or lazily from a saved file, takes the fast path
     too: the rest of a history applies the same both ways, the changes that do not descend
@@ -460,7 +539,7 @@ def test_histories_after_a_snapshot_apply_the_same(
     changes = _history(seed, n, mode, maps, whole)
     cut = SETUP + int(at * (len(changes) - SETUP))
     rest = _descendants_of_cut(changes, cut) if only_later else changes[cut:]
-    _, e1 = _same_after_cut(changes[:cut] + rest, cut, load)
+    _, e1 = _same_after_cut(changes[:cut] + rest, cut, load, observed)
     if only_later or load == "saved":  # (a saved document decodes its history for them)
         assert e1 is None
 
@@ -891,7 +970,8 @@ def test_damaged_changes_fail_the_same(
     a text typed whole, or one SET of a scalar at a map key), damaged in one field."""
     shape, maps, whole, hows = DAMAGES[kind]
     how = data.draw(st.sampled_from(hows), label="how")
-    _damaged_one(_history(seed, n, mode, maps, whole), shape, at, how)
+    observed = data.draw(st.booleans(), label="observed")
+    _damaged_one(_history(seed, n, mode, maps, whole), shape, at, how, observed)
 
 
 @pytest.mark.parametrize(
@@ -899,14 +979,22 @@ def test_damaged_changes_fail_the_same(
 )
 def test_every_damage_once(kind: str, how: str) -> None:
     """Each damage of each kind at least once (the property test above draws them at
-    random): on the first change of the shape in a fixed history."""
+    random): on the first change of the shape in a fixed history, with an observer on the
+    document and without."""
     shape, maps, whole, _ = DAMAGES[kind]
     changes = _history(5, 30, "maker", maps, whole)
     assert any(shape(raw) for raw in changes[SETUP:])
-    _damaged_one(changes, shape, 0.0, how)
+    for observed in (False, True):
+        _damaged_one(changes, shape, 0.0, how, observed)
 
 
-def _damaged_one(changes: list[bytes], shape: Callable[[bytes], bool], at: float, how: str) -> None:
+def _damaged_one(
+    changes: list[bytes],
+    shape: Callable[[bytes], bool],
+    at: float,
+    how: str,
+    observed: bool = False,
+) -> None:
     typing = [i for i in range(SETUP, len(changes)) if shape(changes[i])]
     if not typing:
         return
@@ -915,7 +1003,7 @@ def _damaged_one(changes: list[bytes], shape: Callable[[bytes], bool], at: float
     bad = RAW_DAMAGE[how](raw) if how in RAW_DAMAGE else _damage(raw, how)
     mp = pytest.MonkeyPatch()
     try:
-        _same([*changes[:i], bad, *changes[i + 1 :]], mp)
+        _same([*changes[:i], bad, *changes[i + 1 :]], mp, observed)
     finally:
         mp.undo()
 
@@ -947,7 +1035,8 @@ def test_damaged_changes_after_a_snapshot_fail_the_same(
     k = hit[int(at * (len(hit) - 1))]
     raw = rest[k]
     rest[k] = RAW_DAMAGE[how](raw) if how in RAW_DAMAGE else _damage(raw, how)
-    _same_after_cut(changes[:cut] + rest, cut, load)
+    observed = data.draw(st.booleans(), label="observed")
+    _same_after_cut(changes[:cut] + rest, cut, load, observed)
 
 
 A = b"\x0a" * 16
