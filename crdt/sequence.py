@@ -16,7 +16,11 @@ Indexes:
 - by position: the chunk list with cached visible lengths, plus a cursor (the last chunk
   used and its start position), so local edits near the previous one cost O(1) chunk
   steps and a far jump O(chunks) = O(runs / MAX_RUNS), walking from the cursor, the first
-  chunk or the last, whichever is nearest;
+  chunk or the last, whichever is nearest.  A remote edit keeps the cursor when it
+  changes the visible length of the cursor's chunk only (a chunk's start moves only with
+  the chunks before it; a chunk split moves none), and drops it otherwise; the position of
+  a run (:meth:`Sequence.index_of`, which an observer's patch asks after each remote op)
+  sets it, so a peer typing in one place costs O(C) per patch there too;
 - by id: per actor, the sorted start counters of its runs (``SortedInts``) and a dict from
   start to run; a run knows its chunk, so a remote op never scans the document.
 
@@ -287,25 +291,34 @@ class Sequence:
 
     def index_of(self, run: Run, off: int = 0) -> int:
         """Visible position of element ``off`` of ``run`` (elements before it; a tombstone
-        run's position is that of the element after it).  O(min(chunks before, chunks
-        after) + C): the walk goes out from the run's chunk both ways at once, and the
-        first end it reaches gives the chunk's position, so an edit near either end of the
-        document (typing at the end, most often) costs O(C)."""
+        run's position is that of the element after it).  O(C) in the cursor's chunk,
+        else O(min(chunks before, chunks after) + C): the walk goes out from the run's
+        chunk both ways at once, and the first end it reaches gives the chunk's position,
+        so an edit near either end of the document (typing at the end, most often) costs
+        O(C) too.  Moves the cursor to the run's chunk."""
         target = self._chunk_of(run)
-        b = target.prev
-        f = target.next
-        before = after = 0
-        while True:
-            if b is None:
-                pos = before
-                break
-            if f is None:
-                pos = self.vis - after - target.vis
-                break
-            before += b.vis
-            b = b.prev
-            after += f.vis
-            f = f.next
+        if target is self._cur:
+            pos = self._cur_pos
+        else:
+            b = target.prev
+            f = target.next
+            before = after = 0
+            while True:
+                if b is None:
+                    pos = before
+                    break
+                if f is None:
+                    pos = self.vis - after - target.vis
+                    break
+                before += b.vis
+                b = b.prev
+                after += f.vis
+                f = f.next
+            # (the position cache goes too: a local edit it finds changes its chunk, which
+            # must then be the cursor's, as _locate leaves them)
+            self._cur = target
+            self._cur_pos = pos
+            self._rc = None
         runs = target.runs
         i = _where(runs, run)
         if i + i <= len(runs):
@@ -694,10 +707,13 @@ class Sequence:
         that; the fast path knows the insert was made on the heads, where every element is
         older than the new ones, and asks :meth:`typing_run` instead (no lookup of the
         reference, no search for the run's place in its chunk).  O(len(content))."""
-        self._cur = self._rc = None
+        self._rc = None
+        chunk = run.chunk
+        if chunk is not self._cur:
+            self._cur = None  # (its start may move: see the module docstring)
         run.extend(content)  # (a list must be the caller's own copy: runs grow in place)
         n = len(content)
-        run.chunk.vis += n  # type: ignore[union-attr]
+        chunk.vis += n  # type: ignore[union-attr]
         self.vis += n
 
     def integrate_insert(
@@ -717,7 +733,6 @@ class Sequence:
         if type(content) is list:
             content = content.copy()  # runs grow in place; never share the op's list
         ic = self._ic
-        self._cur = None
         self._rc = None
         chunk: Chunk
         if ic is not None and ref is not None:
@@ -762,6 +777,8 @@ class Sequence:
                 nxt = rctr + 1  # the element after ref inside the same run
                 if nxt < ctr or (nxt == ctr and ractor < actor):
                     chunk = self._own(chunk)
+                    if chunk is not self._cur:
+                        self._cur = None  # (its start may move: see the module docstring)
                     self._split(chunk, ri, off + 1)
                     new = self._place(chunk, ri + 1, Run(ctr, actor, content, False, chunk))
                     self._ic = new
@@ -790,6 +807,8 @@ class Sequence:
             ri = len(chunk.runs)
         if chunk.refs[0] != 1 or (chunk.runs and chunk.runs[0].chunk is not chunk):
             chunk = self._own(chunk)
+        if chunk is not self._cur:
+            self._cur = None  # (its start may move: see the module docstring)
         new = self._place(chunk, ri, Run(ctr, actor, content, False, chunk))
         self._ic = new
         return new
@@ -835,7 +854,8 @@ class Sequence:
         chunk = run.chunk
         if self._alias or chunk is None or chunk.refs[0] != 1:
             return False  # (a chunk shared with a copy: the general path copies it first)
-        self._cur = None
+        if chunk is not self._cur:
+            self._cur = None  # (its start may move: see the module docstring)
         self._rc = self._ic = None
         return self._backspace(chunk, _where(chunk.runs, run))
 
@@ -851,7 +871,8 @@ class Sequence:
             return False  # (a chunk shared with a copy: the general path copies it first)
         if not self._forward_delete(chunk, _where(chunk.runs, run)):
             return False
-        self._cur = None
+        if chunk is not self._cur:
+            self._cur = None  # (its start may move: see the module docstring)
         self._rc = self._ic = None
         return True
 
@@ -865,7 +886,6 @@ class Sequence:
         invisible with their lengths (for patches).  ``first``: the run holding ``ctr``,
         if the caller found it.  O(log r + C) per run touched.
         """
-        self._cur = None
         self._rc = self._ic = None
         out: list[tuple[int, int]] = []
         end = ctr + n
@@ -889,6 +909,8 @@ class Sequence:
                 if reg.entries:
                     continue
             run.deleted = True
+            if chunk is not self._cur:
+                self._cur = None  # (its start may move: see the module docstring)
             chunk.vis -= run.n
             self.vis -= run.n
             if indexes:
@@ -927,7 +949,8 @@ class Sequence:
             chunk.vis += delta
             self.vis += delta
             run.deleted = not visible
-        self._cur = None
+            if chunk is not self._cur:
+                self._cur = None  # (its start may move: see the module docstring)
         self._rc = self._ic = None
 
     # ------------------------------------------------------------ snapshot support
@@ -973,6 +996,7 @@ class Sequence:
         c.vis = vis
         self._tail = c
         self.vis = total + vis
+        self._cur = None
         self._rc = self._ic = None
         if self._indexed:
             self._build_index()
@@ -1124,6 +1148,9 @@ class Sequence:
             # the last run found by position: where it says, visible, starting where it says
             run, rchunk, ri, rs = self._rc
             assert rchunk.runs[ri] is run and not run.deleted, "position cache: run"
+            # (a local edit it finds changes its chunk, and moves no cursor: it must be the
+            # cursor's chunk, or the cursor's start would go stale)
+            assert rchunk is self._cur, "position cache: not the cursor's chunk"
             pos = 0
             c = self.head
             while c is not rchunk:

@@ -509,6 +509,137 @@ def test_remote_inserts_converge_many_runs(seed):
     assert _n_chunks(s) > 1
 
 
+def _positions(s: Sequence) -> dict[tuple[int, bytes], int]:
+    """Every element's visible position, counted over all the runs (a tombstone's: that of
+    the element after it)."""
+    out: dict[tuple[int, bytes], int] = {}
+    pos = 0
+    for run in s.runs():
+        for off in range(run.n):
+            out[(run.ctr + off, run.actor)] = pos + (0 if run.deleted else off)
+        if not run.deleted:
+            pos += run.n
+    return out
+
+
+@pytest.mark.parametrize("seed", [31, 32, 33, 34])
+def test_the_cursor_survives_remote_edits_in_its_chunk(seed):
+    """Remote inserts and deletes keep the cursor when they change its chunk only, and
+    ``index_of`` (an observer's patch, after each remote op) moves it to the op's chunk:
+    three peers typing, each at its own place most of the time (so most edits are in the
+    cursor's chunk) and now and then anywhere, with backspaces and deletes of a few
+    elements, and local lookups by position, which move the cursor too.  Every position is
+    right and ``_check`` (the cursor's start among the invariants) holds after each step,
+    with chunks of a few runs."""
+    rng = random.Random(seed)
+    is_text = seed % 2 == 0
+    actors = [bytes([0x10 + i]) for i in range(3)]
+    at: list[tuple[int, bytes] | None] = [None, None, None]  # where each peer types
+    ops: list[tuple] = []
+    hits = kept = backspaces = burst = 0
+    ctr = 1
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(seqmod, "MAX_RUNS", 3)
+        s = Sequence(is_text)
+        k = 0
+        for _ in range(600):
+            if rng.random() < 0.2:  # (a peer types a while: its counters go on, its run grows)
+                k = rng.randrange(3)
+            actor = actors[k]
+            ids = list(_positions(s))
+            r = rng.random()
+            if burst and at[k] is not None:  # (backspace held down)
+                burst -= 1
+                e = at[k]
+                op = ("del", e[0], e[1], 1, ctr)
+                ctr += 1
+                eid = e
+            elif r < 0.25 and ids:
+                # a delete of one to three elements of one run: backspaces at the peer's
+                # place, or anywhere
+                here = at[k] is not None and rng.random() < 0.6
+                e = at[k] if here else rng.choice(ids)
+                run = s.find(*e)
+                n = rng.randint(1, run.ctr + run.n - e[0]) if rng.random() < 0.3 else 1
+                if here and n == 1:
+                    burst = rng.randint(0, 4)
+                op = ("del", e[0], e[1], n, ctr + n - 1)
+                ctr += n
+                eid = e
+            else:
+                if at[k] is None or rng.random() < 0.1:
+                    at[k] = rng.choice(ids) if ids and rng.random() < 0.9 else None
+                content = "xy"[: rng.randint(1, 2)] if is_text else [ctr] * rng.randint(1, 2)
+                op = ("ins", at[k], ctr, actor, content)
+                eid = (ctr, actor)
+                ctr += len(content)
+                at[k] = (ctr - 1, actor)
+            ops.append(op)
+            cur = s._cur
+            if op[0] == "del" and op[3] == 1:
+                # one element, as the fast path deletes it: a backspace or a forward delete
+                # moves it into the tombstones beside it, if it can
+                run = s.find(op[1], op[2])
+                if op[1] == run.ctr + run.n - 1:
+                    moved = s.remote_backspace(run)
+                else:
+                    moved = op[1] == run.ctr and s.remote_forward(run)
+                if not moved:
+                    _apply(s, op)
+                backspaces += moved
+            else:
+                _apply(s, op)
+            if op[0] == "del" and at[k] == eid:  # (the peer types on before what went)
+                at[k] = (eid[0] - 1, eid[1]) if s.find(eid[0] - 1, eid[1]) else None
+            kept += cur is not None and s._cur is cur
+            s._check()
+            run = s.find(*eid)
+            assert run is not None
+            hits += s._chunk_of(run) is s._cur
+            assert s.index_of(run, eid[0] - run.ctr) == _positions(s)[eid]
+            s._check()
+            if len(s) and rng.random() < 0.1:
+                i = rng.randrange(len(s))
+                run, off = s.element_at(i)
+                assert _positions(s)[(run.ctr + off, run.actor)] == i
+                s._check()
+                # a run's position asked elsewhere moves the cursor from the run found
+                e = rng.choice(list(_positions(s)))
+                run = s.find(*e)
+                assert s.index_of(run, e[0] - run.ctr) == _positions(s)[e]
+                s._check()
+        assert _all_elements(s) == _model_elements(ops)
+        assert _n_chunks(s) > 20
+    assert hits > 100 and kept > 100 and backspaces > 10, (hits, kept, backspaces)
+
+
+def test_a_register_moves_the_cursor_only_outside_its_chunk():
+    """A list element's register turning visible or not changes its chunk's length: the
+    cursor stays if that is the cursor's chunk, and its start stays right (``_check``)
+    when it is a chunk before it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(seqmod, "MAX_RUNS", 2)
+        s = Sequence(False)
+        for k in range(40):  # (each its own run: a register, then a plain element)
+            s.integrate_insert(None if k == 0 else (k, A), k + 1, A, [k])
+            s.register_at(k + 1, A) if k % 2 == 0 else None
+        s._check()
+        assert _n_chunks(s) > 10
+        regs = [r for r in s.runs() if r.reg]
+        for run in (regs[1], regs[-2]):
+            entries = run.content[0].entries
+            for far in (len(s) - 1, 0):  # the cursor after the register's chunk, then before
+                s.element_at(far)
+                s.set_register(run, [] if entries == run.content[0].entries else entries)
+                s._check()
+            s.element_at(s.index_of(run) if not run.deleted else 0)
+            mine = s._cur
+            s.set_register(run, entries)  # (visible again)
+            s._check()
+            if s._chunk_of(run) is mine:
+                assert s._cur is mine
+
+
 # ---------------------------------------------------------------- RGA facts by hand
 
 
