@@ -185,26 +185,7 @@ class Doc:
         return out
 
     def _to_py(self, obj: ObjId) -> Any:
-        st = self._opset.objs[obj]
-        if st.type == _MAP:
-            return {k: self._entry_py(es[-1]) for k, es in st.data.items()}
-        seq: Sequence = st.data
-        if st.type == _TEXT:
-            return seq.text()
-        out: list[Any] = []
-        for r in seq.runs():
-            if r.deleted:
-                continue
-            if r.reg:
-                out.append(self._entry_py(r.content[0].entries[-1]))
-            else:
-                for i, v in enumerate(r.content):
-                    out.append(self._to_py((r.ctr + i, r.actor)) if type(v) is ObjType else v)
-        return out
-
-    def _entry_py(self, e: tuple[int, bytes, Any]) -> Any:
-        v = e[2]
-        return self._to_py((e[0], e[1])) if type(v) is ObjType else v
+        return self._opset.to_py(obj)
 
     def resolve(self, path: SeqABC[str | int]) -> tuple[ObjId, str | int | None]:
         """Walk ``path`` (keys and indexes) to ``(object id, last key)``.

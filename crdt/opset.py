@@ -85,6 +85,39 @@ class OpSet:
             objs[oid] = ns
         return new
 
+    def to_py(self, obj: ObjId) -> Any:
+        """Object ``obj`` as plain Python (dict, list, str, scalars; counters stay
+        :class:`~crdt.values.Counter`).  O(its size, nested objects included)."""
+        st = self.objs[obj]
+        if st.type == _MAP:
+            return {k: self._entry_py(es[-1]) for k, es in st.data.items()}
+        seq: Sequence = st.data
+        if st.type == _TEXT:
+            return seq.text()
+        out: list[Any] = []
+        for r in seq.runs():
+            if r.deleted:
+                continue
+            if r.reg:
+                out.append(self._entry_py(r.content[0].entries[-1]))
+            else:
+                for i, v in enumerate(r.content):
+                    out.append(self.to_py((r.ctr + i, r.actor)) if type(v) is ObjType else v)
+        return out
+
+    def _entry_py(self, e: tuple[int, bytes, Any]) -> Any:
+        v = e[2]
+        return self.to_py((e[0], e[1])) if type(v) is ObjType else v
+
+    def _shown(self, e: tuple[int, bytes, Any]) -> Any:
+        """The value a patch shows for live entry ``e``: a scalar as it is, an object with
+        all it holds now.  An object an op has just made is empty (its contents follow as
+        patches of their own); one made before may not be, and the view has not seen it:
+        it was out of view, since a concurrent write won the key, until a later write or
+        delete uncovered it again.  O(1), or the size of that object."""
+        v = e[2]
+        return self.to_py((e[0], e[1])) if type(v) is ObjType else v
+
     # ------------------------------------------------------------ applying
 
     def apply(self, op: Op, ctr: int, actor: bytes) -> None:
@@ -143,7 +176,7 @@ class OpSet:
                             w = entries[-1]
                             # a losing concurrent write leaves the view as it is
                             if old is None or old[:2] != w[:2] or a == INC:
-                                v = plain(w[2])
+                                v = self._shown(w)
                                 patches.append(
                                     Patch("put", path, key, v, conflict=len(entries) > 1)
                                 )
@@ -195,7 +228,13 @@ class OpSet:
             if old is not None and old[:2] == entries[-1][:2] and not inc:
                 return  # a losing concurrent write leaves the view as it is
             self.patches.append(
-                Patch("put", path, idx, plain(entries[-1][2]), conflict=len(entries) > 1)
+                Patch(
+                    "put",
+                    path,
+                    idx,
+                    self._shown(entries[-1]),
+                    conflict=len(entries) > 1,
+                )
             )
         else:
-            self.patches.append(Patch("insert", path, idx, [plain(entries[-1][2])]))
+            self.patches.append(Patch("insert", path, idx, [self._shown(entries[-1])]))

@@ -32,7 +32,8 @@ class Patch:
     - ``"insert"``: list ``values`` inserted at index ``key``;
     - ``"splice"``: text ``value`` inserted at index ``key``.
     New objects appear as an empty ``{}``, ``[]`` or ``""``; their contents follow as
-    patches on their own path.
+    patches on their own path.  An object that comes back into view (a concurrent write
+    had hidden it, and a later write or delete uncovered it) appears with all it holds.
     """
 
     action: str

@@ -1093,6 +1093,26 @@ def test_patch_for_losing_concurrent_put_keeps_object():
     assert _replay(before, received) == b.to_py()
 
 
+def test_an_object_a_delete_uncovers_comes_back_whole():
+    """A concurrent map wins a key and hides this document's map; the peer then deletes
+    its own map only, which uncovers this one again.  The patch must show the uncovered
+    map with what it holds (the view has dropped it), not as a new, empty one."""
+    a = _doc("0a")
+    b = a.fork("0b")  # (0b > 0a: b's write wins)
+    a["k"] = {"x": 1, "t": "hi", "l": [1, {"m": 2}]}
+    b["k"] = {"y": 2}
+    view = a.to_py()
+    told: list = []
+    a.observe(told.extend)
+    a.merge(b)
+    assert a.to_py() == {"k": {"y": 2}} == _replay(view, told)
+    del b.root["k"]  # (its pred: b's map only)
+    a.merge(b)
+    assert a.to_py() == {"k": {"x": 1, "t": "hi", "l": [1, {"m": 2}]}}
+    assert _replay(view, told) == a.to_py()
+    assert told[-1].value == a.to_py()["k"]
+
+
 def test_patches_survive_a_buffered_change_that_is_rejected():
     """A change buffered by an earlier call that turns out invalid when its dep arrives is
     dropped into ``rejected`` and the state rebuilt from the history: the observer must

@@ -1,6 +1,7 @@
 """A seeded fuzzer in the style of diamond-types: random edits of every kind on three
-replicas, random syncs (reordered, duplicated, lossy), then a full sync and a check that
-every replica, and a fresh one fed every change in random order, agree.
+replicas, random syncs (reordered, duplicated, lossy; half of them observed, the patches
+replayed to a view of the replica that must end equal to it), then a full sync and a check
+that every replica, and a fresh one fed every change in random order, agree.
 
 ``fuzz_once(seed)`` is deterministic, so a failing seed is a complete bug report:
 
@@ -26,6 +27,7 @@ try:
         RandomPicker,
         assert_converged,
         edit_random,
+        replay_patches,
         sync_lossy,
         sync_until_quiescent,
     )
@@ -34,6 +36,7 @@ except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys
         RandomPicker,
         assert_converged,
         edit_random,
+        replay_patches,
         sync_lossy,
         sync_until_quiescent,
     )
@@ -136,8 +139,19 @@ def fuzz_once(seed: int, steps: int = 150, verbose: bool = False) -> None:
                 open_tx[r].commit()
                 open_tx[r] = None
             lossy = rng.random() < 0.3
-            log(f"{step} sync r{src} -> r{r} lossy={lossy}")
-            sync_lossy(docs[src], doc, pick, lossy=lossy)
+            observed = rng.random() < 0.5
+            log(f"{step} sync r{src} -> r{r} lossy={lossy} observed={observed}")
+            if observed:
+                # an application's view of r, kept up to date by the patches alone
+                view = doc.to_py()
+                told: list = []
+                with doc.observe(told.extend):
+                    sync_lossy(docs[src], doc, pick, lossy=lossy)
+                assert replay_patches(view, told) == doc.to_py(), (
+                    f"seed {seed} step {step}: the patches do not replay to the document"
+                )
+            else:
+                sync_lossy(docs[src], doc, pick, lossy=lossy)
         if step % 10 == 0:
             for d in docs:
                 d._check()
