@@ -195,6 +195,23 @@ def test_local_stress_splits_chunks(is_text, seed):
     assert len(m.seq) == 0 and _visible(m.seq) == m.content([])
 
 
+def _random_local_edit(
+    m: LocalModel, rng: random.Random, deletes: float, most: int, width: int
+) -> None:
+    """One local edit of ``m`` at a random place: a delete of up to ``most`` elements (a
+    share ``deletes`` of the edits, once there are 9), else an insert of 1 to ``width``."""
+    n = len(m.elems)
+    if n > 8 and rng.random() < deletes:
+        pos = rng.randrange(n)
+        m.delete(pos, min(rng.randint(1, most), n - pos))
+    else:
+        vals = [
+            rng.choice(ALPHABET) if m.is_text else rng.randrange(9)
+            for _ in range(rng.randint(1, width))
+        ]
+        m.insert(rng.randrange(n + 1), vals)
+
+
 @pytest.mark.parametrize("max_runs", [2, 3])
 @pytest.mark.parametrize("is_text", [True, False])
 def test_far_jumps_from_the_cursor_the_head_and_the_tail(max_runs, is_text):
@@ -222,13 +239,7 @@ def test_far_jumps_from_the_cursor_the_head_and_the_tail(max_runs, is_text):
         mp.setattr(Sequence, "_locate", locate)
         m = LocalModel(is_text)
         for step in range(400):
-            n = len(m.elems)
-            if n > 8 and rng.random() < 0.3:
-                pos = rng.randrange(n)
-                m.delete(pos, min(rng.randint(1, 2), n - pos))
-            else:
-                pos = rng.randrange(n + 1)
-                m.insert(pos, [rng.choice(ALPHABET) if is_text else rng.randrange(9)])
+            _random_local_edit(m, rng, 0.3, 2, 1)
             if step % 20 == 0:
                 m.check()
                 m.check_positions(rng.sample(range(len(m.elems)), min(10, len(m.elems))))
@@ -261,13 +272,7 @@ def test_index_of_every_run_from_either_end(is_text):
         mp.setattr(seqmod, "MAX_RUNS", 3)
         m = LocalModel(is_text)
         for _ in range(300):
-            n = len(m.elems)
-            if n > 8 and rng.random() < 0.35:
-                pos = rng.randrange(n)
-                m.delete(pos, min(rng.randint(1, 3), n - pos))
-            else:
-                vals = [rng.choice(ALPHABET) if is_text else k for k in range(rng.randint(1, 3))]
-                m.insert(rng.randrange(n + 1), vals)
+            _random_local_edit(m, rng, 0.35, 3, 3)
         fork = m.seq.copy()
         for k in range(20):
             fork.local_insert(rng.randrange(len(fork) + 1), 10_000 + k, B, "x" if is_text else [1])
