@@ -201,10 +201,11 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     The caller has checked that ``doc`` may take this path: no buffered changes.  If it
     has observers (its ``OpSet`` collects patches), every op goes through ``OpSet.apply``,
     as in the general path, which tells the same patches; a text typed whole is then left
-    to the general path.  On a document loaded from a snapshot or a saved document it takes only
-    changes whose deps are in the history (after the cut, which they so descend from): one
-    on the cut's heads, or on nothing, is the general path's (which rejects what does not
-    descend from a snapshot's cut, and decodes a saved document's history for it).
+    to the general path.  On a document loaded from a snapshot or a saved document it
+    takes only changes whose deps are in the history (after the cut, which they so
+    descend from): one on the cut's heads, or on nothing, is the general path's (which
+    rejects what does not descend from a snapshot's cut, and decodes a saved document's
+    history for it).
     O(1) per change beyond the op itself on the heads; otherwise the causality check of the
     general path: O(log changes) per id the op names when ``History.shown_past`` shows
     them, else a clock of the deps.

@@ -112,11 +112,11 @@ FAR_JUMP = [
     # the count from the chunk's nearer end.  Not listed, as equivalent: which end of the
     # chunk it counts from (both give the position), only how far it counts
     (
-        "                pos = self.vis - after - target.vis\n",
-        "                pos = self.vis - after\n",
+        "                    pos = self.vis - after - target.vis\n",
+        "                    pos = self.vis - after\n",
     ),
-    ("            before += b.vis\n", ""),
-    ("            after += f.vis\n", ""),
+    ("                before += b.vis\n", ""),
+    ("                after += f.vis\n", ""),
     ("            pos += target.vis\n", ""),
     ("            for r in runs[i:]:\n", "            for r in runs[i + 1 :]:\n"),
     ("            for r in runs[:i]:\n", "            for r in runs[: i + 1]:\n"),
