@@ -123,7 +123,10 @@ MUTANTS = [
     ),
     ("                if st.type is _MAP:\n                    break\n", ""),
     ("        if seq != known + 1:\n            break\n", ""),
-    ("        last_seq = seq\n", "        last_seq = seq - 1\n"),
+    (
+        "        last = actor\n        last_seq = seq\n",
+        "        last = actor\n        last_seq = seq - 1\n",
+    ),
     (
         "        known = last_seq if actor == last else seq_of(actor)",
         "        known = last_seq if True else seq_of(actor)",
@@ -155,10 +158,13 @@ MUTANTS = [
         "                refs = None if at_heads else [obj]\n",
     ),
     (
-        "            h.remember(i, doc._clock_for_next)  # (later clock walks stop here)\n",
-        "            pass\n",
+        "                h.remember(i, doc._clock_for_next)  # (later clock walks stop here)\n",
+        "                pass\n",
     ),
-    ("            hnxt = start_op + size\n", "            hnxt = start_op + size + 1\n"),
+    (
+        "            hh = hsh\n            hnxt = start_op + size\n        else:",
+        "            hh = hsh\n            hnxt = start_op + size + 1\n        else:",
+    ),
     ("        if start_op + size - 1 > max_op:\n", "        if False:\n"),
     (
         "            at_heads = len(heads) == 2 and i1 in heads and i2 in heads",
@@ -335,7 +341,10 @@ MUTANTS = [
     ),
     ("        if pos > n:\n            return False\n", ""),
     ("    if not _canonical_text_ops(raw, pos):\n        return None\n", ""),
-    ("raw, m.start(2), dep_hashes, refs)", "raw, m.start(2) + 1, dep_hashes, refs)"),
+    (
+        "raw, m.start(2), dep_hashes, refs, observed)",
+        "raw, m.start(2) + 1, dep_hashes, refs, observed)",
+    ),
     (r'rb"(?:\x90|\x91\xc4\x20(.{32})|\x92"', r'rb"(?:\x91\xc4\x20(.{32})|\x92"'),
     (r'rb"(?:\x90|\x91\xc4\x20(.{32})|\x92"', r'rb"(?:\x90|\x91\xc4\x20(.{32})|\x92\xff"'),
     (
@@ -350,16 +359,16 @@ MUTANTS = [
     ),
     ("            size = c.n_ops\n", "            size = 1\n"),
     (
-        "            if sq is not None:  # (else typed whole: applied already)",
-        "            if sq is not None and False:",
+        "            elif sq is not None:  # (else typed whole: applied already)",
+        "            elif sq is not None and False:",
     ),
     (
-        "        if refs is not None:\n            return None  # (a document made",
-        "        if False:\n            return None  # (a document made",
+        "        if refs is not None or observed:\n            return None  # (a document made",
+        "        if observed:\n            return None  # (a document made",
     ),
     (
-        "        if refs is not None:\n            return None\n        plan = _whole_plan(top, 0,",
-        "        if False:\n            return None\n        plan = _whole_plan(top, 0,",
+        "        if refs is not None or observed:\n            return None\n        plan = _whole_plan(top, 0,",
+        "        if observed:\n            return None\n        plan = _whole_plan(top, 0,",
     ),
     ("                refs.append((rc, ra))\n", "                pass\n"),
     (

@@ -43,6 +43,13 @@ def run(
                 print("NOT FOUND (the code changed: update this list):", old.strip()[:70])
                 survived += 1
                 continue
+            at = src.index(old)
+            if old.startswith("    ") and at and src[at - 1] != "\n":
+                # an indented line found inside a more indented one: the mutant would change
+                # another line than meant (or leave code that still works)
+                print("NOT AT A LINE START (update this list):", old.strip()[:70])
+                survived += 1
+                continue
             target.write_text(src.replace(old, new, 1))
             try:
                 r = subprocess.run(
