@@ -589,8 +589,19 @@ class Doc:
             self._opset.patches = None
             if events:
                 patches = build_patches(self, events)
-                for cb in list(self._observers):
-                    cb(patches)
+                observers = list(self._observers)
+                error: Exception | None = None
+                for cb in observers:
+                    # every observer is told, whatever another one does: one that raises
+                    # must not leave the others' views behind (the first error is raised
+                    # after them; the changes stay applied); each has its own list
+                    try:
+                        cb(patches if len(observers) == 1 else list(patches))
+                    except Exception as exc:
+                        if error is None:
+                            error = exc
+                if error is not None:
+                    raise error
         return applied
 
     def _reaches_before_cut(self, changes: list[tuple[bytes, Any]]) -> bool:
@@ -1270,7 +1281,22 @@ class Doc:
 
     def observe(self, callback: Callable[[list[Patch]], None]) -> Subscription:
         """Call ``callback(patches)`` after each :meth:`apply_changes` that changed the
-        document; returns a :class:`Subscription`."""
+        document; returns a :class:`Subscription`.
+
+        Every observer is called, in the order they were added, each with a list of its
+        own.  If one raises, the others are still called, and then the first exception
+        propagates from :meth:`apply_changes`; the changes stay applied (they are in the
+        document and its history), so the caller must not send them again.
+
+        Example:
+            >>> a, b = Doc("0a"), Doc("0b")
+            >>> seen = []
+            >>> with b.observe(seen.extend):
+            ...     a.root["title"] = "Hello"
+            ...     _ = b.apply_changes(a.get_changes())
+            >>> [(p.action, p.key, p.value) for p in seen]
+            [('put', 'title', 'Hello')]
+        """
         self._observers.append(callback)
         return Subscription(self, callback, self._observers)
 

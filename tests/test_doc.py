@@ -15,6 +15,7 @@ from crdt import (
     List,
     Map,
     ObjectNotFoundError,
+    Patch,
     Text,
     TransactionError,
     UsageError,
@@ -1111,6 +1112,35 @@ def test_an_object_a_delete_uncovers_comes_back_whole():
     assert a.to_py() == {"k": {"x": 1, "t": "hi", "l": [1, {"m": 2}]}}
     assert _replay(view, told) == a.to_py()
     assert told[-1].value == a.to_py()["k"]
+
+
+def test_an_observer_that_raises_does_not_starve_the_others():
+    """Every observer is told even if one before it raises; the first error then comes
+    out of apply_changes, with the changes applied (they stay: not to be sent again)."""
+    a = _doc("0a")
+    b = a.fork("0b")
+    a["x"] = 1
+    told: dict[str, list] = {"first": [], "third": []}
+
+    def first(patches: list) -> None:
+        told["first"].append(list(patches))
+        patches.clear()  # (its own list: the others' are not touched)
+
+    def broken(patches: list) -> None:
+        raise ValueError("a view failed")
+
+    def also_broken(patches: list) -> None:
+        raise KeyError("another")
+
+    b.observe(first)
+    b.observe(broken)
+    b.observe(also_broken)
+    b.observe(lambda patches: told["third"].append(patches))
+    with pytest.raises(ValueError, match="a view failed"):
+        b.apply_changes(a.get_changes(b.heads))
+    assert b.to_py() == {"x": 1} and b.heads == a.heads  # applied, and recorded
+    assert told["first"] == told["third"] == [[Patch("put", (), "x", 1)]]
+    assert b.apply_changes(a.get_changes()) == []  # known: nothing to tell, nothing raised
 
 
 def test_patches_survive_a_buffered_change_that_is_rejected():
