@@ -35,6 +35,7 @@ try:
         assert_converged,
         change_header,
         edit_random,
+        replay_patches,
         sync_lossy,
         sync_until_quiescent,
     )
@@ -46,6 +47,7 @@ except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys
         assert_converged,
         change_header,
         edit_random,
+        replay_patches,
         sync_lossy,
         sync_until_quiescent,
     )
@@ -172,15 +174,24 @@ class ConvergenceMachine(RuleBasedStateMachine):
         assert doc.heads == heads
         assert (doc._tx is None) == (self.explicit[i] is None)
 
-    @rule(data=st.data(), lossy=st.booleans())
-    def sync(self, data: Any, lossy: bool) -> None:
-        """Sender -> receiver: reordered, duplicated and (maybe) lossy delivery."""
+    @rule(data=st.data(), lossy=st.booleans(), observed=st.booleans())
+    def sync(self, data: Any, lossy: bool, observed: bool) -> None:
+        """Sender -> receiver: reordered, duplicated and (maybe) lossy delivery.
+        ``observed``: the receiver has an observer, whose patches, replayed to a view of
+        the receiver as it was, must give the receiver as it is."""
         src = self._replica(data)
         dst = self._replica(data)
         if src == dst:
             return
         self._commit(dst)  # a replica receives only between transactions
-        sync_lossy(self.docs[src], self.docs[dst], DataPicker(data), lossy=lossy)
+        if observed:
+            view = self.docs[dst].to_py()
+            told: list[Any] = []
+            with self.docs[dst].observe(told.extend):
+                sync_lossy(self.docs[src], self.docs[dst], DataPicker(data), lossy=lossy)
+            assert replay_patches(view, told) == self.docs[dst].to_py()
+        else:
+            sync_lossy(self.docs[src], self.docs[dst], DataPicker(data), lossy=lossy)
         if not lossy and self.explicit[src] is None:
             # reliable delivery: the receiver now has everything the sender committed
             have = set(self.docs[dst].get_changes())
