@@ -1,11 +1,13 @@
-"""The mutation runner behind ``tests/fastpath_mutants.py`` and ``tests/fill_mutants.py``.
+"""The mutation runner behind ``tests/*_mutants.py``.
 
 Each mutant replaces one piece of code in the target file with a weaker (or bent) one;
 the given test files must then fail.  A mutant they survive is a check no test shows to
 matter, or an equivalent one (the runner's caller names those).  The target is restored
 whatever happens.  A mutant may make the code loop (a tree walk that never ends): each
-test run has a time limit and a memory limit, and hitting either counts as killed.  Not
-collected by pytest.
+test run has a time limit and a memory limit, and hitting either counts as killed.  A
+mutant whose text is not in the file, or is an indented line whose first occurrence (the
+one it would change) lies inside a more indented line, counts as survived, with a note to
+update the list: it would change another line than it names.  Not collected by pytest.
 """
 
 from __future__ import annotations
