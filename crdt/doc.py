@@ -445,8 +445,9 @@ class Doc:
         h.add(c, heads_idx, True)  # made on every head
         self._max_op = tx.ctr - 1
         if self._change_listeners:
-            for listener in list(self._change_listeners):
-                listener([c], "local")
+            error = _tell_all(self._change_listeners, [c], "local")
+            if error is not None:
+                raise error
         return c
 
     def _rebuild(self, tx: Transaction | None = None) -> None:
@@ -581,27 +582,25 @@ class Doc:
                 self._dirty = False
             self._opset.patches = None
             raise
-        if applied:
-            for listener in list(self._change_listeners):
-                listener(applied, "remote")
+        # every listener and observer is told, whatever another one does: one that raises
+        # must not leave the others behind for good (a view that misses patches, a log
+        # that misses changes); the first error is raised after them all, the changes
+        # staying applied
+        error: Exception | None = None
+        if applied and self._change_listeners:
+            error = _tell_all(self._change_listeners, applied, "remote")
         if observed:
             events = self._opset.patches or []
             self._opset.patches = None
             if events:
                 patches = build_patches(self, events)
                 observers = list(self._observers)
-                error: Exception | None = None
                 for cb in observers:
-                    # every observer is told, whatever another one does: one that raises
-                    # must not leave the others' views behind (the first error is raised
-                    # after them; the changes stay applied); each has its own list
-                    try:
-                        cb(patches if len(observers) == 1 else list(patches))
-                    except Exception as exc:
-                        if error is None:
-                            error = exc
-                if error is not None:
-                    raise error
+                    # (each its own list: one that changes it does not change the others')
+                    told = _tell_all([cb], patches if len(observers) == 1 else list(patches))
+                    error = error or told
+        if error is not None:
+            raise error
         return applied
 
     def _reaches_before_cut(self, changes: list[tuple[bytes, Any]]) -> bool:
@@ -1303,9 +1302,13 @@ class Doc:
     def on_change(self, callback: Callable[[list[Change], str], None]) -> Subscription:
         """Call ``callback(changes, origin)`` whenever history grows: ``origin`` is
         ``"local"`` after a commit and ``"remote"`` after :meth:`apply_changes` applied
-        some changes.  Storage uses this to log every change however it was made.  An
-        exception from the callback propagates to the committing caller (the change stays
-        in memory; it was not acknowledged)."""
+        some changes.  Storage uses this to log every change however it was made.
+
+        Every listener is called, in the order they were added, and after them, for
+        remote changes, every observer (:meth:`observe`), whatever one of them raises.
+        The first exception then propagates to the committing or applying caller; the
+        change stays in memory, but whatever the raising listener was to do with it (log
+        it, say) was not done: it was not acknowledged."""
         self._change_listeners.append(callback)
         return Subscription(self, callback, self._change_listeners)
 
@@ -1314,6 +1317,19 @@ class Doc:
         for st in self._opset.objs.values():
             if isinstance(st.data, Sequence):
                 st.data._check()
+
+
+def _tell_all(callbacks: list[Callable[..., None]], *args: Any) -> Exception | None:
+    """Call each of ``callbacks`` (a copy: one may unsubscribe) with ``args``, whatever
+    another one raises; returns the first exception raised, if any.  O(callbacks)."""
+    error: Exception | None = None
+    for cb in list(callbacks):
+        try:
+            cb(*args)
+        except Exception as exc:
+            if error is None:
+                error = exc
+    return error
 
 
 def _waiting_index(

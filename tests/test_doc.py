@@ -1143,6 +1143,35 @@ def test_an_observer_that_raises_does_not_starve_the_others():
     assert b.apply_changes(a.get_changes()) == []  # known: nothing to tell, nothing raised
 
 
+def test_a_change_listener_that_raises_does_not_starve_the_others():
+    """A change listener that raises (a log whose disk is full, say) must not keep the
+    listeners after it, nor the observers, from being told: each would fall behind for
+    good.  The first error comes out of the commit or of apply_changes afterwards."""
+    a = _doc("0a")
+    b = a.fork("0b")
+    heard: dict[str, list] = {"a": [], "b": []}
+    patches: list = []
+
+    def full_disk(changes: list, origin: str) -> None:
+        raise OSError("no space left")
+
+    a.on_change(full_disk)
+    a.on_change(lambda cs, origin: heard["a"].append((origin, [c.hash for c in cs])))
+    with pytest.raises(OSError, match="no space"):
+        a["x"] = 1
+    assert a.to_py() == {"x": 1}  # in memory, not acknowledged
+    assert heard["a"] == [("local", list(a.heads))]  # the second listener was told
+
+    b.on_change(full_disk)
+    b.on_change(lambda cs, origin: heard["b"].append((origin, [c.hash for c in cs])))
+    b.observe(patches.extend)
+    with pytest.raises(OSError, match="no space"):
+        b.apply_changes(a.get_changes())
+    assert b.to_py() == {"x": 1} and b.heads == a.heads
+    assert heard["b"] == [("remote", list(a.heads))]
+    assert patches == [Patch("put", (), "x", 1)]
+
+
 def test_patches_survive_a_buffered_change_that_is_rejected():
     """A change buffered by an earlier call that turns out invalid when its dep arrives is
     dropped into ``rejected`` and the state rebuilt from the history: the observer must
