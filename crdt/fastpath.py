@@ -211,7 +211,10 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     them, else a clock of the deps.
     """
     raw = changes[k]
-    if type(raw) is not bytes or (_ONE_OP(raw) is None and _TEXT_OPS(raw) is None):
+    if type(raw) is not bytes:
+        return k
+    m0 = _ONE_OP(raw)  # (the loop's first change takes it, not a second match)
+    if m0 is None and _TEXT_OPS(raw) is None:
         return k  # (before any setup: in a history of other changes, every one comes here)
     h = doc._history
     heads = h.heads_idx()  # (live: History.add and add_chain update it; stale while a run waits)
@@ -242,7 +245,10 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     def record_run() -> None:
         nonlocal run_first
         if run_first >= 0:
-            h.add_chain(run_first, applied[run_from:])
+            if run_from == len(applied) - 1:  # (one change: add's steps, not add_run's lists)
+                add(applied[run_from], (run_first,), True)
+            else:
+                h.add_chain(run_first, applied[run_from:])
             run_first = -1
 
     # the only head, if there is one (hh is b"" otherwise: no dep), and one past its last op
@@ -276,7 +282,12 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
         raw = changes[k]
         if type(raw) is not bytes or len(raw) > max_bytes:
             break
-        m = _ONE_OP(raw)
+        m: re.Match[bytes] | None
+        if m0 is not None:
+            m = m0
+            m0 = None
+        else:
+            m = _ONE_OP(raw)
         if m is None:
             several = True
             # several text ops (a selection typed over, say), on one dep or after a merge

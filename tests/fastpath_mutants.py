@@ -224,6 +224,21 @@ MUTANTS = [
         "                linear = False\n",
     ),
     ("                run_first = hi\n", "                run_first = hi - 1\n"),
+    # a run of one change is recorded by History.add, a longer one by add_chain
+    (
+        "            if run_from == len(applied) - 1:",
+        "            if run_from >= len(applied) - 2:",
+    ),
+    (
+        "                add(applied[run_from], (run_first,), True)",
+        "                add(applied[run_from], (run_first - 1,), True)",
+    ),
+    # the first change's match, taken at the door, is used once
+    ("            m0 = None\n", ""),
+    (
+        "    if m0 is None and _TEXT_OPS(raw) is None:",
+        "    if m0 is None:",
+    ),
     # the keystrokes that continue a typing run, told from the one that began it
     (
         "                seq == last_seq + 1\n                and start_op",
