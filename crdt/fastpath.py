@@ -55,10 +55,12 @@ from .op import INS as _INS
 from .op import MAKE as _MAKE
 from .op import REM as _REM
 from .op import SET as _SET
+from .patches import Patch, path_of
 from .values import INT64_MAX, INT64_MIN, ObjType
 
 if TYPE_CHECKING:
     from .doc import Doc
+    from .opset import OpSet
 
 _TEXT, _MAP = ObjType.TEXT, ObjType.MAP
 _Pattern = re.Pattern[bytes]
@@ -563,7 +565,10 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
             elif sq is not None:  # (else typed whole: applied already)
                 _apply_text_ops(sq, ops, names, start_op, actor)
         elif observed and text:
-            apply_op((a, obj, (rc, ra), x), start_op, actor)
+            # (a backspace or forward delete as the unobserved path does it, O(1) with the
+            # cursor, not remote_delete's split and merge: the same patch)
+            if a == _INS or x != 1 or not _delete_one_observed(doc._opset, sq, obj, found, rc):
+                apply_op((a, obj, (rc, ra), x), start_op, actor)
         elif a == _INS:
             if typing:
                 if linear:  # (the next changes may continue it: see ``typed``)
@@ -780,6 +785,27 @@ def _apply_text_ops_observed(
     for a, (oc, oi), (rc, ri), x in ops:
         apply_op((a, (oc, names[oi]), (rc, names[ri]), x), ctr, actor)
         ctr += len(x) if a == _INS else x
+
+
+def _delete_one_observed(opset: OpSet, sq: Any, obj: Any, run: Any, ctr: int) -> bool:
+    """Delete element ``ctr`` of ``run`` (of ``sq``, the sequence of ``obj``) on an observed
+    document if that is a backspace or a forward delete (:meth:`Sequence.remote_backspace`,
+    :meth:`Sequence.remote_forward`), and tell the patch ``OpSet.apply`` would; returns
+    False, changing nothing, otherwise.  O(C) for the position, with the cursor in the
+    run's chunk (a peer typing), as ``OpSet.apply``'s."""
+    if run.deleted or run.n < 2 or run.reg:
+        return False  # (the sequence would refuse them: a position for nothing)
+    back = ctr == run.ctr + run.n - 1
+    if not back and ctr != run.ctr:
+        return False
+    idx = sq.index_of(run, ctr - run.ctr)  # (where it shows now, as a delete's patch says)
+    if not (sq.remote_backspace(run) if back else sq.remote_forward(run)):
+        return False
+    path = path_of(opset, obj)
+    patches = opset.patches
+    if path is not None and patches is not None:
+        patches.append(Patch("delete", path, idx, length=1))
+    return True
 
 
 def _made_whole(

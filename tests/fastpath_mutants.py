@@ -233,6 +233,21 @@ MUTANTS = [
         "                add(applied[run_from], (run_first,), True)",
         "                add(applied[run_from], (run_first - 1,), True)",
     ),
+    # an observed backspace or forward delete: the sequence's O(1) move, and the patch
+    ("    back = ctr == run.ctr + run.n - 1\n", "    back = True\n"),
+    ("    if not back and ctr != run.ctr:\n        return False\n", ""),
+    (
+        "    idx = sq.index_of(run, ctr - run.ctr)",
+        "    idx = sq.index_of(run)",
+    ),
+    (
+        '        patches.append(Patch("delete", path, idx, length=1))',
+        '        patches.append(Patch("delete", path, idx - 1, length=1))',
+    ),
+    (
+        "            if a == _INS or x != 1 or not _delete_one_observed(",
+        "            if a == _INS or not _delete_one_observed(",
+    ),
     # the first change's match, taken at the door, is used once
     ("            m0 = None\n", ""),
     (

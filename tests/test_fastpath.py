@@ -2119,12 +2119,13 @@ def _record_moves(monkeypatch: pytest.MonkeyPatch, name: str) -> list[bool]:
     return moved
 
 
+@pytest.mark.parametrize("observed", [False, True])
 @pytest.mark.parametrize("seed", [5, 6, 7])
-def test_typing_with_backspaces(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_typing_with_backspaces(seed: int, observed: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """A peer typing words and backspacing (and now and then deleting a few elements near
     the end, or typing elsewhere): the fast path moves each backspaced element into the
     tombstones after it (Sequence.remote_backspace), and decides what the general path
-    does."""
+    does; observed, it tells the same patches too."""
 
     a = Doc(A, clock=lambda: 0, merge_interval=None)
     t = a.root.make_text("t")
@@ -2145,16 +2146,17 @@ def test_typing_with_backspaces(seed: int, monkeypatch: pytest.MonkeyPatch) -> N
         if rng.random() < 0.2:
             t.insert(rng.randint(0, len(t)), "m")
     moved = _record_moves(monkeypatch, "remote_backspace")
-    assert _same(a.get_changes(), monkeypatch) is None
+    assert _same(a.get_changes(), monkeypatch, observed) is None
     assert sum(moved) > 30
 
 
+@pytest.mark.parametrize("observed", [False, True])
 @pytest.mark.parametrize("seed", [5, 6, 7])
-def test_deleting_forward(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deleting_forward(seed: int, observed: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """A peer holding the delete key here and there in its text (and typing between): the
     fast path moves each element deleted into the tombstones before it
     (Sequence.remote_forward) when they continue its run, and decides what the general
-    path does."""
+    path does; observed, it tells the same patches too."""
 
     a = Doc(A, clock=lambda: 0, merge_interval=None)
     t = a.root.make_text("t")
@@ -2172,7 +2174,7 @@ def test_deleting_forward(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
         if rng.random() < 0.2 and len(t) > 3:
             t.delete(len(t) - 1, 1)  # a backspace now and then
     moved = _record_moves(monkeypatch, "remote_forward")
-    assert _same(a.get_changes(), monkeypatch) is None
+    assert _same(a.get_changes(), monkeypatch, observed) is None
     assert sum(moved) > 25 and not all(moved)
 
 
