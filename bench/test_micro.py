@@ -188,6 +188,29 @@ def test_apply_keystroke_changes_1000(benchmark: Any) -> None:
     _bench_apply(benchmark, base, changes)
 
 
+def test_apply_keystroke_changes_a_call_each_1000(benchmark: Any) -> None:
+    """As above, each change its own ``apply_changes`` call, as a live sync hands them
+    over: the cost of a call (its setup, and each keystroke going the whole way, with no
+    keystroke before it in the call to continue)."""
+    base, obj = build_text(10_000)
+    typist = base.fork(actor=actor(1))
+    typist.merge_interval = None
+    for i in range(1000):
+        with typist.transaction() as tx:
+            tx.splice(obj, 5000 + i, 0, "x")
+    changes = typist.get_changes(base.heads)
+
+    def setup() -> tuple[tuple[Doc], dict[str, Any]]:
+        return (base.fork(actor=actor(2)),), {}
+
+    def run(d: Doc) -> None:
+        for c in changes:
+            d.apply_changes([c])
+        assert d.heads == typist.heads
+
+    benchmark.pedantic(run, setup=setup, rounds=30)
+
+
 @pytest.mark.parametrize("calls", ["one", "each"])
 def test_apply_keystroke_changes_observed_1000(benchmark: Any, calls: str) -> None:
     """As above, into a document with an observer (an application showing it), in one
