@@ -174,16 +174,23 @@ def test_keystroke_commits_1000(benchmark: Any, merged: bool) -> None:
     benchmark.pedantic(run, setup=setup, rounds=30)
 
 
-def test_apply_keystroke_changes_1000(benchmark: Any) -> None:
-    """A peer's 1000 keystroke changes, each on the only head, applied in one batch (the
-    remote fast path, crdt.fastpath: what B2 per-patch measures)."""
+def _keystroke_changes() -> tuple[Doc, Doc, list[bytes]]:
+    """(base, typist, changes): a 10K text, a peer that typed 1000 characters one after the
+    other at its middle, and its 1000 changes after the base (a change per keystroke, as a
+    peer that merges none sends)."""
     base, obj = build_text(10_000)
     typist = base.fork(actor=actor(1))
-    typist.merge_interval = None  # (a change per keystroke, as a peer that merges none sends)
+    typist.merge_interval = None
     for i in range(1000):
         with typist.transaction() as tx:
             tx.splice(obj, 5000 + i, 0, "x")
-    changes = typist.get_changes(base.heads)
+    return base, typist, typist.get_changes(base.heads)
+
+
+def test_apply_keystroke_changes_1000(benchmark: Any) -> None:
+    """A peer's 1000 keystroke changes, each on the only head, applied in one batch (the
+    remote fast path, crdt.fastpath: what B2 per-patch measures)."""
+    base, _, changes = _keystroke_changes()
     assert len(changes) == 1000
     _bench_apply(benchmark, base, changes)
 
@@ -192,13 +199,7 @@ def test_apply_keystroke_changes_a_call_each_1000(benchmark: Any) -> None:
     """As above, each change its own ``apply_changes`` call, as a live sync hands them
     over: the cost of a call (its setup, and each keystroke going the whole way, with no
     keystroke before it in the call to continue)."""
-    base, obj = build_text(10_000)
-    typist = base.fork(actor=actor(1))
-    typist.merge_interval = None
-    for i in range(1000):
-        with typist.transaction() as tx:
-            tx.splice(obj, 5000 + i, 0, "x")
-    changes = typist.get_changes(base.heads)
+    base, typist, changes = _keystroke_changes()
 
     def setup() -> tuple[tuple[Doc], dict[str, Any]]:
         return (base.fork(actor=actor(2)),), {}
@@ -216,13 +217,7 @@ def test_apply_keystroke_changes_observed_1000(benchmark: Any, calls: str) -> No
     """As above, into a document with an observer (an application showing it), in one
     batch (``one``) or a call per change (``each``: a live sync): the fast path applies
     each op as the general path does, so the observer is told a patch per keystroke."""
-    base, obj = build_text(10_000)
-    typist = base.fork(actor=actor(1))
-    typist.merge_interval = None
-    for i in range(1000):
-        with typist.transaction() as tx:
-            tx.splice(obj, 5000 + i, 0, "x")
-    changes = typist.get_changes(base.heads)
+    base, _, changes = _keystroke_changes()
     told: list[Any] = []
 
     def setup() -> tuple[tuple[Doc], dict[str, Any]]:
