@@ -90,7 +90,7 @@ class OpSet:
         :class:`~crdt.values.Counter`).  O(its size, nested objects included)."""
         st = self.objs[obj]
         if st.type == _MAP:
-            return {k: self._entry_py(es[-1]) for k, es in st.data.items()}
+            return {k: self._shown(es[-1]) for k, es in st.data.items()}
         seq: Sequence = st.data
         if st.type == _TEXT:
             return seq.text()
@@ -99,22 +99,19 @@ class OpSet:
             if r.deleted:
                 continue
             if r.reg:
-                out.append(self._entry_py(r.content[0].entries[-1]))
+                out.append(self._shown(r.content[0].entries[-1]))
             else:
                 for i, v in enumerate(r.content):
                     out.append(self.to_py((r.ctr + i, r.actor)) if type(v) is ObjType else v)
         return out
 
-    def _entry_py(self, e: tuple[int, bytes, Any]) -> Any:
-        v = e[2]
-        return self.to_py((e[0], e[1])) if type(v) is ObjType else v
-
     def _shown(self, e: tuple[int, bytes, Any]) -> Any:
-        """The value a patch shows for live entry ``e``: a scalar as it is, an object with
-        all it holds now.  An object an op has just made is empty (its contents follow as
-        patches of their own); one made before may not be, and the view has not seen it:
-        it was out of view, since a concurrent write won the key, until a later write or
-        delete uncovered it again.  O(1), or the size of that object."""
+        """The value live entry ``e`` shows: a scalar as it is, an object with all it holds
+        now (:meth:`to_py` and patches both ask).  In a patch, an object an op has just
+        made is empty (its contents follow as patches of their own); one made before may
+        not be, and the view has not seen it: it was out of view, since a concurrent write
+        won the key, until a later write or delete uncovered it again.  O(1), or the size
+        of that object."""
         v = e[2]
         return self.to_py((e[0], e[1])) if type(v) is ObjType else v
 
