@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 from hypothesis import given, settings
@@ -1076,6 +1077,32 @@ def test_observe_simple_patches_and_close():
     assert sum(len(c) for c in calls) == len(patches)  # no callback after close
     assert b["m"]["x"] == 3
     sub.close()  # closing twice is harmless
+
+
+def test_a_patch_is_a_frozen_value():
+    """Patch keeps the frozen dataclass's contract with its own faster __init__."""
+    p = Patch("delete", ("t",), 3, length=2)
+    assert (p.action, p.path, p.key, p.value, p.length, p.conflict) == (
+        "delete",
+        ("t",),
+        3,
+        None,
+        2,
+        False,
+    )
+    by_keyword = Patch(key=3, path=("t",), action="delete", length=2)
+    assert p == by_keyword and hash(p) == hash(by_keyword)
+    assert p != Patch("delete", ("t",), 3) and p != Patch("delete", ("t",), 3, None, 2, True)
+    assert Patch("put", ("m",), "x", 1, 1, True).conflict is True
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.key = 4  # type: ignore[misc]
+    assert dataclasses.replace(p, key=5) == Patch("delete", ("t",), 5, length=2)
+    assert dataclasses.astuple(p) == ("delete", ("t",), 3, None, 2, False)
+    assert repr(p) == (
+        "Patch(action='delete', path=('t',), key=3, value=None, length=2, conflict=False)"
+    )
+    with pytest.raises(TypeError):
+        Patch("delete", ("t",))  # type: ignore[call-arg]
 
 
 def test_patch_for_losing_concurrent_put_keeps_object():
