@@ -228,12 +228,14 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
     # op before it, so a pred naming another such op is the general path's to check (it
     # decodes the history)
     lazy = doc._deferred is not None
-    # observed: every op goes through OpSet.apply, which the general path calls too when
-    # observed, so the patches are its own, op for op (no typing deferred, no fill)
+    # observed: every op's patch is the general path's, op for op (no typing deferred, no
+    # fill): OpSet.apply's own, or, for a text's insert, backspace or forward delete, told
+    # by OpSet's method for it after the same change to the sequence
     observed = doc._opset.patches is not None
     max_op = doc._max_op
     app = applied.append
     apply_op = doc._opset.apply
+    opset_patch_insert: Any = doc._opset._patch_insert  # (st is known to be set there)
     no_preds: list[Any] = []  # (never changed)
     last: Any = None  # the author of the change applied last, and its seq
     last_seq = 0
@@ -565,9 +567,17 @@ def apply_fast(doc: Doc, changes: list[Any], k: int, applied: list[Change]) -> i
             elif sq is not None:  # (else typed whole: applied already)
                 _apply_text_ops(sq, ops, names, start_op, actor)
         elif observed and text:
+            if a == _INS:
+                # (the run the lookups above found, as the unobserved path takes it, not
+                # OpSet.apply's second lookup of the reference: the same patch)
+                if typing:
+                    sq.extend_typing(found, x)
+                else:
+                    found = sq.integrate_insert((rc, ra), start_op, actor, x, found)
+                opset_patch_insert(obj, st, found, start_op, x)
             # (a backspace or forward delete as the unobserved path does it, O(1) with the
             # cursor, not remote_delete's split and merge: the same patch)
-            if a == _INS or x != 1 or not _delete_one_observed(doc._opset, sq, obj, found, rc):
+            elif x != 1 or not _delete_one_observed(doc._opset, sq, obj, found, rc):
                 apply_op((a, obj, (rc, ra), x), start_op, actor)
         elif a == _INS:
             if typing:

@@ -19,7 +19,9 @@ keeping state to backtrack into: the ops are read by their first bytes, so nothi
 backtracks; in a change of several text ops, a REM's causality ref at the end of each run
 it covers rather than at its own last id, and a REM of the author's elements ending just
 below ``start_op`` sent to ``_made_here``, which only send more changes to the general
-path; ``a <= lo <= b`` in ``_made_here``, where ``lo == b`` changes nothing; dropping the
+path; on an observed document, a keystroke that continues a typing run given to
+``integrate_insert`` rather than ``extend_typing``, which finds the same run and extends
+it; ``a <= lo <= b`` in ``_made_here``, where ``lo == b`` changes nothing; dropping the
 flush of waiting keystrokes before a change of several ops, since the one-op path's flush
 right after it does the same: such a change never continues a typing run; after a lazy
 load, sending a write whose preds are not all live values to the general path even when
@@ -245,9 +247,23 @@ MUTANTS = [
         '        patches.append(Patch("delete", path, idx - 1, length=1))',
     ),
     (
-        "            if a == _INS or x != 1 or not _delete_one_observed(",
-        "            if a == _INS or not _delete_one_observed(",
+        "            elif x != 1 or not _delete_one_observed(",
+        "            elif not _delete_one_observed(",
     ),
+    # an observed insert: the run the fast path's lookups found, and OpSet's patch for it
+    (
+        "                if typing:\n                    sq.extend_typing(found, x)\n                else:",
+        "                if True:\n                    sq.extend_typing(found, x)\n                else:",
+    ),
+    (
+        "                    found = sq.integrate_insert((rc, ra), start_op, actor, x, found)",
+        "                    sq.integrate_insert((rc, ra), start_op, actor, x, found)",
+    ),
+    (
+        "                opset_patch_insert(obj, st, found, start_op, x)",
+        "                opset_patch_insert(obj, st, found, start_op + 1, x)",
+    ),
+    ("                opset_patch_insert(obj, st, found, start_op, x)\n", ""),
     # the first change's match, taken at the door, is used once
     ("            m0 = None\n", ""),
     (
