@@ -58,7 +58,7 @@ from .history import History
 from .ids import ActorId, ObjId, OpId, coerce_actor
 from .op import INS, INS_MAKE, NO_OP, REM, Op, join_ops, op_size
 from .opset import OpSet
-from .patches import Patch, build_patches
+from .patches import Patch
 from .sequence import Sequence
 from .snapshot import Base, decode_snapshot, encode_snapshot
 from .transaction import Savepoint, Transaction
@@ -600,11 +600,11 @@ class Doc:
             events = self._opset.patches or []
             self._opset.patches = None
             if events:
-                patches = build_patches(self, events)
+                # (an op on an object no longer in the document told no patch: path_of)
                 observers = list(self._observers)
                 for cb in observers:
                     # (each its own list: one that changes it does not change the others')
-                    told = _tell_all([cb], patches if len(observers) == 1 else list(patches))
+                    told = _tell_all([cb], events if len(observers) == 1 else list(events))
                     error = error or told
         if error is not None:
             raise error

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from .values import ObjType
 
 if TYPE_CHECKING:
-    from .doc import Doc
     from .ids import ObjId
     from .opset import OpSet
 
@@ -105,8 +104,3 @@ def path_of(opset: OpSet, obj: ObjId) -> tuple[str | int, ...] | None:
         obj = st.parent
     out.reverse()
     return tuple(out)
-
-
-def build_patches(doc: Doc, events: list[Any]) -> list[Patch]:
-    """Events were converted to patches as they happened; drop those on detached objects."""
-    return [e for e in events if isinstance(e, Patch)]
