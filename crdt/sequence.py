@@ -295,7 +295,11 @@ class Sequence:
         else O(min(chunks before, chunks after) + C): the walk goes out from the run's
         chunk both ways at once, and the first end it reaches gives the chunk's position,
         so an edit near either end of the document (typing at the end, most often) costs
-        O(C) too.  Moves the cursor to the run's chunk."""
+        O(C) too; O(1) for the run last found by position, or by this (a peer's keystrokes,
+        each a patch, go on in one run).  Moves the cursor to the run's chunk."""
+        rc = self._rc
+        if rc is not None and rc[0] is run:  # (never a tombstone run: see _check)
+            return rc[3] + off
         target = self._chunk_of(run)
         if target is self._cur:
             pos = self._cur_pos
@@ -331,7 +335,10 @@ class Sequence:
             for r in runs[i:]:
                 if not r.deleted:
                     pos -= r.n
-        return pos if run.deleted else pos + off
+        if run.deleted:
+            return pos
+        self._rc = (run, target, i, pos)  # (target is the cursor's chunk now, as _rc needs)
+        return pos + off
 
     # ------------------------------------------------------------ structure
 
@@ -707,10 +714,17 @@ class Sequence:
         that; the fast path knows the insert was made on the heads, where every element is
         older than the new ones, and asks :meth:`typing_run` instead (no lookup of the
         reference, no search for the run's place in its chunk).  O(len(content))."""
-        self._rc = None
         chunk = run.chunk
         if chunk is not self._cur:
             self._cur = None  # (its start may move: see the module docstring)
+            self._rc = None
+        else:
+            rc = self._rc
+            if rc is not None and rc[0] is not run:
+                # (the run found by position may come after this one, and move; this
+                # one's start does not: the position of an observed keystroke's patch,
+                # right after this, is then O(1) in index_of)
+                self._rc = None
         run.extend(content)  # (a list must be the caller's own copy: runs grow in place)
         n = len(content)
         chunk.vis += n  # type: ignore[union-attr]

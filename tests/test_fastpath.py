@@ -2393,3 +2393,53 @@ def test_one_batch_specialises_the_loops(which: str) -> None:
         cwd=Path(__file__).resolve().parent.parent,
     ).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("observed", [False, True])
+@pytest.mark.parametrize("runs", [1, 400])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_reads_and_edits_between_a_peers_keystrokes(seed: int, runs: int, observed: bool) -> None:
+    """A peer types into a text, a change per keystroke, while the receiver reads elements
+    by position after the peer's cursor, or edits there, between the keystrokes.  A read
+    or a local edit leaves the run it found (or made) as found by position; a keystroke
+    that extends a run before it moves that run, and must not leave its old position
+    behind (nor must the position a patch took): each read finds the element asked for,
+    each local edit lands where it was asked to, and the sequence's caches stay true.
+    ``runs``: the text one run, or hundreds (chunks of their own, so that the run read or
+    made may be in another chunk than the one typed into)."""
+    a = Doc(A, clock=lambda: 0, merge_interval=None)
+    t = a.root.make_text("t")
+    rng = random.Random(seed)
+    t.insert(0, "0123456789")
+    for _ in range(runs - 1):
+        t.insert(rng.randint(4, len(t)), rng.choice("xyz"))  # (a run each, most of them)
+    peer = a.fork(B)
+    reader = a.fork(C)
+    told = _observe(reader) if observed else None
+    view = {"t": str(t)}  # (observed: the patches, and the local edits, replayed)
+    at = 3
+    for _ in range(60):
+        heads = peer.heads
+        peer.root["t"].insert(at, rng.choice("abc"))
+        at += 1
+        for c in peer.get_changes(heads):
+            reader.apply_changes([c])
+            reader._check()
+        rt = reader.root["t"]
+        if told is not None:
+            view = replay_patches(view, [p for c in told for p in c])
+            told.clear()
+            assert view == {"t": str(rt)}
+        s = str(rt)
+        for q in rng.sample(range(at, len(s)), 2):  # (after the peer's cursor)
+            assert list(reader.conflicts(["t", q]).values()) == [s[q]]
+            reader._check()
+        if rng.random() < 0.3:
+            s = str(rt)
+            p = rng.randint(len(s) - 8, len(s))  # (after the peer's cursor)
+            rt.insert(p, "!")
+            assert str(rt) == s[:p] + "!" + s[p:]
+            reader._check()
+            view = {"t": view["t"][:p] + "!" + view["t"][p:]}
+    peer.apply_changes(reader.get_changes(peer.heads))
+    assert str(peer.root["t"]) == str(reader.root["t"])

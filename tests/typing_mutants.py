@@ -12,7 +12,8 @@ deletes that keep typing cheap: the forward delete (``Sequence._forward_delete``
 ``tests/test_sequence.py`` and ``tests/test_run.py``; and for the tail a far jump may start
 from and the position of a run, against ``tests/test_sequence.py`` and
 ``tests/test_fork.py``; and for the cursor a remote edit keeps, against those and
-``tests/test_doc.py``.
+``tests/test_doc.py``; and for the position a peer's typing keeps for its patches, against
+those and ``tests/test_fastpath.py``.
 Not collected by pytest.
 """
 
@@ -120,7 +121,7 @@ FAR_JUMP = [
     ("            pos += target.vis\n", ""),
     ("            for r in runs[i:]:\n", "            for r in runs[i + 1 :]:\n"),
     ("            for r in runs[:i]:\n", "            for r in runs[: i + 1]:\n"),
-    ("        return pos if run.deleted else pos + off\n", "        return pos + off\n"),
+    ("        if run.deleted:\n            return pos\n        self._rc", "        self._rc"),
 ]
 # the cursor a remote edit keeps when it changes the cursor's chunk only, and that the
 # position of a run moves (crdt/sequence.py).  Not listed, as equivalent: the test by which
@@ -166,6 +167,19 @@ CURSOR = [
         "            self._cur_pos = pos + 1\n            self._rc = None\n",
     ),
 ]
+# the run index_of last found, or _locate, whose position index_of then gives at once: it
+# keeps while a peer's typing extends that run (crdt/sequence.py), against those tests and
+# the observed fast path's patches (tests/test_fastpath.py)
+POSITION_TESTS = [*CURSOR_TESTS, "tests/test_fastpath.py"]
+POSITION = [
+    ("            if rc is not None and rc[0] is not run:\n", "            if False:\n"),
+    (
+        "            self._cur = None  # (its start may move: see the module docstring)\n            self._rc = None\n        else:",
+        "            self._cur = None  # (its start may move: see the module docstring)\n        else:",
+    ),
+    ("            return rc[3] + off\n", "            return rc[3]\n"),
+    ("        self._rc = (run, target, i, pos)", "        self._rc = (run, target, i, pos + 1)"),
+]
 # Run.take_first (crdt/run.py), against its law test
 RUN_TESTS = ["tests/test_run.py", "tests/test_sequence.py"]
 TAKE_FIRST = [
@@ -183,6 +197,7 @@ def main() -> int:
     bad |= run(ROOT / "crdt" / "sequence.py", DELETE_TESTS, DELETE, only, time_limit=300)
     bad |= run(ROOT / "crdt" / "sequence.py", FAR_TESTS, FAR_JUMP, only, time_limit=300)
     bad |= run(ROOT / "crdt" / "sequence.py", CURSOR_TESTS, CURSOR, only, time_limit=300)
+    bad |= run(ROOT / "crdt" / "sequence.py", POSITION_TESTS, POSITION, only, time_limit=600)
     bad |= run(ROOT / "crdt" / "run.py", RUN_TESTS, TAKE_FIRST, only, time_limit=300)
     bad |= run(ROOT / "crdt" / "op.py", OP_TESTS, EXTEND_INS, only, time_limit=300)
     return bad
