@@ -536,6 +536,7 @@ class Doc:
         observed = bool(self._observers)
         if observed:
             self._opset.patches = []
+            self._opset.paths.clear()  # (local edits since the last call may have moved any)
         try:
             batch = _CallHashes(changes)
             h = self._history

@@ -811,6 +811,8 @@ def _delete_one_observed(opset: OpSet, sq: Any, obj: Any, run: Any, ctr: int) ->
     idx = sq.index_of(run, ctr - run.ctr)  # (where it shows now, as a delete's patch says)
     if not (sq.remote_backspace(run) if back else sq.remote_forward(run)):
         return False
+    if not sq.is_text:
+        opset.paths.clear()  # (as OpSet.apply: objects in a list move, or leave)
     path = path_of(opset, obj)
     patches = opset.patches
     if path is not None and patches is not None:

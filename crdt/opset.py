@@ -63,11 +63,14 @@ def _increment(entries: list[Entry], pred: tuple[OpId, ...], delta: int) -> list
 class OpSet:
     """All objects of a document; ``objs[None]`` is the root map."""
 
-    __slots__ = ("objs", "patches")
+    __slots__ = ("objs", "patches", "paths")
 
     def __init__(self) -> None:
         self.objs: dict[ObjId, ObjState] = {None: ObjState(_MAP, None, None)}
         self.patches: list[Patch] | None = None  # collects patches while observed
+        # while observed: the paths path_of found since the last op on a map or a list
+        # (ops on a text move no object), None for an object out of the document
+        self.paths: dict[ObjId, tuple[str | int, ...] | None] = {}
 
     # ------------------------------------------------------------ reading
 
@@ -123,6 +126,8 @@ class OpSet:
         obj = op[1]
         st = self.objs[obj]
         patches = self.patches
+        if patches is not None and st.type is not _TEXT:
+            self.paths.clear()  # (an op on a map or a list may move or hide any object)
         if a == INS:
             run = st.data.integrate_insert(op[2], ctr, actor, op[3])
             if patches is not None:

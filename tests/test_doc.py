@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -1077,6 +1078,57 @@ def test_observe_simple_patches_and_close():
     assert sum(len(c) for c in calls) == len(patches)  # no callback after close
     assert b["m"]["x"] == 3
     sub.close()  # closing twice is harmless
+
+
+@pytest.mark.parametrize("one_call", [False, True])
+def test_patches_name_a_text_where_it_is_now(one_call: bool) -> None:
+    """A text in a list moves when elements before it come or go, by a peer's op (an
+    insert, a delete that is a backspace) or by a local edit between two calls: each
+    patch names the text at its index then, never a path found for an earlier patch."""
+    a = _doc("0a")
+    lst = a.root.make_list("l")
+    lst.extend(["p", "q", "r"])
+    t = lst.insert_text(3, "hi")
+    b = _doc("0b")  # (not a fork: a fork's sequences share chunks, and take no backspace)
+    b.apply_changes(a.get_changes())
+    view = b.to_py()
+    told: list[list[Patch]] = []
+    b.observe(told.append)
+    batches: list[list[bytes]] = []
+
+    def step(edit: Any) -> None:
+        heads = a.heads
+        edit()
+        batches.append(a.get_changes(heads))
+
+    step(lambda: t.insert(2, "!"))  # the text at 3
+    step(lambda: lst.insert(0, "o"))  # moves it to 4
+    step(lambda: t.insert(3, "?"))
+    step(lambda: lst.delete(3))  # "r": back to 3
+    step(lambda: t.insert(4, "."))
+    step(lambda: lst.delete(2))  # "q", before the tombstone of "r": a backspace; to 2
+    step(lambda: t.insert(5, ";"))
+    if one_call:
+        b.apply_changes([c for batch in batches for c in batch])
+    else:
+        for batch in batches:
+            b.apply_changes(batch)
+    view = _replay(view, [p for ps in told for p in ps])
+    assert view == b.to_py() == {"l": ["o", "p", "hi!?.;"]}
+    assert [p.path for ps in told for p in ps if p.action == "splice"] == [
+        ("l", 3),
+        ("l", 4),
+        ("l", 3),
+        ("l", 2),
+    ]
+    told.clear()
+    b.root["l"].insert(0, "L")  # a local edit: the text at 3 in b (no patch for it)
+    view["l"].insert(0, "L")
+    heads = a.heads
+    t.insert(0, "<")
+    b.apply_changes(a.get_changes(heads))
+    assert [p.path for ps in told for p in ps] == [("l", 3)]
+    assert _replay(view, [p for ps in told for p in ps]) == b.to_py()
 
 
 def test_a_patch_is_a_frozen_value():
