@@ -21,6 +21,7 @@ import time
 import pytest
 
 from crdt import Doc
+from crdt.sequence import Sequence
 
 try:
     from tests.helpers import (
@@ -141,6 +142,7 @@ def fuzz_once(seed: int, steps: int = 150, verbose: bool = False) -> None:
             lossy = rng.random() < 0.3
             observed = rng.random() < 0.5
             log(f"{step} sync r{src} -> r{r} lossy={lossy} observed={observed}")
+            _read_by_position(doc, rng)  # (before: a cache the sync must keep true or drop)
             if observed:
                 # an application's view of r, kept up to date by the patches alone
                 view = doc.to_py()
@@ -152,6 +154,7 @@ def fuzz_once(seed: int, steps: int = 150, verbose: bool = False) -> None:
                 )
             else:
                 sync_lossy(docs[src], doc, pick, lossy=lossy)
+            _read_by_position(doc, rng)
         if step % 10 == 0:
             for d in docs:
                 d._check()
@@ -160,6 +163,22 @@ def fuzz_once(seed: int, steps: int = 150, verbose: bool = False) -> None:
             open_tx[r].commit()
     sync_until_quiescent(docs)
     assert_converged(docs, pick)
+
+
+def _read_by_position(doc: Doc, rng: random.Random) -> None:
+    """Half the time, read an element of one of ``doc``'s lists or texts by its position
+    (as ``List[i]`` and ``Doc.conflicts`` do) and check it against the sequence read
+    whole.  A read leaves the run it found as the position cache, which every edit after
+    it must keep true or drop."""
+    if rng.random() < 0.5:
+        return
+    seqs = [st.data for st in doc._opset.objs.values() if isinstance(st.data, Sequence)]
+    seqs = [s for s in seqs if s.vis]
+    if seqs:
+        seq = rng.choice(seqs)
+        q = rng.randrange(seq.vis)
+        whole = seq.text() if seq.is_text else seq.values()
+        assert seq.value_at(q) == whole[q], "an element read by position is not there"
 
 
 @pytest.mark.parametrize("seed", range(30))
