@@ -53,7 +53,10 @@ EXTEND_INS = [
 ]
 
 BACKSPACE = [
-    ("if rc is not None and rc[0] is run:", "if rc is not None:"),
+    (
+        "if rc is not None and rc[0] is run:  # (not if _own copied the runs)",
+        "if rc is not None:  # (not if _own copied the runs)",
+    ),
 ]
 
 # the lookup by position from a chunk's end (Sequence._locate), the forward delete
@@ -176,6 +179,10 @@ POSITION = [
     (
         "            self._cur = None  # (its start may move: see the module docstring)\n            self._rc = None\n        else:",
         "            self._cur = None  # (its start may move: see the module docstring)\n        else:",
+    ),
+    (
+        "        if rc is not None and rc[0] is run:  # (never a tombstone run: see _check)",
+        "        if rc is not None:  # (never a tombstone run: see _check)",
     ),
     ("            return rc[3] + off\n", "            return rc[3]\n"),
     ("        self._rc = (run, target, i, pos)", "        self._rc = (run, target, i, pos + 1)"),
