@@ -530,7 +530,8 @@ class Doc:
                 named.append(got)
             if self._reaches_before_cut(named):
                 self._materialise()
-        mark = len(self._history)
+        h = self._history
+        mark = len(h)
         pending_before = dict(self._pending)
         applied: list[Change] = []
         observed = bool(self._observers)
@@ -539,7 +540,6 @@ class Doc:
             self._opset.paths.clear()  # (local edits since the last call may have moved any)
         try:
             batch = _CallHashes(changes)
-            h = self._history
             heads = h.heads_idx()
             receive = self._receive
             verified = self._apply_verified
@@ -548,7 +548,7 @@ class Doc:
             linear = self._base is None
             # (the fast path takes a document loaded from a snapshot or a saved document
             # too: it resolves deps in the history only, so what it takes descends from
-            # the cut; and an observed one, through OpSet.apply, which tells the patches)
+            # the cut; and an observed one, telling the patches the general path would)
             decode = decode_change_wire
             k = 0
             n = len(todo)
