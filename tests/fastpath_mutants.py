@@ -611,8 +611,9 @@ MUTANTS = [
         "            if not text and pack_lists(top) != raw:  # canonical, as decode_change demands\n                break\n",
         "",
     ),
-    # an observed document: every op through OpSet.apply, which tells the patches; no
-    # typing deferred, no fill
+    # an observed document: each op tells the patch the general path would (through
+    # OpSet.apply, or OpSet's method after the same change to the sequence); no typing
+    # deferred, no fill
     ("    observed = doc._opset.patches is not None\n", "    observed = False\n"),
     ("        elif observed and text:\n", "        elif False:\n"),
     (
