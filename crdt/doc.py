@@ -514,22 +514,11 @@ class Doc:
         # for the paper trace's 260K changes).  A malformed change late in the batch is
         # found after earlier ones were applied, and undone with them.
         todo: list[bytes | UnverifiedChange] = changes
-        if self._deferred is not None:
-            # Only each change's hash and deps are read here, not its ops: the bytes go on
-            # to the fast path (which takes only changes on deps after the checkpoint) or
-            # are decoded in their turn, so a malformed change fails where it stands, as in
-            # any document.  A header that does not read is decoded now, to say why.
-            todo = list(changes)
-            named: list[tuple[bytes, Any]] = []
-            for k, c in enumerate(todo):
-                got = _hash_and_deps(c)
-                if got is None:
-                    u = c if isinstance(c, UnverifiedChange) else decode_change(c)
-                    todo[k] = u
-                    got = (u.hash, u.deps)
-                named.append(got)
-            if self._reaches_before_cut(named):
-                self._materialise()
+        # A lazily loaded document asks, of each change the general path takes, whether it
+        # reaches behind the checkpoint (then the call is undone, the history decoded and
+        # the call run again); the fast path takes only changes on deps in the history,
+        # which all descend from the checkpoint, and needs no asking.
+        deferred = self._deferred is not None
         h = self._history
         mark = len(h)
         pending_before = dict(self._pending)
@@ -568,6 +557,8 @@ class Doc:
                     u, wire = c, None
                 else:
                     u, wire = decode(c)
+                if deferred and self._reaches_before_cut(u.hash, u.deps, batch):
+                    raise _NeedHistory
                 # a change made on this document's only head: it cannot be known or
                 # waiting, and its causal past is everything here
                 if linear and len(heads) == 1 and len(u.deps) == 1 and not self._pending:
@@ -611,29 +602,28 @@ class Doc:
             raise error
         return applied
 
-    def _reaches_before_cut(self, changes: list[tuple[bytes, Any]]) -> bool:
-        """Whether a lazily loaded document needs its saved history for these changes
-        (each its hash and deps): a change that is not a descendant of the checkpoint's
-        heads (it may depend on, or be, a change from before them)."""
+    def _reaches_before_cut(self, hsh: bytes, deps: SeqABC[bytes], call: _CallHashes) -> bool:
+        """Whether a lazily loaded document needs its saved history for change ``hsh``
+        on ``deps``, which the general path is about to take: a change that is not a
+        descendant of the checkpoint's heads (it may depend on, or be, a change from
+        before them).  A dep that is neither a checkpoint head nor in the history must be
+        a change of this call (``call``), asked about in its turn.  O(deps); the call's
+        hashes are computed only if a dep is in neither (a change before its deps)."""
         cut = self._base
         assert cut is not None
+        if hsh in cut.heads:
+            return False
         index = self._history.index
-        batch = {h for h, _ in changes}
-        for hsh, deps in changes:
-            if hsh in cut.heads:
-                continue
-            named = 0
-            later = False
-            for d in deps:
-                if d in cut.heads:
-                    named += 1
-                elif d in batch or d in index:
-                    later = True  # checked in its turn (the batch) or already (the index)
-                else:
-                    return True
-            if not later and named != len(cut.heads):
+        named = 0
+        later = False
+        for d in deps:
+            if d in cut.heads:
+                named += 1
+            elif d in index or d in call:
+                later = True  # asked about already (the history) or in its turn (the call)
+            else:
                 return True
-        return False
+        return not later and named != len(cut.heads)
 
     def _receive(
         self,
@@ -1511,25 +1501,6 @@ def _same_state(doc: Doc, opset: OpSet, cut: Base, whole: bool) -> bool:
     probe._base = cut
     probe._history.base = cut
     return encode_snapshot(doc, tombstones=whole) == encode_snapshot(probe, tombstones=whole)
-
-
-def _hash_and_deps(c: bytes | UnverifiedChange) -> tuple[bytes, Any] | None:
-    """A change's hash and deps, read without decoding its ops (``decode_change`` checks
-    them all when the change's turn comes); None if its header does not read as one."""
-    if isinstance(c, UnverifiedChange):
-        return c.hash, c.deps
-    if type(c) is not bytes or len(c) > _change.MAX_CHANGE_BYTES:
-        return None
-    try:
-        top = unpack(c)
-    except Exception:  # (decode_change says what is wrong)
-        return None
-    if type(top) is not list or len(top) != 9:
-        return None
-    deps = top[6]
-    if type(deps) is not list or not all([type(d) is bytes and len(d) == 32 for d in deps]):
-        return None
-    return change_hash(c), deps
 
 
 class _NeedHistory(Exception):

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import crdt.doc
 from crdt import CrdtError, DecodeError, Doc, HashMismatchError, InvalidChangeError
-from crdt.change import encode_change
+from crdt.change import decode_change, encode_change
 from crdt.doc import SAVE_MAGIC
 from crdt.op import DEL
 from crdt.snapshot import encode_snapshot, load_snapshot
@@ -135,6 +135,56 @@ def test_edits_after_a_lazy_load_need_no_history() -> None:
     assert lazy._deferred is None
     b.merge(a)
     assert lazy.to_py() == b.to_py() and lazy.heads == b.heads
+
+
+@pytest.mark.parametrize("order", ["in order", "child first", "with a known change"])
+def test_a_change_on_one_from_before_the_checkpoint_decodes_the_history(order: str) -> None:
+    """A peer's change made on a change from before the checkpoint that is not one of its
+    heads (the peer never saw the later ones): the lazily loaded document decodes its
+    history to know that dep, and applies the change, as a verified load does; so too when
+    a change made on it comes first in the call, or a change the fast path takes."""
+    a = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
+    t = a.root.make_text("t")
+    t.insert(0, "ab")
+    b = a.fork(b"\x02" * 8)
+    t.insert(2, "c")  # (after the fork: b never sees it)
+    saved = a.save()
+    seen = b.heads
+    b.root["t"].insert(0, "X")
+    b.root["t"].insert(1, "Y")
+    x, y = b.get_changes(seen)  # X on a change before the checkpoint's head, Y on X
+    batch = {"in order": [x, y], "child first": [y, x], "with a known change": [x]}[order]
+    lazy = Doc.load(saved, b"\x03" * 8, clock=_clock)
+    if order == "with a known change":
+        a.root["t"].insert(3, "d")  # (on the checkpoint's head, then one on it: the fast path's)
+        a.root["t"].insert(4, "e")
+        batch = [*a.get_changes(Doc.load(saved).heads), x, y]
+    eager = Doc.load(saved, b"\x03" * 8, clock=_clock, verify=True)
+    lazy.apply_changes(batch)
+    eager.apply_changes(batch)
+    assert lazy._deferred is None, "the history was decoded"
+    assert lazy.pending == eager.pending == 0
+    assert lazy.heads == eager.heads and lazy.to_py() == eager.to_py()
+    assert "XY" in str(lazy.root["t"])
+
+
+def test_changes_on_the_checkpoint_need_no_history_in_any_order() -> None:
+    """Changes that descend from the checkpoint never decode the history, whichever path
+    takes them: one that comes before its dep in the call (the general path buffers it),
+    and one whose dep an earlier call applied (here decoded already, which the fast path
+    leaves to the general one)."""
+    a = Doc(b"\x01" * 8, clock=_clock, merge_interval=None)
+    a.root.make_text("t").insert(0, "ab")
+    saved = a.save()
+    lazy = Doc.load(saved, b"\x03" * 8, clock=_clock)
+    for ch in "cde":
+        a.root["t"].insert(0, ch)
+    c, d, e = a.get_changes(lazy.heads)
+    lazy.apply_changes([d, c])  # d on c: first in the call
+    assert lazy._deferred is not None and lazy.pending == 0
+    lazy.apply_changes([decode_change(e)])  # on d, applied by the call before
+    assert lazy._deferred is not None and lazy.pending == 0
+    assert lazy.heads == a.heads and lazy.to_py() == a.to_py()
 
 
 def test_fork_of_a_lazy_document_is_independent() -> None:
