@@ -363,10 +363,17 @@ def render_md(rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-EXTRA_MS = ("snapshot_load_ms", "verified_load_ms", "history_decode_ms", "b2_stream_ms")
-"""Timings only some engines report: ours its snapshot, verifying and deferred loads (the
-worker adds them when the adapter has the step); Yjs, on concurrent traces, B2 as its change
-stream (``b2_stream_ms``) beside B2 as its merged state."""
+EXTRA_MS = (
+    "snapshot_load_ms",
+    "verified_load_ms",
+    "history_decode_ms",
+    "b2_stream_ms",
+    "b2_floor_ms",
+)
+"""Timings only some engines report: ours its snapshot, verifying and deferred loads, and
+B2's floor, hashing its changes (the worker adds them when the adapter has the step); Yjs,
+on concurrent traces, B2 as its change stream (``b2_stream_ms``) beside B2 as its merged
+state."""
 
 
 def ratio_lines(recs: list[dict[str, Any]]) -> list[str]:
@@ -404,11 +411,21 @@ def ratio_lines(recs: list[dict[str, Any]]) -> list[str]:
                 parts.append(
                     f"B2 ours/{other} change stream = {ratio(ours.get('b2_ms'), o['b2_stream_ms'])}"
                 )
+            if ours.get("b2_floor_ms") is not None:
+                parts.append(
+                    f"B2 floor ours/{other} = {ratio(ours['b2_floor_ms'], o.get('b2_ms'))}"
+                )
             lines.append(f"  [{mode}] " + ", ".join(parts))
         if ours.get("snapshot_load_ms") is not None:
             lines.append(
                 f"  [{mode}] ours snapshot: {ours['snapshot_bytes'] / 1000:,.1f} KB, "
                 f"cold start {fmt_ms(ours['snapshot_load_ms'])} ms"
+            )
+        if ours.get("b2_floor_ms") is not None:
+            lines.append(
+                f"  [{mode}] ours B2 floor (hashing its {ours.get('n_changes')} changes, "
+                f"nothing else): {fmt_ms(ours['b2_floor_ms'])} ms of B2's "
+                f"{fmt_ms(ours.get('b2_ms'))} ms"
             )
         if ours.get("verified_load_ms") is not None:
             lines.append(

@@ -48,6 +48,7 @@ EXTRA_MS_KEYS = (
     "snapshot_load_ms",
     "verified_load_ms",
     "history_decode_ms",
+    "b2_floor_ms",
 )
 
 
@@ -136,6 +137,12 @@ def run(
             out["b2_ms"].append((time.perf_counter() - t0) * 1000)
             check("B2", rep, txt2)
             E.free(d2)
+            floor = getattr(E, "b2_floor", None)
+            if floor is not None:
+                gc.collect()
+                t0 = time.perf_counter()
+                floor(hist)
+                out.setdefault("b2_floor_ms", []).append((time.perf_counter() - t0) * 1000)
             del d2, hist
             # B3: save bytes, load time
             data = E.save(doc)

@@ -66,8 +66,9 @@ def test_without_node_the_python_side_runs_alone(
     assert {(r["engine"], r["mode"]) for r in rows} == {("ours", "one"), ("ours", "per-patch")}
     for r in rows:
         assert r["trace"] == "sveltecomponent" and r["ok"] is True and r["version"]
-        for k in ("b1_ms", "b2_ms", "load_ms"):
+        for k in ("b1_ms", "b2_ms", "load_ms", "b2_floor_ms"):
             assert 0 < r[k + "_min"] <= r[k] <= r[k + "_max"]
+        assert r["b2_floor_ms"] < r["b2_ms"]  # (B2 hashes every change, and applies it)
         assert r["save_bytes"] > 0 and r["peak_rss_kib"] > 0
     assert doc["meta"]["node_notice"].startswith("node not found")
     assert "sveltecomponent" in (tmp_path / "results.md").read_text()
@@ -134,6 +135,27 @@ def test_yjs_concurrent_b2_is_also_timed_as_its_change_stream(tmp_path: Path) ->
     assert out["ok"] is False and "B2 stream" in out["error"]
 
 
+def test_the_b2_floor_hashes_every_change_b2_applies() -> None:
+    """``b2_floor_ms`` times hashing each change of the history B2 applies: each change's
+    own hash, as the engine names it, every change once."""
+    from bench.engines.ours import Ours
+    from crdt import Doc, decode_change
+
+    doc = Doc()
+    text = doc.root.make_text("t")
+    for i in range(5):
+        text.insert(i, "ab"[i % 2])
+        doc.heads  # noqa: B018  (a change each)
+    peer = doc.fork()
+    peer.root["t"].insert(0, "x")
+    doc.root["t"].insert(0, "y")
+    doc.merge(peer)
+    E = Ours()
+    hist = E.export_history(doc, {})
+    assert len(hist["data"]) >= 3
+    assert E.b2_floor(hist) == [decode_change(raw).hash for raw in hist["data"]]
+
+
 def test_the_change_stream_is_pooled_and_compared() -> None:
     from bench.run import ratio_lines
 
@@ -151,10 +173,15 @@ def test_the_change_stream_is_pooled_and_compared() -> None:
     ours = make_record(
         Job(Path("t.json.gz"), "t", "concurrent", "ours", 5, 5),
         "ok",
-        {**_raw(100.0, 10), "b2_ms": [50.0]},
+        {**_raw(100.0, 10), "b2_ms": [50.0], "b2_floor_ms": [4.0, 3.0, 5.0]},
         "",
         1,
     )
-    assert "b2_stream_ms" not in ours
-    (line,) = [ln for ln in ratio_lines([ours, y]) if "ours/yjs" in ln]
+    assert "b2_stream_ms" not in ours and "b2_floor_ms" not in y
+    assert (ours["b2_floor_ms"], ours["b2_floor_ms_min"], ours["b2_floor_ms_max"]) == (4, 3, 5)
+    lines = ratio_lines([ours, y])
+    (line,) = [ln for ln in lines if "ours/yjs" in ln]
     assert "B2 ours/yjs = 25x" in line and "B2 ours/yjs change stream = 0.25x" in line
+    assert "B2 floor ours/yjs = 2.00x" in line
+    floor = "ours B2 floor (hashing its 2 changes, nothing else): 4.00 ms of B2's 50.0 ms"
+    assert f"  [concurrent] {floor}" in lines
