@@ -1,7 +1,10 @@
 """A seeded fuzzer in the style of diamond-types: random edits of every kind on three
 replicas, random syncs (reordered, duplicated, lossy; half of them observed, the patches
 replayed to a view of the replica that must end equal to it), then a full sync and a check
-that every replica, and a fresh one fed every change in random order, agree.
+that every replica, and a fresh one fed every change in random order, agree.  Some edits
+are a peer typing live (keystrokes, backspaces or forward deletes at one place, a change
+each), and some syncs deliver as a live peer does: a change a call, in order, with reads
+by position and local edits between the calls.
 
 ``fuzz_once(seed)`` is deterministic, so a failing seed is a complete bug report:
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from typing import Any
 
 import pytest
 
@@ -27,6 +31,7 @@ try:
     from tests.helpers import (
         RandomPicker,
         assert_converged,
+        edit_objects,
         edit_random,
         replay_patches,
         sync_lossy,
@@ -36,6 +41,7 @@ except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys
     from helpers import (  # type: ignore[no-redef]
         RandomPicker,
         assert_converged,
+        edit_objects,
         edit_random,
         replay_patches,
         sync_lossy,
@@ -72,7 +78,9 @@ def fuzz_once(seed: int, steps: int = 150, verbose: bool = False) -> None:
         action = rng.random()
         if action < 0.45:
             n = rng.randint(1, 4)
-            if open_tx[r] is not None:
+            if open_tx[r] is None and rng.random() < 0.2:
+                log(f"{step} r{r} (live) {_type_live(doc, pick)}")
+            elif open_tx[r] is not None:
                 for _ in range(n):
                     log(f"{step} r{r} (open tx) {edit_random(doc, pick)}")
             elif rng.random() < 0.5:
@@ -139,19 +147,33 @@ def fuzz_once(seed: int, steps: int = 150, verbose: bool = False) -> None:
             if open_tx[r] is not None:
                 open_tx[r].commit()
                 open_tx[r] = None
+            if open_tx[src] is None and rng.random() < 0.25:
+                # a live session: the two in step, then src types and r hears each key
+                log(f"{step} live session r{src} -> r{r}")
+                doc.apply_changes(docs[src].get_changes(doc.heads))
+                docs[src].apply_changes(doc.get_changes(docs[src].heads))
+                log(f"    r{src} {_type_live(docs[src], pick)}")
+                _sync_live(docs[src], doc, pick, rng, log)
+                continue
             lossy = rng.random() < 0.3
+            live = not lossy and rng.random() < 0.4
             observed = rng.random() < 0.5
-            log(f"{step} sync r{src} -> r{r} lossy={lossy} observed={observed}")
+            log(f"{step} sync r{src} -> r{r} lossy={lossy} live={live} observed={observed}")
             _read_by_position(doc, rng)  # (before: a cache the sync must keep true or drop)
             if observed:
                 # an application's view of r, kept up to date by the patches alone
                 view = doc.to_py()
                 told: list = []
                 with doc.observe(told.extend):
-                    sync_lossy(docs[src], doc, pick, lossy=lossy)
+                    if live:
+                        view = _sync_live(docs[src], doc, pick, rng, log, (view, told))
+                    else:
+                        sync_lossy(docs[src], doc, pick, lossy=lossy)
                 assert replay_patches(view, told) == doc.to_py(), (
                     f"seed {seed} step {step}: the patches do not replay to the document"
                 )
+            elif live:
+                _sync_live(docs[src], doc, pick, rng, log)
             else:
                 sync_lossy(docs[src], doc, pick, lossy=lossy)
             _read_by_position(doc, rng)
@@ -163,6 +185,68 @@ def fuzz_once(seed: int, steps: int = 150, verbose: bool = False) -> None:
             open_tx[r].commit()
     sync_until_quiescent(docs)
     assert_converged(docs, pick)
+
+
+def _type_live(doc: Doc, pick: RandomPicker) -> str:
+    """A peer typing live at one place in one of ``doc``'s texts: 2 to 6 keystrokes, or
+    backspaces, or forward deletes, each its own change (reading the heads seals it, as
+    sending it does).  Delivered so to another replica, they take the fast path's typing
+    shortcuts (a run extended, a run's last element or first element deleted).  Returns a
+    description."""
+    texts = [v for kind, v in edit_objects(doc) if kind == "text"]
+    if not texts:
+        return edit_random(doc, pick)
+    text = pick.choice(texts)
+    kind = pick.choice(["type", "type", "backspace", "forward"])
+    pos = pick.integer(0, len(text))
+    n = pick.integer(2, 6)
+    done = 0
+    for i in range(n):
+        if kind == "type":
+            text.insert(pos + i, pick.choice("abc"))
+        elif kind == "backspace":
+            if pos - i <= 0:
+                break
+            text.delete(pos - i - 1)
+        else:
+            if pos >= len(text):
+                break
+            text.delete(pos)
+        doc.heads  # noqa: B018  (seals the keystroke as its own change)
+        done += 1
+    return f"{kind} x{done} at {pos}"
+
+
+def _sync_live(
+    src: Doc,
+    dst: Doc,
+    pick: RandomPicker,
+    rng: random.Random,
+    log: Any,
+    observed: tuple[Any, list[Any]] | None = None,
+) -> Any:
+    """Deliver what ``dst`` lacks of ``src`` as a live peer sends it: a change a call, in
+    order.  Between calls, half the time a read by position (a position cache the next
+    change must keep true or drop), and sometimes a local edit (a cursor it must move).
+
+    ``observed``: ``dst`` is observed, ``(view, told)`` the application's view of it and
+    the patches told since.  Observers hear of remote changes only (an application shows
+    its own edits itself), so before a local edit the patches so far must replay to the
+    document, and the view starts again from the document after it.  Returns the view."""
+    view, told = observed if observed is not None else (None, [])
+    for raw in src.get_changes(dst.heads):
+        dst.apply_changes([raw])
+        _read_by_position(dst, rng)
+        if rng.random() < 0.15:
+            if observed is not None:
+                assert replay_patches(view, told) == dst.to_py(), (
+                    "the patches of a live sync do not replay to the document"
+                )
+            log(f"    (between calls) {edit_random(dst, pick)}")
+            if observed is not None:
+                view = dst.to_py()
+                told.clear()
+    return view
 
 
 def _read_by_position(doc: Doc, rng: random.Random) -> None:
