@@ -31,6 +31,7 @@ from crdt.sequence import Sequence
 
 try:
     from tests.helpers import (
+        EDIT_KEYS,
         RandomPicker,
         assert_converged,
         edit_objects,
@@ -41,6 +42,7 @@ try:
     )
 except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
     from helpers import (  # type: ignore[no-redef]
+        EDIT_KEYS,
         RandomPicker,
         assert_converged,
         edit_objects,
@@ -92,6 +94,8 @@ def _fuzz(rng: random.Random, seed: int, steps: int, verbose: bool) -> None:
             n = rng.randint(1, 4)
             if open_tx[r] is None and rng.random() < 0.2:
                 log(f"{step} r{r} (live) {_type_live(doc, pick)}")
+            elif open_tx[r] is None and rng.random() < 0.1:
+                log(f"{step} r{r} (whole) {_type_whole(doc, pick)}")
             elif open_tx[r] is not None:
                 for _ in range(n):
                     log(f"{step} r{r} (open tx) {edit_random(doc, pick)}")
@@ -227,6 +231,23 @@ def _type_live(doc: Doc, pick: RandomPicker) -> str:
         doc.heads  # noqa: B018  (seals the keystroke as its own change)
         done += 1
     return f"{kind} x{done} at {pos}"
+
+
+def _type_whole(doc: Doc, pick: RandomPicker) -> str:
+    """A text made and typed in one transaction: made at a key of one of ``doc``'s maps,
+    then 4 to 10 splices (inserts, and removes of what they typed).  One change, which a
+    replica that lacks the text lays out in one pass (``crdt/fill.py``).  Returns a
+    description."""
+    m = pick.choice([v for kind, v in edit_objects(doc) if kind == "map"])
+    key = pick.choice(EDIT_KEYS)
+    with doc.transaction():
+        text = m.make_text(key)
+        for _ in range(pick.integer(4, 10)):
+            n = len(text)
+            pos = pick.integer(0, n)
+            text.splice(pos, pick.integer(0, min(3, n - pos)), pick.text(4))
+        typed = str(text)
+    return f"map[{key!r}] := {typed!r}"
 
 
 def _sync_live(
