@@ -93,7 +93,7 @@ def _fuzz(rng: random.Random, seed: int, steps: int, verbose: bool) -> None:
         if action < 0.45:
             n = rng.randint(1, 4)
             if open_tx[r] is None and rng.random() < 0.2:
-                log(f"{step} r{r} (live) {_type_live(doc, pick)}")
+                log(f"{step} r{r} (live) {_type_live(doc, pick)[0]}")
             elif open_tx[r] is None and rng.random() < 0.1:
                 log(f"{step} r{r} (whole) {_type_whole(doc, pick)}")
             elif open_tx[r] is not None:
@@ -168,8 +168,9 @@ def _fuzz(rng: random.Random, seed: int, steps: int, verbose: bool) -> None:
                 log(f"{step} live session r{src} -> r{r}")
                 doc.apply_changes(docs[src].get_changes(doc.heads))
                 docs[src].apply_changes(doc.get_changes(docs[src].heads))
-                log(f"    r{src} {_type_live(docs[src], pick)}")
-                _sync_live(docs[src], doc, pick, rng, log)
+                what, text_id = _type_live(docs[src], pick)
+                log(f"    r{src} {what}")
+                _sync_live(docs[src], doc, pick, rng, log, focus=text_id)
                 continue
             lossy = rng.random() < 0.3
             live = not lossy and rng.random() < 0.4
@@ -203,15 +204,15 @@ def _fuzz(rng: random.Random, seed: int, steps: int, verbose: bool) -> None:
     assert_converged(docs, pick)
 
 
-def _type_live(doc: Doc, pick: RandomPicker) -> str:
+def _type_live(doc: Doc, pick: RandomPicker) -> tuple[str, Any]:
     """A peer typing live at one place in one of ``doc``'s texts: 2 to 6 keystrokes, or
     backspaces, or forward deletes, each its own change (reading the heads seals it, as
     sending it does).  Delivered so to another replica, they take the fast path's typing
     shortcuts (a run extended, a run's last element or first element deleted).  Returns a
-    description."""
+    description and the text's id (None if ``doc`` has no text: one random edit then)."""
     texts = [v for kind, v in edit_objects(doc) if kind == "text"]
     if not texts:
-        return edit_random(doc, pick)
+        return edit_random(doc, pick), None
     text = pick.choice(texts)
     kind = pick.choice(["type", "type", "backspace", "forward"])
     pos = pick.integer(0, len(text))
@@ -230,7 +231,7 @@ def _type_live(doc: Doc, pick: RandomPicker) -> str:
             text.delete(pos)
         doc.heads  # noqa: B018  (seals the keystroke as its own change)
         done += 1
-    return f"{kind} x{done} at {pos}"
+    return f"{kind} x{done} at {pos}", text.id
 
 
 def _type_whole(doc: Doc, pick: RandomPicker) -> str:
@@ -257,6 +258,7 @@ def _sync_live(
     rng: random.Random,
     log: Any,
     observed: tuple[Any, list[Any]] | None = None,
+    focus: Any = None,
 ) -> Any:
     """Deliver what ``dst`` lacks of ``src`` as a live peer sends it: a change a call, in
     order.  Between calls, half the time a read by position (a position cache the next
@@ -265,11 +267,13 @@ def _sync_live(
     ``observed``: ``dst`` is observed, ``(view, told)`` the application's view of it and
     the patches told since.  Observers hear of remote changes only (an application shows
     its own edits itself), so before a local edit the patches so far must replay to the
-    document, and the view starts again from the document after it.  Returns the view."""
+    document, and the view starts again from the document after it.  ``focus``: the id of
+    the text a peer is typing into, read by position between every two calls (the run
+    read may lie after the one its next key extends).  Returns the view."""
     view, told = observed if observed is not None else (None, [])
     for raw in src.get_changes(dst.heads):
         dst.apply_changes([raw])
-        _read_by_position(dst, rng)
+        _read_by_position(dst, rng, focus)
         if rng.random() < 0.15:
             if observed is not None:
                 assert replay_patches(view, told) == dst.to_py(), (
@@ -282,14 +286,19 @@ def _sync_live(
     return view
 
 
-def _read_by_position(doc: Doc, rng: random.Random) -> None:
+def _read_by_position(doc: Doc, rng: random.Random, focus: Any = None) -> None:
     """Half the time, read an element of one of ``doc``'s lists or texts by its position
     (as ``List[i]`` and ``Doc.conflicts`` do) and check it against the sequence read
     whole.  A read leaves the run it found as the position cache, which every edit after
-    it must keep true or drop."""
-    if rng.random() < 0.5:
+    it must keep true or drop.  ``focus``: an object id to read, every time, if it is a
+    sequence of ``doc``'s."""
+    st = doc._opset.objs.get(focus) if focus is not None else None
+    if st is not None and isinstance(st.data, Sequence):
+        seqs = [st.data]
+    elif rng.random() < 0.5:
         return
-    seqs = [st.data for st in doc._opset.objs.values() if isinstance(st.data, Sequence)]
+    else:
+        seqs = [st.data for st in doc._opset.objs.values() if isinstance(st.data, Sequence)]
     seqs = [s for s in seqs if s.vis]
     if seqs:
         seq = rng.choice(seqs)
