@@ -235,20 +235,30 @@ def _type_live(doc: Doc, pick: RandomPicker) -> tuple[str, Any]:
 
 
 def _type_whole(doc: Doc, pick: RandomPicker) -> str:
-    """A text made and typed in one transaction: made at a key of one of ``doc``'s maps,
-    then 4 to 10 splices (inserts, and removes of what they typed).  One change, which a
-    replica that lacks the text lays out in one pass (``crdt/fill.py``).  Returns a
-    description."""
+    """A text, or a list, made and written in one transaction: made at a key of one of
+    ``doc``'s maps, then 4 to 10 edits (inserts, and removes of what they wrote).  One
+    change, which a replica that lacks the sequence lays out in one pass
+    (``crdt/fill.py``).  Returns a description."""
     m = pick.choice([v for kind, v in edit_objects(doc) if kind == "map"])
     key = pick.choice(EDIT_KEYS)
     with doc.transaction():
-        text = m.make_text(key)
-        for _ in range(pick.integer(4, 10)):
-            n = len(text)
-            pos = pick.integer(0, n)
-            text.splice(pos, pick.integer(0, min(3, n - pos)), pick.text(4))
-        typed = str(text)
-    return f"map[{key!r}] := {typed!r}"
+        if pick.chance(0.7):
+            text = m.make_text(key)
+            for _ in range(pick.integer(4, 10)):
+                n = len(text)
+                pos = pick.integer(0, n)
+                text.splice(pos, pick.integer(0, min(3, n - pos)), pick.text(4))
+            made: Any = str(text)
+        else:
+            lst = m.make_list(key)
+            for _ in range(pick.integer(4, 10)):
+                n = len(lst)
+                if n and pick.chance(0.3):
+                    lst.delete(pick.integer(0, n - 1))
+                else:
+                    lst.insert(pick.integer(0, n), pick.scalar())
+            made = list(lst)
+    return f"map[{key!r}] := {made!r}"
 
 
 def _sync_live(
