@@ -3,8 +3,9 @@ replicas, random syncs (reordered, duplicated, lossy; half of them observed, the
 replayed to a view of the replica that must end equal to it), then a full sync and a check
 that every replica, and a fresh one fed every change in random order, agree.  Some edits
 are a peer typing live (keystrokes, backspaces or forward deletes at one place, a change
-each), and some syncs deliver as a live peer does: a change a call, in order, with reads
-by position and local edits between the calls.
+each), some write a text or a list whole in one transaction, and some syncs deliver as a
+live peer does: a change a call, in order, with reads by position and local edits between
+the calls.  Half the seeds cut sequences into chunks of a few runs (``fuzz_once``).
 
 ``fuzz_once(seed)`` is deterministic, so a failing seed is a complete bug report:
 
