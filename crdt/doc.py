@@ -522,6 +522,7 @@ class Doc:
         h = self._history
         mark = len(h)
         pending_before = dict(self._pending)
+        rejected_before = len(self.rejected)
         applied: list[Change] = []
         observed = bool(self._observers)
         if observed:
@@ -573,12 +574,15 @@ class Doc:
                     f"(limit {MAX_PENDING})"
                 )
         except BaseException:
-            self._pending = pending_before
-            self._waiting = _waiting_index(pending_before, self._history.index, self._base)
             if len(self._history) != mark or self._dirty:
                 self._history.truncate(mark)
                 self._rebuild()
                 self._dirty = False
+            # (after the truncation: a dep the call applied and undid is missing again,
+            # and a change buffered before the call must wait for it again)
+            self._pending = pending_before
+            self._waiting = _waiting_index(pending_before, self._history.index, self._base)
+            del self.rejected[rejected_before:]  # (buffered again: judged when it drains)
             self._opset.patches = None
             raise
         # every listener and observer is told, whatever another one does: one that raises

@@ -691,3 +691,30 @@ def test_invalid_buffered_change_fails_its_own_call_but_not_a_later_one():
     assert doc.to_py() == AFTER_C3 and doc.pending == 0
     assert [(u.hash, type(e)) for u, e in doc.rejected] == [(bad_hash, InvalidChangeError)]
     doc._check()
+
+
+def test_failed_call_leaves_buffered_changes_waiting_for_the_deps_it_undid():
+    """A change buffered for a missing dep; a later call brings the dep and then fails:
+    the dep is undone, and the buffered change must wait for it again, so that the dep
+    arriving once more releases it (it is not delivered again: it is buffered already)."""
+    doc = _receiver(1)
+    assert doc.apply_changes([C3]) == [] and doc.pending == 1
+    _assert_rejected_unchanged(doc, [C2, C2[:-1]], DecodeError)
+    applied = doc.apply_changes([C2])
+    assert [c.hash for c in applied] == [H2, H3]
+    assert doc.to_py() == AFTER_C3 and doc.pending == 0
+    doc._check()
+
+
+def test_failed_call_does_not_keep_the_rejections_it_made():
+    """A buffered invalid change that a call's dep releases is dropped into ``rejected``;
+    if that call then fails, the change is buffered again (the dep is undone), so the
+    rejection is undone too: it is judged, once, when the dep arrives for good."""
+    bad, bad_hash = encode_change(C, 1, 99, 0, None, (H2,), [(SET, None, "z", 1, ())])
+    doc = _receiver(1)
+    assert doc.apply_changes([bad]) == [] and doc.pending == 1
+    _assert_rejected_unchanged(doc, [C2, C2[:-1]], DecodeError)
+    assert doc.rejected == [] and doc.pending == 1
+    assert [c.hash for c in doc.apply_changes([C2])] == [H2]
+    assert [(u.hash, type(e)) for u, e in doc.rejected] == [(bad_hash, InvalidChangeError)]
+    assert doc.pending == 0
