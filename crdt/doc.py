@@ -1315,10 +1315,18 @@ class Doc:
         return Subscription(self, callback, self._change_listeners)
 
     def _check(self) -> None:
-        """Assert the structural invariants of every sequence (stress tests call this)."""
+        """Assert the structural invariants of every sequence, and that every buffered
+        change waits for each dep it lacks (it is released only by one of them arriving).
+        Stress tests call this."""
         for st in self._opset.objs.values():
             if isinstance(st.data, Sequence):
                 st.data._check()
+        index = self._history.index
+        cut = self._base.heads if self._base is not None else {}
+        for hsh, u in self._pending.items():
+            for d in u.deps:
+                if d not in index and d not in cut:
+                    assert hsh in self._waiting.get(d, ()), "a buffered change waits for nothing"
 
 
 def _tell_all(callbacks: list[Callable[..., None]], *args: Any) -> Exception | None:
