@@ -554,9 +554,10 @@ def _sync_early(src: Doc, dst: Doc, pick: RandomPicker, log: Any) -> None:
         _sync_hostile(src, dst, pick, random.Random(pick.integer(0, 2**32)), log)
     dst.apply_changes(missing)
     assert u.hash not in dst._pending, "a corrupted change is still buffered"
-    new = [(v.hash, type(e)) for v, e in dst.rejected[rejected:]]
-    assert len(new) == 1 and new[0][0] == u.hash, f"not rejected once ({what}): {new!r}"
-    assert issubclass(new[0][1], InvalidChangeError)
+    # (one left waiting by an earlier step may be rejected with it)
+    new = [type(e) for v, e in dst.rejected[rejected:] if v.hash == u.hash]
+    assert len(new) == 1, f"rejected {len(new)} times ({what})"
+    assert issubclass(new[0], InvalidChangeError)
     dst._check()
 
 
