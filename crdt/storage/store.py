@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..change import Change, UnverifiedChange, decode_change
 from ..compact import CodecError, Scope
-from ..errors import CrdtError, UsageError
+from ..errors import CrdtError, InvalidChangeError, UsageError
 from .errors import (
     CorruptStoreError,
     SnapshotMismatchError,
@@ -708,37 +708,86 @@ class PersistentDoc:
         ``store.rejected``, not applied) or waiting for missing dependencies (kept here).
         If any was stale and ``on_stale == "raise"``, :class:`StaleChangeError` is raised
         after the others are applied and persisted.
+
+        All or nothing (SPEC.md 7.4): a call that raises anything else (a malformed or
+        invalid change of its own) leaves the document, the store and the changes waiting
+        here as they were.  A change an earlier call left waiting that turns out invalid
+        once this call completes it is rejected (logged with the reason ``invalid: ...``)
+        and the call goes on without it and what depends on it (SPEC.md 7.3): a bad
+        change must not block the valid ones that complete it.
         """
         st = self.store
         doc = self.doc
+        # decoded first: a malformed change fails the call before it changes anything
+        fresh: dict[bytes, UnverifiedChange] = {}
         for c in changes:
             u = c if isinstance(c, UnverifiedChange) else decode_change(c)
             if not st.knows(u.hash) and u.hash not in st._stale:
-                self._waiting[u.hash] = u
+                fresh[u.hash] = u
+        invalid: dict[bytes, tuple[UnverifiedChange, CrdtError]] = {}
+        while True:
+            waiting = {**self._waiting, **fresh}  # (kept only if the call succeeds)
+            for h in invalid:
+                del waiting[h]
+            accept, stale = self._sort_out(waiting, set(invalid))
+            try:
+                applied = doc.apply_changes(accept) if accept else []
+                break
+            except InvalidChangeError:
+                refused = self._refused(accept)
+                if refused is None or refused[0].hash in fresh:
+                    raise  # (this call's own change: the call fails as a whole)
+                invalid[refused[0].hash] = refused
+        self._waiting = waiting
+        st.append(applied)
+        for u, exc in invalid.values():
+            st.reject(u, f"invalid: {exc}")
+        rejected = [st.reject(u, why) for u, why in stale]
+        if rejected and on_stale == "raise":
+            raise StaleChangeError(rejected, applied)
+        return applied
+
+    def _sort_out(
+        self, waiting: dict[bytes, UnverifiedChange], rejected: set[bytes]
+    ) -> tuple[list[UnverifiedChange], list[tuple[UnverifiedChange, str]]]:
+        """Take out of ``waiting`` the changes that no longer wait (SPEC.md 13.8): those
+        after the cut, in an order that applies, and the stale ones with the reason.
+        ``rejected``: hashes rejected in this call besides the stale ones.  O(n^2) for n
+        changes in the worst case (each pass settles one), O(n) when they come in order."""
         accept: list[UnverifiedChange] = []
         stale: list[tuple[UnverifiedChange, str]] = []
         accepted: set[bytes] = set()
-        cut = st._cut_heads
+        cut = self.store._cut_heads
         progress = True
         while progress:
             progress = False
-            for h, u in list(self._waiting.items()):
-                verdict = self._classify(u, accepted, {s[0].hash for s in stale}, cut)
+            for h, u in list(waiting.items()):
+                verdict = self._classify(u, accepted, rejected, cut)
                 if verdict == "wait":
                     continue
-                del self._waiting[h]
+                del waiting[h]
                 progress = True
                 if verdict == "after":
                     accept.append(u)
                     accepted.add(h)
                 elif verdict != "skip":
                     stale.append((u, verdict))
-        applied = doc.apply_changes(accept) if accept else []
-        st.append(applied)
-        rejected = [st.reject(u, why) for u, why in stale]
-        if rejected and on_stale == "raise":
-            raise StaleChangeError(rejected, applied)
-        return applied
+                    rejected = rejected | {h}
+        return accept, stale
+
+    def _refused(self, accept: list[UnverifiedChange]) -> tuple[UnverifiedChange, CrdtError] | None:
+        """The first change of ``accept``, which the document refused as a whole, that it
+        refuses: found on a copy, one change at a time.  O(history + state) for the copy;
+        taken only when a call fails."""
+        probe = self.doc.fork()
+        for u in accept:
+            try:
+                probe.apply_changes([u])
+            except InvalidChangeError as exc:
+                return u, exc
+            if probe.rejected:  # (released from the copy's buffer, then refused)
+                return probe.rejected[0]
+        return None
 
     def _classify(
         self, u: UnverifiedChange, accepted: set[bytes], stale: set[bytes], cut: set[bytes]
