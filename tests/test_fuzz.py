@@ -182,8 +182,9 @@ def _fuzz(rng: random.Random, seed: int, steps: int, verbose: bool) -> None:
                 doc.apply_changes(docs[src].get_changes(doc.heads))
                 docs[src].apply_changes(doc.get_changes(docs[src].heads))
                 what, text_id = _type_live(docs[src], pick)
-                log(f"    r{src} {what}")
-                _sync_live(docs[src], doc, pick, rng, log, focus=text_id)
+                hostile = rng.random() < 0.3
+                log(f"    r{src} {what}" + (" (some keys corrupted on the way)" if hostile else ""))
+                _sync_live(docs[src], doc, pick, rng, log, focus=text_id, hostile=hostile)
                 continue
             if rng.random() < 0.15:
                 log(f"{step} hostile sync r{src} -> r{r}")
@@ -292,6 +293,7 @@ def _sync_live(
     log: Any,
     observed: tuple[Any, list[Any]] | None = None,
     focus: Any = None,
+    hostile: bool = False,
 ) -> Any:
     """Deliver what ``dst`` lacks of ``src`` as a live peer sends it: a change a call, in
     order.  Between calls, half the time a read by position (a position cache the next
@@ -302,9 +304,15 @@ def _sync_live(
     its own edits itself), so before a local edit the patches so far must replay to the
     document, and the view starts again from the document after it.  ``focus``: the id of
     the text a peer is typing into, read by position between every two calls (the run
-    read may lie after the one its next key extends).  Returns the view."""
+    read may lie after the one its next key extends).  ``hostile``: half the changes come
+    first corrupted (:func:`_corrupt`), in a call that must fail and change nothing
+    (:func:`_must_refuse`): a key on the fast path, its caches warm.  Returns the view."""
     view, told = observed if observed is not None else (None, [])
     for raw in src.get_changes(dst.heads):
+        if hostile and rng.random() < 0.5:
+            what, bad = _corrupt(raw, pick)
+            log(f"    (corrupted on the way) {what}")
+            _must_refuse(dst, [bad], what, rng)
         dst.apply_changes([raw])
         _read_by_position(dst, rng, focus)
         if rng.random() < 0.15:
@@ -487,10 +495,8 @@ def _sync_hostile(src: Doc, dst: Doc, pick: RandomPicker, rng: random.Random, lo
     """Deliver what ``dst`` lacks of ``src`` with one change corrupted (:func:`_corrupt`):
     the changes before it (in a batch with it, or first a change a call, as a live peer
     sends, so that the sequences' caches are warm), then it, and half the time the rest
-    with it.  The call must raise a :class:`CrdtError` and leave ``dst`` as it was: its
-    value, history, buffered and rejected changes, its observers told nothing, and every
-    structure (``_check``) and read by position as before.  The valid changes arrive with
-    a later sync."""
+    with it: a call that must fail and change nothing (:func:`_must_refuse`).  The valid
+    changes arrive with a later sync."""
     missing = src.get_changes(dst.heads)
     if not missing:
         return
@@ -504,6 +510,14 @@ def _sync_hostile(src: Doc, dst: Doc, pick: RandomPicker, rng: random.Random, lo
     if rng.random() < 0.5:
         batch += missing[k + 1 :]
     log(f"    change {k} of {len(missing)}: {what}, in a call of {len(batch)}")
+    _must_refuse(dst, batch, what, rng)
+
+
+def _must_refuse(dst: Doc, batch: list[bytes], what: str, rng: random.Random) -> None:
+    """``dst.apply_changes(batch)``, whose last change or one before is corrupted
+    (``what``), must raise a :class:`CrdtError` and leave ``dst`` as it was: its value,
+    history, buffered and rejected changes, its observers told nothing, and every
+    structure (``_check``) and read by position as before."""
     _read_by_position(dst, rng)
     before = (dst.to_py(), dst.heads, dst.change_count(), dst.pending, len(dst.rejected))
     told: list[Any] = []
