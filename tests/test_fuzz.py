@@ -31,13 +31,11 @@ import time
 from typing import Any
 from unittest import mock
 
-import msgpack
 import pytest
 
 import crdt.sequence as seqmod
 from crdt import CrdtError, DecodeError, Doc, InvalidChangeError
-from crdt.change import decode_change, encode_change
-from crdt.op import DEL, INC, INS, INS_MAKE, MAKE, REM, SET, op_size
+from crdt.change import decode_change
 from crdt.sequence import Sequence
 
 try:
@@ -46,6 +44,7 @@ try:
         RandomPicker,
         assert_converged,
         change_hash_of,
+        corrupt_change,
         edit_objects,
         edit_random,
         replay_patches,
@@ -58,6 +57,7 @@ except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys
         RandomPicker,
         assert_converged,
         change_hash_of,
+        corrupt_change,
         edit_objects,
         edit_random,
         replay_patches,
@@ -305,12 +305,12 @@ def _sync_live(
     document, and the view starts again from the document after it.  ``focus``: the id of
     the text a peer is typing into, read by position between every two calls (the run
     read may lie after the one its next key extends).  ``hostile``: half the changes come
-    first corrupted (:func:`_corrupt`), in a call that must fail and change nothing
+    first corrupted (:func:`corrupt_change`), in a call that must fail and change nothing
     (:func:`_must_refuse`): a key on the fast path, its caches warm.  Returns the view."""
     view, told = observed if observed is not None else (None, [])
     for raw in src.get_changes(dst.heads):
         if hostile and rng.random() < 0.5:
-            what, bad = _corrupt(raw, pick)
+            what, bad = corrupt_change(raw, pick)
             log(f"    (corrupted on the way) {what}")
             _must_refuse(dst, [bad], what, rng)
         dst.apply_changes([raw])
@@ -327,172 +327,8 @@ def _sync_live(
     return view
 
 
-def _corrupt(raw: bytes, pick: RandomPicker) -> tuple[str, bytes]:
-    """``raw`` (a valid change) made invalid, in a way no receiver may accept: cut short, a
-    byte too many, a value in a longer form than the shortest (:func:`_widen`), a field of
-    the wire form broken (:func:`_tamper`), the next seq or start op claimed, or one op,
-    at random, naming an object or element no change has made yet, a pred not before it,
-    or content of the other kind.  The last three are well-formed changes with their own
-    hash, which fail only when applied, op by op; the fast path takes them as far as it
-    would a valid one.  Returns a description and the bytes."""
-    kinds = ["truncate", "trailing", "wide", "wide", "tamper", "tamper", "seq", "start_op"]
-    kind = pick.choice([*kinds, "op", "op", "op", "op"])
-    if kind == "truncate":
-        return kind, raw[: pick.integer(1, len(raw) - 1)]
-    if kind == "trailing":
-        return kind, raw + b"\xc0"
-    if kind == "wide":
-        return _widen(raw, pick)
-    if kind == "tamper":
-        return _tamper(raw, pick)
-    u = decode_change(raw)
-    seq, start, ops = u.seq, u.start_op, list(u.ops)
-    if kind == "seq":
-        seq += 1  # (a gap: the author's change before it is not in its past)
-    elif kind == "start_op" or not ops:
-        kind, start = "start_op", start + 1
-    else:
-        i = pick.integer(0, len(ops) - 1)
-        op = list(ops[i])
-        far = (u.start_op + u.n_ops + 1000, u.actor)  # (made by no change yet)
-        ways = ["object"]
-        if op[0] in (INS, INS_MAKE, REM):
-            ways.append("element")
-        if op[0] in (SET, MAKE, INC, DEL):
-            ways.append("pred")
-        if op[0] == INS:
-            ways.append("content")
-        how = pick.choice(ways)
-        if how == "object":
-            op[1] = far
-        elif how == "element":
-            op[2] = far
-        elif how == "pred":  # the op itself: a pred must come before the op
-            op[3 if op[0] == DEL else 4] = ((start + sum(map(op_size, ops[:i])), u.actor),)
-        else:  # text content into a list, or list content into a text (as many elements)
-            op[3] = [0] * len(op[3]) if type(op[3]) is str else "x" * len(op[3])
-        ops[i] = tuple(op)
-        kind = f"op {i} of {len(ops)} ({how})"
-    bad, _ = encode_change(u.actor, seq, start, u.time, u.message, u.deps, ops)
-    return kind, bad
-
-
-def _tamper(raw: bytes, pick: RandomPicker) -> tuple[str, bytes]:
-    """``raw`` with a field of its wire form, at random, broken in a way the grammar or
-    the actor table's rules refuse, and encoded again in canonical form: an op id naming
-    an actor past the table or counter 0, an op's action unknown or a field too many or
-    too few, the table naming an actor no op uses or the author or out of order, the deps
-    out of order or repeated or a hash too short, an unknown format version.  Returns a
-    description and the bytes."""
-    top = msgpack.unpackb(raw, raw=False)
-    author, deps, table, ops = top[1], top[6], top[7], top[8]
-    ids = [op[k] for op in ops for k in (1, 2) if type(op[k]) is list and len(op[k]) == 2]
-    ids += [p for op in ops if op[0] in (SET, DEL, MAKE, INC) for p in op[-1]]
-    ways = ["unused actor", "author in table", "deps", "version"]
-    if ids:
-        ways += ["actor index", "actor index", "counter 0"]
-    if ops:
-        ways += ["action", "arity", "arity"]
-    if len(table) > 1:
-        ways.append("table order")
-    how = pick.choice(ways)
-    if how == "actor index":
-        pick.choice(ids)[1] = len(table) + pick.integer(1, 3)
-    elif how == "counter 0":
-        pick.choice(ids)[0] = 0
-    elif how == "action":
-        pick.choice(ops)[0] = pick.choice([7, 8, 127, -1])
-    elif how == "arity":
-        op = pick.choice(ops)
-        if pick.chance(0.5):
-            op.append(None)
-        else:
-            op.pop()
-    elif how == "unused actor":
-        new = author + b"\x00"
-        while new in table:
-            new += b"\x00"
-        table[:] = sorted([*table, new])
-    elif how == "author in table":
-        table[:] = sorted([*table, author])
-    elif how == "table order":
-        table.reverse()
-    elif how == "deps":
-        if len(deps) > 1:
-            deps.reverse()
-        elif deps:
-            deps.append(deps[0])
-        else:
-            deps.append(b"\x00" * 31)
-    else:
-        top[0] += 1
-    return f"tamper ({how})", msgpack.packb(top, use_bin_type=True)
-
-
-def _widen(raw: bytes, pick: RandomPicker) -> tuple[str, bytes]:
-    """``raw`` with one of its ints, strs, bins or array headers, at random, in another
-    msgpack form than the shortest: the same value in bytes that a canonical decoder must
-    refuse (SPEC.md, D11).  Returns a description and the bytes."""
-    top = msgpack.unpackb(raw, raw=False)
-    items: list[Any] = []  # every int, str, bin and array, in the order they are written
-
-    def walk(v: Any) -> None:
-        if type(v) in (int, str, bytes, list):
-            items.append(v)
-        if type(v) is list:
-            for x in v:
-                walk(x)
-
-    walk(top)
-    can = [k for k, v in enumerate(items) if len(_forms(v)) > 1]
-    target = pick.choice(can)
-    # (the next longer form most often: the one a grammar that is off by one accepts)
-    form = 1 if pick.chance(0.7) else pick.integer(1, len(_forms(items[target])) - 1)
-    at = [0]
-
-    def pack(v: Any, wide: bool) -> bytes:
-        t = type(v)
-        if t not in (int, str, bytes, list):
-            return msgpack.packb(v, use_bin_type=True)  # type: ignore[no-any-return]
-        head = _forms(v)[form if wide and at[0] == target else 0]
-        at[0] += 1
-        if t is int:
-            return head
-        if t is list:
-            return head + b"".join([pack(x, wide) for x in v])
-        return head + (v.encode() if t is str else v)
-
-    assert pack(top, False) == raw  # (the re-encoding is exact: the shortest forms)
-    at[0] = 0
-    kind = f"wide {type(items[target]).__name__} (item {target} of {len(items)}, form {form})"
-    return kind, pack(top, True)
-
-
-def _forms(v: Any) -> list[bytes]:
-    """Every msgpack form of int ``v`` (whole), or of the header of str, bin or array ``v``,
-    the shortest (canonical) first: unsigned before signed for an int >= 0."""
-    t = type(v)
-    if t is int:
-        forms = [bytes([v & 0xFF])] if -32 <= v < 128 else []
-        for code, size in ((0xCC, 1), (0xCD, 2), (0xCE, 4), (0xCF, 8)):
-            if 0 <= v < 1 << (8 * size):
-                forms.append(bytes([code]) + v.to_bytes(size, "big"))
-        for code, size in ((0xD0, 1), (0xD1, 2), (0xD2, 4), (0xD3, 8)):
-            if -(1 << (8 * size - 1)) <= v < 1 << (8 * size - 1):
-                forms.append(bytes([code]) + v.to_bytes(size, "big", signed=True))
-        return sorted(forms, key=len)  # (stable: unsigned first among forms as long)
-    n = len(v.encode()) if t is str else len(v)
-    fix, codes = {
-        str: ((32, 0xA0), ((0xD9, 1), (0xDA, 2), (0xDB, 4))),
-        bytes: ((0, 0), ((0xC4, 1), (0xC5, 2), (0xC6, 4))),
-        list: ((16, 0x90), ((0xDC, 2), (0xDD, 4))),
-    }[t]
-    heads = [bytes([fix[1] | n])] if n < fix[0] else []
-    return heads + [bytes([c]) + n.to_bytes(k, "big") for c, k in codes if n < 1 << (8 * k)]
-
-
 def _sync_hostile(src: Doc, dst: Doc, pick: RandomPicker, rng: random.Random, log: Any) -> None:
-    """Deliver what ``dst`` lacks of ``src`` with one change corrupted (:func:`_corrupt`):
+    """Deliver what ``dst`` lacks of ``src`` with one change corrupted (:func:`corrupt_change`):
     the changes before it (in a batch with it, or first a change a call, as a live peer
     sends, so that the sequences' caches are warm), then it, and half the time the rest
     with it: a call that must fail and change nothing (:func:`_must_refuse`).  The valid
@@ -501,7 +337,7 @@ def _sync_hostile(src: Doc, dst: Doc, pick: RandomPicker, rng: random.Random, lo
     if not missing:
         return
     k = rng.randrange(len(missing))
-    what, bad = _corrupt(missing[k], pick)
+    what, bad = corrupt_change(missing[k], pick)
     batch = [*missing[:k], bad]
     if rng.random() < 0.5:
         for raw in batch[:-1]:
@@ -551,7 +387,7 @@ def _sync_early(src: Doc, dst: Doc, pick: RandomPicker, log: Any) -> None:
         return
     raw = pick.choice(early)
     for _ in range(10):
-        what, bad = _corrupt(raw, pick)
+        what, bad = corrupt_change(raw, pick)
         try:
             u = decode_change(bad)
             break
