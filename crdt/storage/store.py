@@ -654,6 +654,10 @@ class PersistentDoc:
         self.store = store
         self.doc = doc
         self._waiting: dict[bytes, UnverifiedChange] = {}
+        # changes received again that are in a cut (rule 1 of SPEC.md 13.8): a document
+        # loaded from the snapshot does not know them by hash, and a change on one of
+        # them is stale (rule 2), not waiting for it
+        self._before_cut: set[bytes] = set()
         self._sub = doc.on_change(self._on_change)
 
     def _on_change(self, changes: list[Change], origin: str) -> None:
@@ -729,7 +733,8 @@ class PersistentDoc:
             waiting = {**self._waiting, **fresh}  # (kept only if the call succeeds)
             for h in invalid:
                 del waiting[h]
-            accept, stale = self._sort_out(waiting, set(invalid))
+            before_cut: set[bytes] = set()
+            accept, stale = self._sort_out(waiting, set(invalid), before_cut)
             try:
                 applied = doc.apply_changes(accept) if accept else []
                 break
@@ -739,6 +744,7 @@ class PersistentDoc:
                     raise  # (this call's own change: the call fails as a whole)
                 invalid[refused[0].hash] = refused
         self._waiting = waiting
+        self._before_cut |= before_cut
         st.append(applied)
         for u, exc in invalid.values():
             st.reject(u, f"invalid: {exc}")
@@ -748,12 +754,13 @@ class PersistentDoc:
         return applied
 
     def _sort_out(
-        self, waiting: dict[bytes, UnverifiedChange], rejected: set[bytes]
+        self, waiting: dict[bytes, UnverifiedChange], rejected: set[bytes], before_cut: set[bytes]
     ) -> tuple[list[UnverifiedChange], list[tuple[UnverifiedChange, str]]]:
         """Take out of ``waiting`` the changes that no longer wait (SPEC.md 13.8): those
-        after the cut, in an order that applies, and the stale ones with the reason.
-        ``rejected``: hashes rejected in this call besides the stale ones.  O(n^2) for n
-        changes in the worst case (each pass settles one), O(n) when they come in order."""
+        after the cut, in an order that applies, and the stale ones with the reason; the
+        ones in the cut are added to ``before_cut``.  ``rejected``: hashes rejected in this
+        call besides the stale ones.  O(n^2) for n changes in the worst case (each pass
+        settles one), O(n) when they come in order."""
         accept: list[UnverifiedChange] = []
         stale: list[tuple[UnverifiedChange, str]] = []
         accepted: set[bytes] = set()
@@ -762,7 +769,7 @@ class PersistentDoc:
         while progress:
             progress = False
             for h, u in list(waiting.items()):
-                verdict = self._classify(u, accepted, rejected, cut)
+                verdict = self._classify(u, accepted, rejected, cut, before_cut)
                 if verdict == "wait":
                     continue
                 del waiting[h]
@@ -770,7 +777,9 @@ class PersistentDoc:
                 if verdict == "after":
                     accept.append(u)
                     accepted.add(h)
-                elif verdict != "skip":
+                elif verdict == "skip":
+                    before_cut.add(h)
+                else:
                     stale.append((u, verdict))
                     rejected = rejected | {h}
         return accept, stale
@@ -790,8 +799,15 @@ class PersistentDoc:
         return None
 
     def _classify(
-        self, u: UnverifiedChange, accepted: set[bytes], stale: set[bytes], cut: set[bytes]
+        self,
+        u: UnverifiedChange,
+        accepted: set[bytes],
+        stale: set[bytes],
+        cut: set[bytes],
+        before_cut: set[bytes],
     ) -> str:
+        """``u``'s verdict under SPEC.md 13.8: skip (in the cut), stale (with the reason),
+        wait, or after (the cut).  ``before_cut``: changes this call found in the cut."""
         st = self.store
         if u.seq <= st.epoch.clock.get(u.actor, 0):
             return "skip"  # in the cut: a duplicate
@@ -801,7 +817,7 @@ class PersistentDoc:
                 continue
             if d in st._stale or d in stale:
                 return "stale: depends on a rejected change"
-            if self.doc.has_change(d):
+            if d in self._before_cut or d in before_cut or self.doc.has_change(d):
                 return "stale: depends on a change before the cut"
             return "wait"
         if cut and set(u.deps) != cut and not any(d in post or d in accepted for d in u.deps):

@@ -231,3 +231,33 @@ def test_local_commit_on_fresh_snapshot_doc(tmp_path: Path) -> None:
             tx.put(None, "new", 1)
         assert st.heads == pd.doc.heads
         assert set(st.epoch.heads) <= set(decode_change(pd.doc.get_changes()[0]).deps)
+
+
+def test_change_on_a_change_before_the_cut_is_stale_once_that_change_comes_again(
+    tmp_path: Path,
+) -> None:
+    """Opened from its snapshot, the document does not know the changes before the cut by
+    hash: a change on one of them waits, and must turn stale (SPEC.md 13.8, rule 2) when
+    the peer sends that change again (rule 1: in the cut), not wait for good."""
+    p = str(tmp_path / "s")
+    a = Doc(actor="aa")
+    a["x"] = 1
+    b = a.fork(actor="bb")
+    b["y"] = 2
+    b1 = b.get_changes(a.heads)
+    with Store.open(p) as st:
+        pd = st.attach(a)
+        pd.apply_changes(b1)
+        pd.doc["z"] = 3  # the cut's head is after b1: b1 is before the cut, not a head of it
+        st.create_epoch(pd)
+    b["w"] = 4  # on b1 alone: concurrent with the cut
+    b2 = b.get_changes([decode_change(c).hash for c in b1])
+    with Store.open(p) as st:
+        pd = st.open_doc(actor="aa")
+        assert not pd.doc.has_change(decode_change(b1[0]).hash)
+        assert pd.apply_changes(b2, on_stale="record") == [] and pd.waiting == 1
+        assert pd.apply_changes(b1, on_stale="record") == []
+        assert pd.waiting == 0 and pd.missing_deps() == []
+        assert [r.hash for r in st.rejected] == [decode_change(b2[0]).hash]
+        assert st.rejected[0].reason == "stale: depends on a change before the cut"
+        assert "w" not in pd.doc.to_py()
