@@ -17,17 +17,20 @@ concurrent with it stale), and the store closed and opened again.  Checked all a
   the store's document or rejected (stale, invalid, or on a rejected change), and none
   waits.
 
-``fuzz_once(seed, path)`` is deterministic but for the wall clock in changes' times; a
-failing seed is a bug report.  ``STORE_FUZZ_FOREVER=1 pytest -m slow
+``fuzz_once(seed, path)`` is deterministic (the documents' clock is a counter, so which
+commits merge and every change's time follow from the seed): a failing seed is a bug
+report.  ``STORE_FUZZ_FOREVER=1 pytest -m slow
 tests/storage/test_store_fuzz.py`` loops over seeds (``FUZZ_SECONDS``, ``FUZZ_SEED``).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -55,8 +58,9 @@ def fuzz_once(seed: int, path: str, steps: int = 120, verbose: bool = False) -> 
     pick = RandomPicker(rng)
     st = Store.open(path, "never")
     mirror = Doc(b"\xfe" * 8)  # every change the store's document accepted, in memory
-    pd = _open(st, mirror)
-    peers = [Doc(b"\xb0" * 8), Doc(b"\xc0" * 8)]
+    clock = itertools.count(1_750_000_000_000).__next__  # (the documents' own: see above)
+    pd = _open(st, mirror, clock)
+    peers = [Doc(b"\xb0" * 8, clock=clock), Doc(b"\xc0" * 8, clock=clock)]
 
     def log(msg: str) -> None:
         if verbose:
@@ -84,7 +88,7 @@ def fuzz_once(seed: int, path: str, steps: int = 120, verbose: bool = False) -> 
                 st.create_epoch(pd)
             else:
                 log(f"{step} close and open")
-                st, pd = _reopen(st, pd, path, mirror)
+                st, pd = _reopen(st, pd, path, mirror, clock)
             if step % 10 == 0:
                 pd.doc._check()
                 assert pd.doc.to_py() == mirror.to_py()
@@ -98,14 +102,14 @@ def fuzz_once(seed: int, path: str, steps: int = 120, verbose: bool = False) -> 
                 h = change_hash_of(raw)
                 assert mirror.has_change(h) or h in rejected, "a peer's change was lost"
         assert pd.doc.to_py() == mirror.to_py()
-        st, pd = _reopen(st, pd, path, mirror)
+        st, pd = _reopen(st, pd, path, mirror, clock)
     finally:
         st.close()
 
 
-def _open(st: Store, mirror: Doc) -> PersistentDoc:
+def _open(st: Store, mirror: Doc, clock: Callable[[], int]) -> PersistentDoc:
     """The store's document, whose every accepted change ``mirror`` applies too."""
-    pd = st.open_doc(actor=ACTOR)
+    pd = st.open_doc(actor=ACTOR, clock=clock)
     pd.doc.on_change(lambda changes, origin: mirror.apply_changes([c.raw for c in changes]))
     return pd
 
@@ -171,12 +175,14 @@ def _deliver(
     return did + ": taken, not applied"
 
 
-def _reopen(st: Store, pd: PersistentDoc, path: str, mirror: Doc) -> tuple[Store, PersistentDoc]:
+def _reopen(
+    st: Store, pd: PersistentDoc, path: str, mirror: Doc, clock: Callable[[], int]
+) -> tuple[Store, PersistentDoc]:
     """Close the store and open it again: it must rebuild the document it held."""
     want = pd.doc.to_py(), pd.doc.heads, [r.hash for r in st.rejected]
     st.close()
     st = Store.open(path, "never")
-    pd = _open(st, mirror)
+    pd = _open(st, mirror, clock)
     got = pd.doc.to_py(), pd.doc.heads, [r.hash for r in st.rejected]
     assert got == want, "the store opened again does not hold what it held"
     return st, pd
