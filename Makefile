@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 NODE := $(shell command -v node 2>/dev/null)
 JS_STAMP := bench/js/node_modules/.installed
 
-.PHONY: test lint typecheck unit bench bench-quick fuzz clean js
+.PHONY: test lint typecheck unit bench bench-quick fuzz fuzz-store clean js
 
 $(VPY):
 	$(PY) -m venv $(VENV)
@@ -53,6 +53,9 @@ bench-quick: $(BENCH_STAMP) js
 
 fuzz: $(STAMP)
 	FUZZ_FOREVER=1 $(VPY) -m pytest -m slow -q
+
+fuzz-store: $(STAMP)
+	STORE_FUZZ_FOREVER=1 $(VPY) -m pytest -m slow -q -s tests/storage/test_store_fuzz.py
 
 clean:
 	rm -rf $(VENV) bench/js/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
