@@ -786,16 +786,15 @@ class PersistentDoc:
 
     def _refused(self, accept: list[UnverifiedChange]) -> tuple[UnverifiedChange, CrdtError] | None:
         """The first change of ``accept``, which the document refused as a whole, that it
-        refuses: found on a copy, one change at a time.  O(history + state) for the copy;
-        taken only when a call fails."""
+        refuses: found on a copy, one change at a time (each after its deps, as
+        :meth:`_sort_out` orders them: none waits in the copy's buffer).  O(history +
+        state) for the copy; taken only when a call fails."""
         probe = self.doc.fork()
         for u in accept:
             try:
                 probe.apply_changes([u])
             except InvalidChangeError as exc:
                 return u, exc
-            if probe.rejected:  # (released from the copy's buffer, then refused)
-                return probe.rejected[0]
         return None
 
     def _classify(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -252,12 +253,16 @@ def test_change_on_a_change_before_the_cut_is_stale_once_that_change_comes_again
         st.create_epoch(pd)
     b["w"] = 4  # on b1 alone: concurrent with the cut
     b2 = b.get_changes([decode_change(c).hash for c in b1])
-    with Store.open(p) as st:
-        pd = st.open_doc(actor="aa")
-        assert not pd.doc.has_change(decode_change(b1[0]).hash)
-        assert pd.apply_changes(b2, on_stale="record") == [] and pd.waiting == 1
-        assert pd.apply_changes(b1, on_stale="record") == []
-        assert pd.waiting == 0 and pd.missing_deps() == []
-        assert [r.hash for r in st.rejected] == [decode_change(b2[0]).hash]
-        assert st.rejected[0].reason == "stale: depends on a change before the cut"
-        assert "w" not in pd.doc.to_py()
+    for first, then in ((b2, b1), (b1, b2)):  # (b1 again first: b2 is stale when it comes)
+        q = str(tmp_path / ("waits" if first is b2 else "resent"))
+        shutil.copytree(p, q)
+        with Store.open(q) as st:
+            pd = st.open_doc(actor="aa")
+            assert not pd.doc.has_change(decode_change(b1[0]).hash)
+            assert pd.apply_changes(first, on_stale="record") == []
+            assert pd.waiting == (first is b2)
+            assert pd.apply_changes(then, on_stale="record") == []
+            assert pd.waiting == 0 and pd.missing_deps() == []
+            assert [r.hash for r in st.rejected] == [decode_change(b2[0]).hash]
+            assert st.rejected[0].reason == "stale: depends on a change before the cut"
+            assert "w" not in pd.doc.to_py()
