@@ -740,9 +740,10 @@ class PersistentDoc:
                 break
             except InvalidChangeError:
                 refused = self._refused(accept)
-                if refused is None or refused[0].hash in fresh:
+                if not refused or any(u.hash in fresh for u, _ in refused):
                     raise  # (this call's own change: the call fails as a whole)
-                invalid[refused[0].hash] = refused
+                for u, exc in refused:
+                    invalid[u.hash] = (u, exc)
         self._waiting = waiting
         self._before_cut |= before_cut
         st.append(applied)
@@ -784,18 +785,21 @@ class PersistentDoc:
                     rejected = rejected | {h}
         return accept, stale
 
-    def _refused(self, accept: list[UnverifiedChange]) -> tuple[UnverifiedChange, CrdtError] | None:
-        """The first change of ``accept``, which the document refused as a whole, that it
-        refuses: found on a copy, one change at a time (each after its deps, as
-        :meth:`_sort_out` orders them: none waits in the copy's buffer).  O(history +
-        state) for the copy; taken only when a call fails."""
+    def _refused(self, accept: list[UnverifiedChange]) -> list[tuple[UnverifiedChange, CrdtError]]:
+        """The changes of ``accept``, which the document refused as a whole, that it
+        refuses, found on a copy in one pass: one change at a time, each after its deps
+        (as :meth:`_sort_out` orders them), a refused one left out (the changes on it then
+        wait in the copy's buffer).  So a call that releases many invalid changes costs
+        one copy, not one each.  O(history + state) for the copy; taken only when a call
+        fails."""
         probe = self.doc.fork()
+        out: list[tuple[UnverifiedChange, CrdtError]] = []
         for u in accept:
             try:
                 probe.apply_changes([u])
             except InvalidChangeError as exc:
-                return u, exc
-        return None
+                out.append((u, exc))
+        return out
 
     def _classify(
         self,

@@ -27,11 +27,11 @@ def _peers() -> tuple[Doc, bytes, bytes]:
     return a, d, x
 
 
-def _invalid_on(dep: bytes, key: str = "q") -> bytes:
+def _invalid_on(dep: bytes, key: str = "q", actor: bytes = b"\xcc") -> bytes:
     """A change by another peer on D whose op names a pred no change made: invalid."""
     u = decode_change(dep)
     op = (SET, None, key, 1, ((99, b"\xee"),))
-    bad, _ = encode_change(b"\xcc", 1, u.start_op + u.n_ops, 0, None, (u.hash,), [op])
+    bad, _ = encode_change(actor, 1, u.start_op + u.n_ops, 0, None, (u.hash,), [op])
     return bad
 
 
@@ -92,3 +92,29 @@ def test_invalid_change_an_earlier_call_left_waiting_is_rejected_not_blocking(
     with Store.open(p) as st:
         assert st.read_doc().to_py() == want
         assert [r.hash for r in st.rejected] == [bad_hash]
+
+
+def test_invalid_changes_earlier_calls_left_waiting_are_found_in_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call that releases many invalid waiting changes finds them all on one copy of the
+    document, not on one copy each (a copy costs the whole history)."""
+    a, d, x = _peers()
+    bad = [_invalid_on(d, actor=bytes([k]) * 4) for k in (0xC1, 0xC2, 0xC3)]
+    forks: list[int] = []
+    fork = Doc.fork
+
+    def counted(self: Doc, actor: bytes | str | None = None) -> Doc:
+        forks.append(1)
+        return fork(self, actor)
+
+    monkeypatch.setattr(Doc, "fork", counted)
+    with Store.open(str(tmp_path / "s")) as st:
+        pd = st.attach(a)
+        for b in bad:
+            assert pd.apply_changes([b]) == []
+        assert pd.waiting == 3
+        assert len(pd.apply_changes([d, x])) == 2
+        assert pd.doc.to_py() == {"x": 1, "y": 2, "z": 3} and pd.waiting == 0
+        assert sorted(r.hash for r in st.rejected) == sorted(decode_change(b).hash for b in bad)
+        assert forks == [1]
