@@ -14,8 +14,9 @@ concurrent with it stale), and the store closed and opened again.  Checked all a
 - the store's document equals a plain document that applied every change it accepted
   (``mirror``), the peers' too once the peers learn it;
 - at the end, after every peer's history is delivered, every change of every peer is in
-  the store's document or rejected (stale, invalid, or on a rejected change), and none
-  waits.
+  the store's document or rejected (stale, invalid, or on a rejected change), every
+  corrupted change a call took is rejected or was skipped (in the cut by its seq), unless
+  it was waiting when the store closed, and none waits.
 
 ``fuzz_once(seed, path)`` is deterministic (the documents' clock is a counter, so which
 commits merge and every change's time follow from the seed): a failing seed is a bug
@@ -61,6 +62,7 @@ def fuzz_once(seed: int, path: str, steps: int = 120, verbose: bool = False) -> 
     clock = itertools.count(1_750_000_000_000).__next__  # (the documents' own: see above)
     pd = _open(st, mirror, clock)
     peers = [Doc(b"\xb0" * 8, clock=clock), Doc(b"\xc0" * 8, clock=clock)]
+    taken: set[bytes] = set()  # corrupted changes calls took without failing
 
     def log(msg: str) -> None:
         if verbose:
@@ -74,20 +76,24 @@ def fuzz_once(seed: int, path: str, steps: int = 120, verbose: bool = False) -> 
             elif x < 0.45:
                 p = rng.randrange(2)
                 log(f"{step} peer {p}: {edit_random(peers[p], pick)}")
-            elif x < 0.6:
+            elif x < 0.65:
                 p = rng.randrange(2)
                 log(f"{step} peer {p} learns the store's changes (and the other peer's)")
                 peers[p].apply_changes(mirror.get_changes(peers[p].heads))
                 peers[p].apply_changes(peers[1 - p].get_changes(peers[p].heads))
-            elif x < 0.85:
+            elif x < 0.87:
                 p = rng.randrange(2)
-                what = _deliver(peers[p], pd, st, mirror, pick, rng)
+                what = _deliver(peers[p], pd, st, mirror, pick, rng, taken)
                 log(f"{step} peer {p}: {what}")
             elif x < 0.9:
                 log(f"{step} new epoch")
+                taken -= {r.hash for r in st.rejected}  # (an epoch's records start empty)
                 st.create_epoch(pd)
             else:
                 log(f"{step} close and open")
+                # (what waits is forgotten, the peer sends it again; what was in the cut by
+                # its seq was skipped, as a duplicate is: SPEC.md 13.8 rule 1)
+                taken -= set(pd._waiting) | pd._before_cut
                 st, pd = _reopen(st, pd, path, mirror, clock)
             if step % 10 == 0:
                 pd.doc._check()
@@ -101,6 +107,8 @@ def fuzz_once(seed: int, path: str, steps: int = 120, verbose: bool = False) -> 
             for raw in peer.get_changes():
                 h = change_hash_of(raw)
                 assert mirror.has_change(h) or h in rejected, "a peer's change was lost"
+        lost = taken - rejected - pd._before_cut
+        assert not lost, f"corrupted changes taken, neither rejected nor skipped: {lost!r}"
         assert pd.doc.to_py() == mirror.to_py()
         st, pd = _reopen(st, pd, path, mirror, clock)
     finally:
@@ -128,12 +136,13 @@ def _deliver(
     mirror: Doc,
     pick: RandomPicker,
     rng: random.Random,
+    taken: set[bytes],
 ) -> str:
     """Deliver ``peer``'s history, or its last few changes, to the store's document:
     shuffled, with duplicates, some dropped; a fifth of the time one of them corrupted,
     and if it still decodes, sent ahead of the others, alone, 4 times in 10 (it waits for
-    its deps, and is judged, invalid, when a later call completes it).  Returns what it
-    did."""
+    its deps, and is judged, invalid, when a later call completes it).  A corrupted change
+    a call took without failing goes into ``taken``.  Returns what it did."""
     changes = peer.get_changes()
     if changes and rng.random() < 0.5:
         changes = changes[-rng.randint(1, min(5, len(changes))) :]
@@ -143,7 +152,11 @@ def _deliver(
     if not msgs or rng.random() >= 0.2:
         pd.apply_changes(msgs, on_stale="record")
         return f"delivers {len(msgs)} changes"
+    ahead = rng.random() < 0.4
     k = rng.randrange(len(msgs))
+    if ahead:  # (one on deps the store lacks, if any: it waits, then its deps release it)
+        lacks = [i for i, m in enumerate(msgs) if not all(map(_has(st, pd), _deps(m)))]
+        k = pick.choice(lacks) if lacks else k
     what, bad = corrupt_change(msgs[k], pick)
     msgs[k] = bad
     did = f"delivers {len(msgs)} changes, change {k} corrupted ({what})"
@@ -155,10 +168,11 @@ def _deliver(
             pd.apply_changes(msgs, on_stale="record")
         assert _seen(st, pd) == before, f"a call that failed ({what}) changed the store"
         return did
-    if rng.random() < 0.4:
+    if ahead:
         did += ", sent ahead"
         try:
             pd.apply_changes([bad], on_stale="record")
+            taken.add(u.hash)
         except CrdtError:
             assert _seen(st, pd) == before, f"a call that failed ({what}) changed the store"
             did += " and refused"
@@ -172,7 +186,17 @@ def _deliver(
         return did + ": refused"
     assert not mirror.has_change(u.hash), f"a corrupted change was applied ({what})"
     assert not pd.doc.has_change(u.hash)
+    taken.add(u.hash)
     return did + ": taken, not applied"
+
+
+def _deps(raw: bytes) -> tuple[bytes, ...]:
+    return decode_change(raw).deps
+
+
+def _has(st: Store, pd: PersistentDoc) -> Callable[[bytes], bool]:
+    """Whether the store's document has a change (logged in this epoch, or in the cut)."""
+    return lambda h: st.knows(h) or pd.doc.has_change(h)
 
 
 def _reopen(
