@@ -505,3 +505,37 @@ def msgpack_forms(v: Any) -> list[bytes]:
     }[t]
     heads = [bytes([fix[1] | n])] if n < fix[0] else []
     return heads + [bytes([c]) + n.to_bytes(k, "big") for c, k in codes if n < 1 << (8 * k)]
+
+
+def fuzz_seeds(switch: str, name: str, run: Any, how: str) -> None:
+    """The loop of a fuzzer's ``fuzz_forever`` test: skip unless the environment variable
+    ``switch`` is 1; else ``run(seed)`` from ``FUZZ_SEED`` (default: random) on, seed after
+    seed, until ``FUZZ_SECONDS`` (default: until interrupted), printing progress as
+    ``name`` and, on a failure, the seed and ``how`` to reproduce it (``{seed}`` in it is
+    the seed)."""
+    import os
+    import time
+
+    import pytest
+
+    if os.environ.get(switch) != "1":
+        pytest.skip(f"set {switch}=1 to fuzz until interrupted (or FUZZ_SECONDS)")
+    seconds = float(os.environ.get("FUZZ_SECONDS", "inf"))
+    seed = int(os.environ.get("FUZZ_SEED", str(random.randrange(2**32))))
+    deadline = time.monotonic() + seconds
+    done = 0
+    while time.monotonic() < deadline:
+        try:
+            run(seed)
+        except BaseException:
+            print(
+                f"\n{name}: FAILING SEED {seed} (after {done} passing seeds); reproduce with "
+                + how.format(seed=seed),
+                flush=True,
+            )
+            raise
+        done += 1
+        if done % 100 == 0:
+            print(f"{name}: {done} seeds passed (last {seed})", flush=True)
+        seed += 1
+    print(f"{name}: {done} seeds passed")

@@ -26,9 +26,7 @@ deps, the change must be buffered, then dropped into ``rejected`` when they arri
 from __future__ import annotations
 
 import itertools
-import os
 import random
-import time
 from typing import Any
 from unittest import mock
 
@@ -48,6 +46,7 @@ try:
         corrupt_change,
         edit_objects,
         edit_random,
+        fuzz_seeds,
         replay_patches,
         sync_lossy,
         sync_until_quiescent,
@@ -61,6 +60,7 @@ except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys
         corrupt_change,
         edit_objects,
         edit_random,
+        fuzz_seeds,
         replay_patches,
         sync_lossy,
         sync_until_quiescent,
@@ -445,24 +445,9 @@ def test_fuzz_ci(seed: int) -> None:
 
 @pytest.mark.slow
 def test_fuzz_forever() -> None:
-    if os.environ.get("FUZZ_FOREVER") != "1":
-        pytest.skip("set FUZZ_FOREVER=1 to fuzz until interrupted (or FUZZ_SECONDS)")
-    seconds = float(os.environ.get("FUZZ_SECONDS", "inf"))
-    seed = int(os.environ.get("FUZZ_SEED", str(random.randrange(2**32))))
-    deadline = time.monotonic() + seconds
-    done = 0
-    while time.monotonic() < deadline:
-        try:
-            fuzz_once(seed, steps=300)
-        except BaseException:
-            print(
-                f"\nfuzz: FAILING SEED {seed} (after {done} passing seeds); reproduce with "
-                f"fuzz_once({seed}, steps=300, verbose=True)",
-                flush=True,
-            )
-            raise
-        done += 1
-        if done % 100 == 0:
-            print(f"fuzz: {done} seeds passed (last {seed})", flush=True)
-        seed += 1
-    print(f"fuzz: {done} seeds passed")
+    fuzz_seeds(
+        "FUZZ_FOREVER",
+        "fuzz",
+        lambda seed: fuzz_once(seed, steps=300),
+        "fuzz_once({seed}, steps=300, verbose=True)",
+    )

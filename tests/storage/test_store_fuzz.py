@@ -30,7 +30,6 @@ import itertools
 import os
 import random
 import tempfile
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,13 +39,20 @@ from crdt import CrdtError, DecodeError, Doc, decode_change
 from crdt.storage import PersistentDoc, Store
 
 try:
-    from tests.helpers import RandomPicker, change_hash_of, corrupt_change, edit_random
+    from tests.helpers import (
+        RandomPicker,
+        change_hash_of,
+        corrupt_change,
+        edit_random,
+        fuzz_seeds,
+    )
 except ImportError:  # pragma: no cover
     from helpers import (  # type: ignore[no-redef]
         RandomPicker,
         change_hash_of,
         corrupt_change,
         edit_random,
+        fuzz_seeds,
     )
 
 ACTOR = b"\xa0" * 8
@@ -219,19 +225,9 @@ def test_store_fuzz_ci(seed: int, tmp_path: Any) -> None:
 
 @pytest.mark.slow
 def test_store_fuzz_forever() -> None:
-    if os.environ.get("STORE_FUZZ_FOREVER") != "1":
-        pytest.skip("set STORE_FUZZ_FOREVER=1 to fuzz until interrupted (or FUZZ_SECONDS)")
-    seconds = float(os.environ.get("FUZZ_SECONDS", "inf"))
-    seed = int(os.environ.get("FUZZ_SEED", str(random.randrange(2**32))))
-    deadline = time.monotonic() + seconds
-    done = 0
-    while time.monotonic() < deadline:
-        with tempfile.TemporaryDirectory() as d:
-            try:
-                fuzz_once(seed, os.path.join(d, "s"))
-            except BaseException:
-                print(f"\nstore fuzz: FAILING SEED {seed} (after {done} passing seeds)")
-                raise
-        done += 1
-        seed += 1
-    print(f"store fuzz: {done} seeds passed")
+    fuzz_seeds("STORE_FUZZ_FOREVER", "store fuzz", _in_temp_dir, "fuzz_once({seed}, path)")
+
+
+def _in_temp_dir(seed: int) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        fuzz_once(seed, os.path.join(d, "s"))
