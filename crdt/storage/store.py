@@ -765,6 +765,7 @@ class PersistentDoc:
         accept: list[UnverifiedChange] = []
         stale: list[tuple[UnverifiedChange, str]] = []
         accepted: set[bytes] = set()
+        rejected = set(rejected)  # (grows with the stale ones: the caller's stays as it was)
         cut = self.store._cut_heads
         progress = True
         while progress:
@@ -782,7 +783,7 @@ class PersistentDoc:
                     before_cut.add(h)
                 else:
                     stale.append((u, verdict))
-                    rejected = rejected | {h}
+                    rejected.add(h)
         return accept, stale
 
     def _refused(self, accept: list[UnverifiedChange]) -> list[tuple[UnverifiedChange, CrdtError]]:
