@@ -12,7 +12,7 @@ concurrent with it stale), and the store closed and opened again.  Checked all a
   nothing, or the change ends rejected or waiting;
 - opened again, the store rebuilds the document it held: value, heads, rejected records;
 - the store's document equals a plain document that applied every change it accepted
-  (``mirror``), the peers' too once the peers learn it;
+  (``mirror``, from which the peers learn the store's changes);
 - at the end, after every peer's history is delivered, every change of every peer is in
   the store's document or rejected (stale, invalid, or on a rejected change), every
   corrupted change a call took is rejected or was skipped (in the cut by its seq), unless
@@ -20,8 +20,8 @@ concurrent with it stale), and the store closed and opened again.  Checked all a
 
 ``fuzz_once(seed, path)`` is deterministic (the documents' clock is a counter, so which
 commits merge and every change's time follow from the seed): a failing seed is a bug
-report.  ``STORE_FUZZ_FOREVER=1 pytest -m slow
-tests/storage/test_store_fuzz.py`` loops over seeds (``FUZZ_SECONDS``, ``FUZZ_SEED``).
+report.  ``make fuzz-store`` (``STORE_FUZZ_FOREVER=1 pytest -m slow
+tests/storage/test_store_fuzz.py``) loops over seeds (``FUZZ_SECONDS``, ``FUZZ_SEED``).
 """
 
 from __future__ import annotations
