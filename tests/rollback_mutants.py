@@ -9,8 +9,8 @@ changes wait for, rebuilds it before the history is truncated (a dep the call ap
 undid counts as present), or keeps the rejections it made.  ``crdt/storage/store.py``
 (``PersistentDoc.apply_changes``): the waiting changes sorted out in place (a failed call
 changes them), an invalid change an earlier call left waiting that fails the call instead
-of being rejected, or is not logged, or found one copy at a time; a change found in the cut
-not remembered, in the call or after it.  The targeted tests (``tests/test_bad_input.py``, the storage tests of bad
+of being rejected, or is not logged, or found one copy at a time; the waiting changes not
+bounded; a change found in the cut not remembered, in the call or after it.  The targeted tests (``tests/test_bad_input.py``, the storage tests of bad
 input and of stale changes) and the store's fuzzer must then fail.  Not collected by
 pytest.
 """
@@ -69,6 +69,7 @@ STORE_MUTANTS = [
         "                if not refused:",
     ),
     ("                out.append((u, exc))", "                return [(u, exc)]"),
+    ("            if len(waiting) > self._max_waiting():", "            if False:"),
     ('            st.reject(u, f"invalid: {exc}")', "            pass"),
     ("                    before_cut.add(h)", "                    pass"),
     ("        self._before_cut |= before_cut", "        pass"),

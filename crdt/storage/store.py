@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..change import Change, UnverifiedChange, decode_change
 from ..compact import CodecError, Scope
-from ..errors import CrdtError, InvalidChangeError, UsageError
+from ..errors import CrdtError, InvalidChangeError, MissingDependencyError, UsageError
 from .errors import (
     CorruptStoreError,
     SnapshotMismatchError,
@@ -714,11 +714,13 @@ class PersistentDoc:
         after the others are applied and persisted.
 
         All or nothing (SPEC.md 7.4): a call that raises anything else (a malformed or
-        invalid change of its own) leaves the document, the store and the changes waiting
-        here as they were.  A change an earlier call left waiting that turns out invalid
-        once this call completes it is rejected (logged with the reason ``invalid: ...``)
-        and the call goes on without it and what depends on it (SPEC.md 7.3): a bad
-        change must not block the valid ones that complete it.
+        invalid change of its own, or :class:`~crdt.errors.MissingDependencyError` if more
+        than the document's bound on its buffer, 100,000, would wait here) leaves the
+        document, the store and the changes waiting here as they were.  A change an
+        earlier call left waiting that turns out invalid once this call completes it is
+        rejected (logged with the reason ``invalid: ...``) and the call goes on without it
+        and what depends on it (SPEC.md 7.3): a bad change must not block the valid ones
+        that complete it.
         """
         st = self.store
         doc = self.doc
@@ -735,6 +737,11 @@ class PersistentDoc:
                 del waiting[h]
             before_cut: set[bytes] = set()
             accept, stale = self._sort_out(waiting, set(invalid), before_cut)
+            if len(waiting) > self._max_waiting():
+                raise MissingDependencyError(
+                    f"{len(waiting)} changes would wait for missing dependencies "
+                    f"(limit {self._max_waiting()})"
+                )
             try:
                 applied = doc.apply_changes(accept) if accept else []
                 break
@@ -753,6 +760,14 @@ class PersistentDoc:
         if rejected and on_stale == "raise":
             raise StaleChangeError(rejected, applied)
         return applied
+
+    @staticmethod
+    def _max_waiting() -> int:
+        """The bound on waiting changes: the document's own on its buffer (SPEC.md 7.3),
+        read when asked (tests lower it)."""
+        from ..doc import MAX_PENDING
+
+        return MAX_PENDING
 
     def _sort_out(
         self, waiting: dict[bytes, UnverifiedChange], rejected: set[bytes], before_cut: set[bytes]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from crdt import DecodeError, Doc, InvalidChangeError, decode_change
+import crdt.doc as doc_module
+from crdt import DecodeError, Doc, InvalidChangeError, MissingDependencyError, decode_change
 from crdt.change import encode_change
 from crdt.op import SET
 from crdt.storage import PersistentDoc, Store
@@ -118,3 +119,27 @@ def test_invalid_changes_earlier_calls_left_waiting_are_found_in_one_pass(
         assert pd.doc.to_py() == {"x": 1, "y": 2, "z": 3} and pd.waiting == 0
         assert sorted(r.hash for r in st.rejected) == sorted(decode_change(b).hash for b in bad)
         assert forks == [1]
+
+
+def test_waiting_changes_are_bounded_as_the_documents_buffer_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More changes waiting than the document's bound on its buffer fails the call with
+    MissingDependencyError, changing nothing; the changes still apply once their deps
+    come (SPEC.md 7.3)."""
+    a = Doc(actor="aa")
+    a["x"] = 0
+    b = a.fork(actor="bb")
+    for k in range(5):
+        b[f"k{k}"] = k
+        b.heads  # noqa: B018  (a change each)
+    chain = b.get_changes(a.heads)
+    monkeypatch.setattr(doc_module, "MAX_PENDING", 3)
+    with Store.open(str(tmp_path / "s")) as st:
+        pd = st.attach(a)
+        assert pd.apply_changes(chain[1:4]) == [] and pd.waiting == 3
+        before = _seen(st, pd)
+        with pytest.raises(MissingDependencyError):
+            pd.apply_changes(chain[4:])
+        assert _seen(st, pd) == before
+        assert len(pd.apply_changes(chain[:1] + chain[4:])) == 5 and pd.waiting == 0
