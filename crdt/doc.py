@@ -768,6 +768,16 @@ class Doc:
             raise InvalidChangeError(
                 f"start_op {start_op} is not one more than the deps' last op ({expect - 1})"
             )
+        # the author's previous change is in the causal past (checked in full after the
+        # ops, with the rest of the past), so its ops come before this change's: tested
+        # here, before any op, or a change on a past without it takes its ids again (one
+        # before a snapshot cut needs no test: a change without the whole cut in its past
+        # is stale, one with it starts after every op of the cut)
+        own = h.by_actor.get(actor)
+        if own is not None:
+            last = own[-1]
+            if start_op < start[last] + n_ops[last]:
+                raise InvalidChangeError("the author's previous change is not in the causal past")
         opset = self._opset
         objs = opset.objs
         apply = opset.apply

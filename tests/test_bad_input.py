@@ -718,3 +718,21 @@ def test_failed_call_does_not_keep_the_rejections_it_made():
     assert [c.hash for c in doc.apply_changes([C2])] == [H2]
     assert [(u.hash, type(e)) for u, e in doc.rejected] == [(bad_hash, InvalidChangeError)]
     assert doc.pending == 0
+
+
+@pytest.mark.parametrize("value", [Counter(2), "v"])
+def test_change_reusing_its_authors_op_ids_is_refused_before_any_op(value):
+    """A's second change made on nothing, so starting at op 1 again: its start op is right
+    for its deps, but A's first change is not in its past, and its op takes that change's
+    id.  It must be refused before any op is applied: applied, the id was in a map key's
+    entries twice, and two entries (1, A) whose values do not compare (Counter) raised
+    TypeError while sorting them in."""
+    a1, h_a1 = encode_change(A, 1, 1, 0, None, (), [(SET, None, "a", Counter(1), ())])
+    b1, _ = encode_change(
+        B, 1, 2, 0, None, (h_a1,), [(SET, None, "a", "b", ())]
+    )  # (concurrent value)
+    doc = Doc("ff")
+    doc.apply_changes([a1, b1])
+    bad, _ = encode_change(A, 2, 1, 0, None, (), [(SET, None, "a", value, ())])
+    err = _assert_rejected_unchanged(doc, [bad], InvalidChangeError)
+    assert "previous change" in str(err)
