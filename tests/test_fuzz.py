@@ -333,16 +333,28 @@ def _sync_live(
     return view
 
 
-def _sync_hostile(src: Doc, dst: Doc, pick: RandomPicker, rng: random.Random, log: Any) -> None:
+def _sync_hostile(
+    src: Doc,
+    dst: Doc,
+    pick: RandomPicker,
+    rng: random.Random,
+    log: Any,
+    after: tuple[bytes, ...] = (),
+) -> None:
     """Deliver what ``dst`` lacks of ``src`` with one change corrupted (:func:`corrupt_change`):
     the changes before it (in a batch with it, or first a change a call, as a live peer
     sends, so that the sequences' caches are warm), then it, and half the time the rest
-    with it: a call that must fail and change nothing (:func:`_must_refuse`).  The valid
-    changes arrive with a later sync."""
+    with it: a call that must fail and change nothing (:func:`_must_refuse`).  ``after``:
+    hashes the corrupted change must come after, if it can.  The valid changes arrive with
+    a later sync."""
     missing = src.get_changes(dst.heads)
     if not missing:
         return
     k = rng.randrange(len(missing))
+    if after:  # (the corrupted one after these, which the call then applies first)
+        last = max([i for i, raw in enumerate(missing) if change_hash_of(raw) in after] + [-1])
+        if last + 1 < len(missing):
+            k = rng.randrange(last + 1, len(missing))
     what, bad = corrupt_change(missing[k], pick)
     batch = [*missing[:k], bad]
     if rng.random() < 0.5:
@@ -384,9 +396,10 @@ def _sync_early(src: Doc, dst: Doc, pick: RandomPicker, log: Any) -> None:
     else.  Then, half the time, every change ``dst`` lacks, valid, in one call, which must
     apply them all and drop the corrupted one into ``rejected`` once its deps are there
     (the caller gets no error: it came in an earlier call), after a hostile call half the
-    time (:func:`_sync_hostile`: one that may release it, then fail, and must take the
-    rejection back with the rest); else it waits for later steps, and the full sync at
-    the end (which must leave no change buffered, and none rejected twice)."""
+    time (:func:`_sync_hostile`, its corrupted change after the deps of this one: a call
+    that releases it, then fails, and must take the rejection back with the rest); else
+    it waits for later steps, and the full sync at the end (which must leave no change
+    buffered, and none rejected twice)."""
     have = {change_hash_of(raw) for raw in dst.get_changes()}
     missing = src.get_changes(dst.heads)
     early = [raw for raw in missing if not have.issuperset(decode_change(raw).deps)]
@@ -409,7 +422,8 @@ def _sync_early(src: Doc, dst: Doc, pick: RandomPicker, log: Any) -> None:
     if pick.chance(0.5):
         return  # (it waits, and meets the calls of later steps, hostile ones too)
     if pick.chance(0.5):
-        _sync_hostile(src, dst, pick, random.Random(pick.integer(0, 2**32)), log)
+        rng = random.Random(pick.integer(0, 2**32))
+        _sync_hostile(src, dst, pick, rng, log, after=u.deps)
     dst.apply_changes(missing)
     assert u.hash not in dst._pending, "a corrupted change is still buffered"
     # (one left waiting by an earlier step may be rejected with it)
