@@ -17,10 +17,13 @@ accept, each named in the description it returns.
 from __future__ import annotations
 
 import copy
+import os
 import random
+import time
 from typing import Any
 
 import msgpack
+import pytest
 
 from crdt import Counter, Doc, List, Map, Text
 from crdt.change import decode_change, encode_change
@@ -513,11 +516,6 @@ def fuzz_seeds(switch: str, name: str, run: Any, how: str) -> None:
     seed, until ``FUZZ_SECONDS`` (default: until interrupted), printing progress as
     ``name`` and, on a failure, the seed and ``how`` to reproduce it (``{seed}`` in it is
     the seed)."""
-    import os
-    import time
-
-    import pytest
-
     if os.environ.get(switch) != "1":
         pytest.skip(f"set {switch}=1 to fuzz until interrupted (or FUZZ_SECONDS)")
     seconds = float(os.environ.get("FUZZ_SECONDS", "inf"))
