@@ -537,3 +537,143 @@ def fuzz_seeds(switch: str, name: str, run: Any, how: str) -> None:
             print(f"{name}: {done} seeds passed (last {seed})", flush=True)
         seed += 1
     print(f"{name}: {done} seeds passed")
+
+
+def break_causality(
+    history: list[bytes], raw: bytes, pick: RandomPicker, has: Any = None
+) -> tuple[str, bytes] | None:
+    """``raw`` (a valid change of ``history``) with one op made to name what a change of
+    ``history`` *outside its causal past* made: an element (an insert's reference, a
+    remove's first element, a list key), an object, or a pred, each with a counter below
+    the op's own and of the right kind, so that the change breaks rule V8 of SPEC.md (a
+    change names only what its causal past made) and no other rule on a replica that has
+    that other change.  Such a change is well formed, with its own hash; a replica that has
+    the other change must still refuse it (one that lacks it refuses it as naming an
+    unknown id), or replicas that have it and replicas that do not would diverge.
+
+    ``history``: the sender's changes and, to name, the receiver's that the sender lacks;
+    ``has(hash)``: whether the receiver has a change, if known.  The other change is one
+    the receiver has 8 times in 10, if there is one (where only V8 refuses the change),
+    drawn before what of it to name (a long insert would draw most names), and then half
+    the time its first op, if the change can name it.  Worked out
+    from the changes alone, not from any replica's state.  Returns a description and the
+    bytes; None if no op of ``raw`` can be bent so (nothing concurrent with it was made
+    before its ops)."""
+    us = {u.hash: u for u in map(decode_change, history)}
+    u = decode_change(raw)
+    past: set[bytes] = set()
+    todo = list(u.deps)
+    while todo:
+        h = todo.pop()
+        if h not in past:
+            past.add(h)
+            todo.extend(us[h].deps)
+    kinds: dict[Any, Any] = {None: "map"}  # every object's type, by its id
+    elems: dict[Any, list[tuple[int, bytes, int, bytes]]] = {}  # obj: runs made outside
+    objs: dict[Any, list[tuple[Any, bytes]]] = {}  # type: objects made outside
+    vals: list[tuple[int, bytes, Any, Any, bytes]] = []  # value ops at keys made outside
+    for c in us.values():
+        outside = c.hash not in past and c.hash != u.hash
+        ctr = c.start_op
+        for op in c.ops:
+            a = op[0]
+            if a in (MAKE, INS_MAKE):
+                kinds[(ctr, c.actor)] = op[3].name
+                if outside:
+                    objs.setdefault(op[3].name, []).append(((ctr, c.actor), c.hash))
+            if outside and a in (INS, INS_MAKE):
+                n = len(op[3]) if a == INS else 1
+                elems.setdefault(op[1], []).append((ctr, c.actor, n, c.hash))
+            if outside and a in (SET, MAKE, INC) and type(op[2]) is str:
+                vals.append((ctr, c.actor, op[1], op[2], c.hash))
+            ctr += op_size(op)
+    # by the change that made it: (op index, what is bent, the id it then names)
+    ways: dict[bytes, list[tuple[int, str, Any]]] = {}
+    ctr = u.start_op
+    for i, op in enumerate(u.ops):
+        a, obj = op[0], op[1]
+        # each run's elements with counters below this op's
+        span = [(c, who, min(n, ctr - c), h) for c, who, n, h in elems.get(obj, ()) if c < ctr]
+        need = 1
+        if a == REM:  # (every element of the range made, outside or not: only V8 broken)
+            need = op[3]
+        if a in (INS, INS_MAKE, REM) or (a in (SET, DEL, MAKE, INC) and type(op[2]) is tuple):
+            for c, who, n, h in span:
+                elements = [(i, "element", (c + k, who)) for k in range(n - need + 1)]
+                ways.setdefault(h, []).extend(elements)
+        if (a == INS and op[2] is None) or (a in (SET, MAKE, INC) and type(op[2]) is str):
+            for o, h in objs.get(kinds.get(obj), ()):
+                if o[0] < ctr:
+                    ways.setdefault(h, []).append((i, "object", o))
+        if a in (SET, DEL, MAKE, INC) and type(op[2]) is str:
+            # a write at the same key first: it would take a concurrent value for its own
+            same = [v for v in vals if v[0] < ctr and (v[2], v[3]) == (obj, op[2])]
+            for c, who, _, _, h in same or [v for v in vals if v[0] < ctr]:
+                ways.setdefault(h, []).append((i, "pred", (c, who)))
+        ctr += op_size(op)
+    ways = {h: w for h, w in ways.items() if w}
+    if not ways:
+        return None
+    known = [h for h in ways if has is not None and has(h)]
+    h = pick.choice(known if known and pick.chance(0.8) else sorted(ways))
+    # half the time, if it can, the other change's first op: the id one past the ops of
+    # the change before it by that author, where an off-by-one in the check would show
+    first = [w for w in ways[h] if w[2][0] == us[h].start_op]
+    i, how, named = pick.choice(first if first and pick.chance(0.5) else ways[h])
+    ops = list(u.ops)
+    op: list[Any] = list(ops[i])
+    if how == "element":
+        op[2] = named
+    elif how == "object":
+        op[1] = named
+        if op[0] != INS:
+            op[-1] = ()  # (no pred: the object's keys are not this op's to name)
+    else:
+        op[-1] = (named,)
+    ops[i] = tuple(op)
+    bad, _ = encode_change(u.actor, u.seq, u.start_op, u.time, u.message, u.deps, ops)
+    where = "the receiver has it" if has is not None and has(h) else "the receiver lacks it"
+    what = f"{how} {named[0]}@{named[1].hex()}"
+    return f"causality: op {i} of {len(ops)} names the {what} ({where})", bad
+
+
+def skip_authors_change(
+    history: list[bytes], raw: bytes, pick: RandomPicker, avail: Any
+) -> tuple[str, bytes] | None:
+    """A change in the place of ``raw`` (a valid change of ``history``, not its author's
+    first), with its author and seq, on one dep that leaves the author's previous change
+    out of its causal past: rule V3 of SPEC.md broken, and no other.  The dep's ops end at
+    or after that previous change's, so the new change starts after every op of its
+    author (the rule before any op holds); its one op writes a root key, naming nothing.
+    ``avail(hash)``: whether the receiver will have a change when this one arrives (the
+    dep is one of those).  Returns a description and the bytes; None if no change of
+    ``history`` can be the dep."""
+    us = {u.hash: u for u in map(decode_change, history)}
+    u = decode_change(raw)
+    prev = [c for c in us.values() if c.actor == u.actor and c.seq == u.seq - 1]
+    if not prev:
+        return None
+    p = prev[0]
+
+    def past(h: bytes) -> set[bytes]:
+        seen: set[bytes] = set()
+        todo = [h]
+        while todo:
+            x = todo.pop()
+            if x not in seen:
+                seen.add(x)
+                todo.extend(us[x].deps)
+        return seen
+
+    end = p.start_op + p.n_ops  # (one past the author's last op)
+    deps = sorted(
+        c.hash
+        for c in us.values()
+        if c.start_op + c.n_ops >= end and avail(c.hash) and p.hash not in past(c.hash)
+    )
+    if not deps:
+        return None
+    d = us[pick.choice(deps)]
+    ops = [(SET, None, pick.choice(EDIT_KEYS), pick.integer(-5, 5), ())]
+    bad, _ = encode_change(u.actor, u.seq, d.start_op + d.n_ops, u.time, None, (d.hash,), ops)
+    return f"author's seq {u.seq - 1} left out of the past (on {d.actor.hex()}'s seq {d.seq})", bad

@@ -8,13 +8,14 @@ The slow variant runs many more examples: ``pytest -m slow`` (or ``RUN_SLOW=1``)
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 from typing import Any
 
 import msgpack
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -25,7 +26,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from crdt import Doc
+from crdt import Doc, DuplicateSeqError, InvalidChangeError
+from crdt.change import decode_change
 
 try:
     from tests.helpers import (
@@ -33,9 +35,12 @@ try:
         INT64_MIN,
         RandomPicker,
         assert_converged,
+        break_causality,
+        change_hash_of,
         change_header,
         edit_random,
         replay_patches,
+        skip_authors_change,
         sync_lossy,
         sync_until_quiescent,
     )
@@ -45,9 +50,12 @@ except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys
         INT64_MIN,
         RandomPicker,
         assert_converged,
+        break_causality,
+        change_hash_of,
         change_header,
         edit_random,
         replay_patches,
+        skip_authors_change,
         sync_lossy,
         sync_until_quiescent,
     )
@@ -474,3 +482,66 @@ def test_aborted_savepoint_restores_state(data: Any, before: int, inside: int, a
     replica = Doc(b"\x02")
     replica.apply_changes(doc.get_changes())
     assert replica.to_py() == expected
+
+
+@pytest.mark.parametrize("rule", ["V8", "V3"])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(data=st.data(), n=st.integers(2, 4), rounds=st.integers(2, 6))
+def test_a_change_that_breaks_causality_is_refused_everywhere(
+    rule: str, data: Any, n: int, rounds: int
+) -> None:
+    """Rules V8 and V3: a change may name only what its causal past made, and its
+    author's previous change is in that past.  Replicas edit concurrently and sync
+    lossily; then a change is bent to break one of them and no other rule: to name an
+    element, object or pred that a change outside its past made (:func:`break_causality`),
+    or to leave its author's previous change out (:func:`skip_authors_change`).  Every
+    replica refuses it: one with its deps raises ``InvalidChangeError`` (not
+    ``DuplicateSeqError`` if it lacks the change bent) and stays as it was, whether it
+    has the other change or not; one without them buffers it and rejects it once every
+    change arrives, in any order, with duplicates.  The replicas then converge without
+    it."""
+    pick = DataPicker(data)
+    clock = itertools.count(1_750_000_000_000).__next__  # (which commits merge: the draws')
+    docs = [Doc(bytes([i + 1]) * (i + 1), clock=clock) for i in range(n)]
+    for _ in range(rounds):
+        for d in docs:
+            for _ in range(pick.integer(1, 3)):
+                edit_random(d, pick)
+        a, b = data.draw(st.permutations(range(n)))[:2]
+        sync_lossy(docs[a], docs[b], pick, lossy=pick.chance(0.5))
+    every: dict[bytes, bytes] = {}
+    for d in docs:
+        every.update((change_hash_of(raw), raw) for raw in d.get_changes())
+    assume(every)
+    raw = pick.choice(sorted(every.values()))
+    history = list(every.values())
+    if rule == "V8":
+        bent = break_causality(history, raw, pick)
+    else:
+        bent = skip_authors_change(history, raw, pick, lambda h: True)
+    assume(bent is not None)
+    what, bad = bent
+    h = change_hash_of(bad)
+    for d in docs:
+        if all(d.has_change(dep) for dep in decode_change(bad).deps):
+            before = (d.to_py(), d.heads, d.change_count(), d.pending, len(d.rejected))
+            with pytest.raises(InvalidChangeError) as e:
+                d.apply_changes([bad])
+            if not d.has_change(change_hash_of(raw)):
+                assert not isinstance(e.value, DuplicateSeqError), (what, e.value)
+                event(f"{rule}: refused by a replica with its deps, not the change bent")
+            after = (d.to_py(), d.heads, d.change_count(), d.pending, len(d.rejected))
+            assert after == before, what
+        else:
+            d.apply_changes([bad])
+            assert d.pending >= 1
+            msgs = list(every.values())
+            msgs += [pick.choice(msgs) for _ in range(pick.integer(0, 3))]
+            d.apply_changes(pick.shuffle(msgs))
+            assert [e for u, e in d.rejected if u.hash == h] != [], what
+            assert d.pending == 0
+            event(f"{rule}: buffered, then rejected")
+        assert not d.has_change(h), what
+        d._check()
+    sync_until_quiescent(docs)
+    assert_converged(docs, pick)

@@ -8,8 +8,9 @@ live peer does: a change a call, in order, with reads by position and local edit
 the calls.  Half the seeds cut sequences into chunks of a few runs (``fuzz_once``).
 
 Some syncs are hostile: one change comes corrupted (bytes cut short or in a non-canonical
-form, a field of the wire form broken, an op naming what does not exist, the author's
-next seq or start op claimed), after the changes before it, in one call with them or a
+form, a field of the wire form broken, an op naming what does not exist, or what a
+change outside its causal past made, most often one the receiver has, the author's next
+seq or start op claimed), after the changes before it, in one call with them or a
 change a call.  The call must raise a ``CrdtError`` and leave the replica exactly as it
 was, observers told nothing; or, corrupted so that it still decodes and sent before its
 deps, the change must be buffered, then dropped into ``rejected`` when they arrive.
@@ -43,12 +44,14 @@ try:
         EDIT_KEYS,
         RandomPicker,
         assert_converged,
+        break_causality,
         change_hash_of,
         corrupt_change,
         edit_objects,
         edit_random,
         fuzz_seeds,
         replay_patches,
+        skip_authors_change,
         sync_lossy,
         sync_until_quiescent,
     )
@@ -57,12 +60,14 @@ except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys
         EDIT_KEYS,
         RandomPicker,
         assert_converged,
+        break_causality,
         change_hash_of,
         corrupt_change,
         edit_objects,
         edit_random,
         fuzz_seeds,
         replay_patches,
+        skip_authors_change,
         sync_lossy,
         sync_until_quiescent,
     )
@@ -355,7 +360,8 @@ def _sync_hostile(
         last = max([i for i, raw in enumerate(missing) if change_hash_of(raw) in after] + [-1])
         if last + 1 < len(missing):
             k = rng.randrange(last + 1, len(missing))
-    what, bad = corrupt_change(missing[k], pick)
+    before = {change_hash_of(raw) for raw in missing[:k]}
+    what, bad = _corrupt(src, dst, missing[k], pick, lambda h: dst.has_change(h) or h in before)
     batch = [*missing[:k], bad]
     if rng.random() < 0.5:
         for raw in batch[:-1]:
@@ -365,6 +371,24 @@ def _sync_hostile(
         batch += missing[k + 1 :]
     log(f"    change {k} of {len(missing)}: {what}, in a call of {len(batch)}")
     _must_refuse(dst, batch, what, rng)
+
+
+def _corrupt(src: Doc, dst: Doc, raw: bytes, pick: RandomPicker, avail: Any) -> tuple[str, bytes]:
+    """``raw``, a change of ``src`` on its way to ``dst``, corrupted: 3 times in 10 made to
+    break a rule of causality, if it can: to name what a change outside its causal past
+    made (:func:`break_causality`: most often one ``dst`` has, where only the causality
+    check refuses it), or, 1 time in 4, to leave its author's previous change out of its
+    past (:func:`skip_authors_change`, on a dep that ``avail(hash)`` says).  Else as
+    :func:`corrupt_change` does.  Returns a description and the bytes."""
+    if pick.chance(0.3):
+        if pick.chance(0.25):
+            bent = skip_authors_change(src.get_changes(), raw, pick, avail)
+        else:
+            theirs = [r for r in dst.get_changes() if not src.has_change(change_hash_of(r))]
+            bent = break_causality(src.get_changes() + theirs, raw, pick, dst.has_change)
+        if bent is not None:
+            return bent
+    return corrupt_change(raw, pick)
 
 
 def _must_refuse(dst: Doc, batch: list[bytes], what: str, rng: random.Random) -> None:
@@ -407,7 +431,7 @@ def _sync_early(src: Doc, dst: Doc, pick: RandomPicker, log: Any) -> None:
         return
     raw = pick.choice(early)
     for _ in range(10):
-        what, bad = corrupt_change(raw, pick)
+        what, bad = _corrupt(src, dst, raw, pick, lambda h: not dst.has_change(h))
         try:
             u = decode_change(bad)
             break

@@ -3,8 +3,10 @@
 One document lives in a store (``PersistentDoc``); two plain documents are its peers.
 Random steps: local edits on each, deliveries from a peer to the store's document (its
 whole history or what it made lately, shuffled, with duplicates, some changes dropped),
-now and then with one change corrupted, new epochs (a cut that makes every change
-concurrent with it stale), and the store closed and opened again.  Checked all along:
+now and then with one change corrupted (as the Doc fuzzer corrupts them, naming what a
+change outside its causal past made or leaving out its author's previous change too), new
+epochs (a cut that makes every change concurrent with it stale), and the store closed and
+opened again.  Checked all along:
 
 - a delivery with a change that does not decode raises and changes nothing: the
   document, the store's heads and rejected records, the changes waiting for deps;
@@ -41,18 +43,22 @@ from crdt.storage import PersistentDoc, Store
 try:
     from tests.helpers import (
         RandomPicker,
+        break_causality,
         change_hash_of,
         corrupt_change,
         edit_random,
         fuzz_seeds,
+        skip_authors_change,
     )
 except ImportError:  # pragma: no cover
     from helpers import (  # type: ignore[no-redef]
         RandomPicker,
+        break_causality,
         change_hash_of,
         corrupt_change,
         edit_random,
         fuzz_seeds,
+        skip_authors_change,
     )
 
 ACTOR = b"\xa0" * 8
@@ -163,7 +169,15 @@ def _deliver(
     if ahead:  # (one on deps the store lacks, if any: it waits, then its deps release it)
         lacks = [i for i, m in enumerate(msgs) if not all(map(_has(st, pd), _deps(m)))]
         k = pick.choice(lacks) if lacks else k
-    what, bad = corrupt_change(msgs[k], pick)
+    # (3 times in 10, if it can, one naming what a change outside its causal past made)
+    bent = None
+    if pick.chance(0.3):
+        if pick.chance(0.25):  # (or its author's previous change left out of its past)
+            bent = skip_authors_change(peer.get_changes(), msgs[k], pick, lambda h: True)
+        else:
+            theirs = [r for r in mirror.get_changes() if not peer.has_change(change_hash_of(r))]
+            bent = break_causality(peer.get_changes() + theirs, msgs[k], pick, mirror.has_change)
+    what, bad = bent or corrupt_change(msgs[k], pick)
     msgs[k] = bad
     did = f"delivers {len(msgs)} changes, change {k} corrupted ({what})"
     before = _seen(st, pd)
