@@ -540,7 +540,11 @@ def fuzz_seeds(switch: str, name: str, run: Any, how: str) -> None:
 
 
 def break_causality(
-    history: list[bytes], raw: bytes, pick: RandomPicker, has: Any = None
+    history: list[bytes],
+    raw: bytes,
+    pick: RandomPicker,
+    has: Any = None,
+    order: list[bytes] | None = None,
 ) -> tuple[str, bytes] | None:
     """``raw`` (a valid change of ``history``) with one op made to name what a change of
     ``history`` *outside its causal past* made: an element (an insert's reference, a
@@ -552,9 +556,12 @@ def break_causality(
     unknown id), or replicas that have it and replicas that do not would diverge.
 
     ``history``: the sender's changes and, to name, the receiver's that the sender lacks;
-    ``has(hash)``: whether the receiver has a change, if known.  The other change is one
-    the receiver has 8 times in 10, if there is one (where only V8 refuses the change),
-    drawn before what of it to name (a long insert would draw most names), and then half
+    ``has(hash)``: whether the receiver has a change, if known; ``order``: the hashes of
+    its changes in its order, if known.  The other change is one the receiver has 8 times
+    in 10, if there is one (where only V8 refuses the change), and then half the time, if
+    it can be, the one the receiver got just before one of the change's deps (where a
+    dep's past, told by the prefix of the receiver's changes it holds, ends); it is drawn
+    before what of it to name (a long insert would draw most names), and then half
     the time its first op, if the change can name it.  Worked out
     from the changes alone, not from any replica's state.  Returns a description and the
     bytes; None if no op of ``raw`` can be bent so (nothing concurrent with it was made
@@ -615,7 +622,12 @@ def break_causality(
     if not ways:
         return None
     known = [h for h in ways if has is not None and has(h)]
-    h = pick.choice(known if known and pick.chance(0.8) else sorted(ways))
+    pool = known if known and pick.chance(0.8) else sorted(ways)
+    # half the time, if it can, the change the receiver got just before a dep: the edge of
+    # what the dep's past holds of the receiver's changes in the order it has them
+    edge = {order[k - 1] for k, x in enumerate(order or ()) if k and x in u.deps}
+    near = [h for h in pool if h in edge]
+    h = pick.choice(near if near and pick.chance(0.5) else pool)
     # half the time, if it can, the other change's first op: the id one past the ops of
     # the change before it by that author, where an off-by-one in the check would show
     first = [w for w in ways[h] if w[2][0] == us[h].start_op]

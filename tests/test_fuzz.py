@@ -384,8 +384,10 @@ def _corrupt(src: Doc, dst: Doc, raw: bytes, pick: RandomPicker, avail: Any) -> 
         if pick.chance(0.25):
             bent = skip_authors_change(src.get_changes(), raw, pick, avail)
         else:
-            theirs = [r for r in dst.get_changes() if not src.has_change(change_hash_of(r))]
-            bent = break_causality(src.get_changes() + theirs, raw, pick, dst.has_change)
+            have = dst.get_changes()
+            theirs = [r for r in have if not src.has_change(change_hash_of(r))]
+            order = [change_hash_of(r) for r in have]
+            bent = break_causality(src.get_changes() + theirs, raw, pick, dst.has_change, order)
         if bent is not None:
             return bent
     return corrupt_change(raw, pick)

@@ -175,8 +175,12 @@ def _deliver(
         if pick.chance(0.25):  # (or its author's previous change left out of its past)
             bent = skip_authors_change(peer.get_changes(), msgs[k], pick, lambda h: True)
         else:
-            theirs = [r for r in mirror.get_changes() if not peer.has_change(change_hash_of(r))]
-            bent = break_causality(peer.get_changes() + theirs, msgs[k], pick, mirror.has_change)
+            have = mirror.get_changes()
+            theirs = [r for r in have if not peer.has_change(change_hash_of(r))]
+            order = [change_hash_of(r) for r in have]
+            bent = break_causality(
+                peer.get_changes() + theirs, msgs[k], pick, mirror.has_change, order
+            )
     what, bad = bent or corrupt_change(msgs[k], pick)
     msgs[k] = bad
     did = f"delivers {len(msgs)} changes, change {k} corrupted ({what})"
