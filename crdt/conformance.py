@@ -69,67 +69,67 @@ class Driver:
             self.hooks[c](cmd)
             return
         if c == "new":
-            name = cmd["peer"]
+            name = need(cmd, "peer")
             self.peers[name] = Doc(cmd.get("actor"), clock=lambda: 0)
         elif c == "make":
-            doc = self.peer(cmd["peer"])
-            obj, key = self.target(doc, cmd["path"])
-            typ = _TYPES.get(cmd.get("type", ""))
+            doc = self.peer(need(cmd, "peer"))
+            obj, key = self.target(doc, need(cmd, "path"))
+            typ = _TYPES.get(need(cmd, "type"))
             if typ is None:
-                raise UsageError(f"unknown type {cmd.get('type')!r}")
+                raise UsageError(f"unknown type {cmd['type']!r}")
             tx = self.tx(doc)
             if doc.obj_type(obj) == ObjType.MAP:
                 tx.make(obj, key, typ)
             else:
                 tx.insert_object(obj, key, typ)
         elif c == "put":
-            doc = self.peer(cmd["peer"])
-            obj, key = self.target(doc, cmd["path"])
-            self.tx(doc).put(obj, key, _scalar(cmd.get("value")))
+            doc = self.peer(need(cmd, "peer"))
+            obj, key = self.target(doc, need(cmd, "path"))
+            self.tx(doc).put(obj, key, _scalar(need(cmd, "value")))
         elif c == "delete":
-            doc = self.peer(cmd["peer"])
-            obj, key = self.target(doc, cmd["path"])
+            doc = self.peer(need(cmd, "peer"))
+            obj, key = self.target(doc, need(cmd, "path"))
             self.tx(doc).delete(obj, key)
         elif c == "insert":
-            doc = self.peer(cmd["peer"])
-            obj, key = self.target(doc, cmd["path"])
+            doc = self.peer(need(cmd, "peer"))
+            obj, key = self.target(doc, need(cmd, "path"))
             if type(key) is not int:
                 raise UsageError("insert path must end in an index")
-            self.tx(doc).insert(obj, key, [_scalar(cmd.get("value"))])
+            self.tx(doc).insert(obj, key, [_scalar(need(cmd, "value"))])
         elif c == "splice":
-            doc = self.peer(cmd["peer"])
-            obj = doc.obj_at(cmd["path"])
+            doc = self.peer(need(cmd, "peer"))
+            obj = doc.obj_at(need(cmd, "path"))
             if doc.obj_type(obj) != ObjType.TEXT:
                 raise UsageError("splice needs a text object")
             pos, dl = int(cmd.get("pos", 0)), int(cmd.get("del", 0))
             self.tx(doc).splice(obj, pos, dl, cmd.get("text", ""))
         elif c == "commit":
-            doc = self.peer(cmd["peer"])
+            doc = self.peer(need(cmd, "peer"))
             if doc._tx is not None:
                 ch = doc._tx.commit()
                 if ch is not None:
-                    self.on_commit(cmd["peer"], doc, ch.hash)
+                    self.on_commit(need(cmd, "peer"), doc, ch.hash)
         elif c == "sync":
-            src = self.peer(cmd["from"])
-            dst = self.peer(cmd["to"])
+            src = self.peer(need(cmd, "from"))
+            dst = self.peer(need(cmd, "to"))
             if dst._tx is not None:
                 raise UsageError("receiver has an open transaction; commit first")
             dst.apply_changes(src.get_changes(dst.heads) if dst.heads else src.get_changes())
         elif c == "dump":
-            doc = self.peer(cmd["peer"])
+            doc = self.peer(need(cmd, "peer"))
             self.out(
                 {
-                    "peer": cmd["peer"],
+                    "peer": need(cmd, "peer"),
                     "value": _json_value(doc.to_py()),
                     "heads": [h.hex() for h in doc.heads],
                 }
             )
         elif c == "conflicts":
-            doc = self.peer(cmd["peer"])
-            conf = doc.conflicts(cmd["path"])
+            doc = self.peer(need(cmd, "peer"))
+            conf = doc.conflicts(need(cmd, "path"))
             self.out(
                 {
-                    "peer": cmd["peer"],
+                    "peer": need(cmd, "peer"),
                     "conflicts": {
                         f"{k[0]}@{k[1].hex()}": (
                             v.name.lower() if isinstance(v, ObjType) else _json_value(v)
@@ -139,8 +139,8 @@ class Driver:
                 }
             )
         elif c == "changes":
-            doc = self.peer(cmd["peer"])
-            self.out({"peer": cmd["peer"], "changes": [r.hex() for r in doc.get_changes()]})
+            doc = self.peer(need(cmd, "peer"))
+            self.out({"peer": need(cmd, "peer"), "changes": [r.hex() for r in doc.get_changes()]})
         else:
             raise UsageError(f"unknown command {c!r}")
 
@@ -164,6 +164,13 @@ class Driver:
             except (KeyError, ValueError, TypeError, IndexError) as exc:
                 # bad command shape: report as the driver's own usage error
                 self.out({"error": "UsageError", "message": f"{type(exc).__name__}: {exc}"})
+
+
+def need(cmd: dict[str, Any], field: str) -> Any:
+    """``cmd[field]``; a missing field is the command's usage error (SPEC.md 9.4), named."""
+    if field not in cmd:
+        raise UsageError(f"{cmd.get('cmd')!r} needs the field {field!r}")
+    return cmd[field]
 
 
 def _scalar(v: Any) -> Any:

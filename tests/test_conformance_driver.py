@@ -103,9 +103,45 @@ def test_errors_are_reported_and_the_driver_keeps_going():
     assert names[0] == "UsageError" and "frobnicate" in errors[0]["message"]
     assert names[1] == "ObjectNotFoundError"
     assert names[2] == "UsageError" and "zz" in errors[2]["message"]
+    assert errors[7] == {"error": "UsageError", "message": "'put' needs the field 'path'"}
     assert all(n in ("UsageError", "ObjectNotFoundError") for n in names)
     assert rest == {"peer": "a", "value": {"x": 42}, "heads": rest["heads"]}
     assert len(rest["heads"]) == 1
+
+
+def test_a_missing_field_is_named():
+    """Every command that lacks a field it needs, the storage ones too: a UsageError
+    that names the command and the field (SPEC.md 9.4), and the driver goes on."""
+    cmds = [
+        ({"cmd": "new"}, "peer"),
+        ({"cmd": "make", "peer": "a", "path": ["m"]}, "type"),
+        ({"cmd": "put", "path": ["x"], "value": 1}, "peer"),
+        ({"cmd": "put", "peer": "a", "path": ["x"]}, "value"),
+        ({"cmd": "insert", "peer": "a", "path": ["l", 0]}, "value"),
+        ({"cmd": "delete", "peer": "a"}, "path"),
+        ({"cmd": "insert", "peer": "a"}, "path"),
+        ({"cmd": "splice", "peer": "a"}, "path"),
+        ({"cmd": "commit"}, "peer"),
+        ({"cmd": "sync", "from": "a"}, "to"),
+        ({"cmd": "sync", "to": "a"}, "from"),
+        ({"cmd": "dump"}, "peer"),
+        ({"cmd": "conflicts", "peer": "a"}, "path"),
+        ({"cmd": "changes"}, "peer"),
+        ({"cmd": "open", "peer": "a"}, "dir"),
+        ({"cmd": "epoch"}, "peer"),
+        ({"cmd": "close"}, "peer"),
+    ]
+    setup = [
+        {"cmd": "new", "peer": "a"},
+        {"cmd": "make", "peer": "a", "path": ["l"], "type": "list"},
+        {"cmd": "commit", "peer": "a"},
+    ]
+    out = run_driver([*setup, *[c for c, _ in cmds], {"cmd": "dump", "peer": "a"}])
+    assert out[:-1] == [
+        {"error": "UsageError", "message": f"{c['cmd']!r} needs the field {f!r}"} for c, f in cmds
+    ]
+    assert out[-1] == {"peer": "a", "value": {"l": []}, "heads": out[-1]["heads"]}
+    assert len(out[-1]["heads"]) == 1
 
 
 def test_sync_and_dump_of_empty_peers():

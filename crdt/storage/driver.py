@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..change import decode_change
+from ..conformance import need
 from ..errors import UsageError
 from .store import PersistentDoc, Store
 
@@ -33,11 +34,11 @@ def install(driver: Driver) -> None:
         return pd
 
     def open_(cmd: dict[str, Any]) -> None:
-        name = cmd["peer"]
+        name = need(cmd, "peer")
         old = stores.pop(name, None)
         if old is not None:
             old.store.close()
-        store = Store.open(str(cmd["dir"]), "always")
+        store = Store.open(str(need(cmd, "dir")), "always")
         try:
             pd = store.open_doc(cmd.get("actor"), clock=lambda: 0)
         except BaseException:
@@ -46,29 +47,35 @@ def install(driver: Driver) -> None:
         stores[name] = pd
         driver.peers[name] = pd.doc
         driver.out(
-            {"peer": name, "opened": str(cmd["dir"]), "heads": [h.hex() for h in pd.doc.heads]}
+            {
+                "peer": name,
+                "opened": str(need(cmd, "dir")),
+                "heads": [h.hex() for h in pd.doc.heads],
+            }
         )
 
     def epoch(cmd: dict[str, Any]) -> None:
-        pd = stored(cmd["peer"])
+        pd = stored(need(cmd, "peer"))
         if pd.doc._tx is not None:
             raise UsageError("commit first")
         pd.persist()
         info = pd.store.create_epoch(pd, cmd.get("migration"))
-        driver.out({"peer": cmd["peer"], "epoch": info.number, "root": (info.root or b"").hex()})
+        driver.out(
+            {"peer": need(cmd, "peer"), "epoch": info.number, "root": (info.root or b"").hex()}
+        )
 
     def close(cmd: dict[str, Any]) -> None:
-        pd = stores.pop(cmd["peer"], None)
+        pd = stores.pop(need(cmd, "peer"), None)
         if pd is not None:
             pd.store.close()
 
     def sync(cmd: dict[str, Any]) -> None:
-        src = driver.peer(cmd["from"])
-        dst = driver.peer(cmd["to"])
+        src = driver.peer(need(cmd, "from"))
+        dst = driver.peer(need(cmd, "to"))
         if dst._tx is not None:
             raise UsageError("receiver has an open transaction; commit first")
         changes = src.get_changes(dst.heads) if dst.heads else src.get_changes()
-        pd = stores.get(cmd["to"])
+        pd = stores.get(need(cmd, "to"))
         if pd is not None and pd.doc is dst:
             pd.apply_changes(changes)
         else:
