@@ -550,15 +550,24 @@ def load_snapshot(
     data: bytes,
     actor: bytes | str | None = None,
     *,
+    root: bytes | None = None,
     clock: Callable[[], int] | None = None,
     merge_interval: int | None = MERGE_INTERVAL,
 ) -> Any:
     """A :class:`~crdt.doc.Doc` whose state is the snapshot; it accepts every change made
     after the cut (changes concurrent with the cut raise ``StaleChangeError``).
-    ``actor``, ``clock`` and ``merge_interval`` are as for the document's constructor."""
+    ``actor``, ``clock`` and ``merge_interval`` are as for the document's constructor.
+
+    ``root``: the snapshot's content address (:func:`snapshot_root`), as an epoch names
+    it; bytes that do not hash to it raise :class:`DecodeError`.  Give it whenever the
+    bytes come from elsewhere: a snapshot holds no hash of its own, so without it a byte
+    changed in a head's hash, a counter or a value may still decode, to another state.
+    O(bytes) for the check."""
     from .doc import Doc, _check_merge_interval
 
     mi = _check_merge_interval(merge_interval)  # (before any work)
+    if root is not None and snapshot_root(data) != root:
+        raise DecodeError("snapshot bytes do not hash to the root given")
     doc = Doc._from_snapshot(data, actor, clock)
     doc._merge_interval = mi
     return doc
