@@ -144,6 +144,10 @@ class Doc:
         self._tx: Transaction | None = None  # the open transaction, if any
         self._pending: dict[bytes, UnverifiedChange] = {}  # hash -> change waiting for deps
         self._waiting: dict[bytes, list[bytes]] = {}  # missing dep -> pending changes on it
+        # changes received again that are in the snapshot cut by their seq (SPEC.md 12): a
+        # change on one of them is stale, not waiting (insertion order: a failed call
+        # drops those it added)
+        self._before_cut: dict[bytes, None] = {}
         self._observers: list[Callable[[list[Patch]], None]] = []
         self._change_listeners: list[Callable[[list[Change], str], None]] = []
         self._dirty = False  # the state holds ops of a change that failed verification
@@ -523,6 +527,7 @@ class Doc:
         mark = len(h)
         pending_before = dict(self._pending)
         rejected_before = len(self.rejected)
+        before_cut = len(self._before_cut)
         applied: list[Change] = []
         observed = bool(self._observers)
         if observed:
@@ -583,6 +588,9 @@ class Doc:
             self._pending = pending_before
             self._waiting = _waiting_index(pending_before, self._history.index, self._base)
             del self.rejected[rejected_before:]  # (buffered again: judged when it drains)
+            if len(self._before_cut) != before_cut:
+                for hsh in list(self._before_cut)[before_cut:]:
+                    del self._before_cut[hsh]
             self._opset.patches = None
             raise
         # every listener and observer is told, whatever another one does: one that raises
@@ -649,6 +657,17 @@ class Doc:
             # it, though its deps (before the cut, or in a history not decoded) are not
             # in the index; buffered, it waited for them for good
             return
+        if base is not None and u.seq <= base.clock.get(u.actor, 0) and self._deferred is None:
+            # in the snapshot cut by its seq: a change from before the cut, received again
+            # (a peer that does not know these heads sends its whole history), which this
+            # document holds in its state but not by hash.  A duplicate: skipped, as a
+            # head of the cut is (buffered, it waited for its own deps for good; on no
+            # deps, it was stale and failed the call).  What waits for it is stale.
+            if u.hash not in self._before_cut:
+                self._before_cut[u.hash] = None
+                if u.hash in self._waiting:
+                    self._stale_waiting(u.hash, batch)
+            return
         get = h.number
         deps = u.deps
         if len(deps) == 1:
@@ -660,6 +679,11 @@ class Doc:
         if dep_idx is None or base is not None:
             missing = [d for d in deps if get(d) is None and (base is None or d not in base.heads)]
             if missing:
+                if self._before_cut and any([d in self._before_cut for d in missing]):
+                    raise StaleChangeError(
+                        f"change {u.hash.hex()[:12]} is on a change before the snapshot cut, "
+                        "and so does not have the whole cut in its causal past"
+                    )
                 self._pending[u.hash] = u
                 waiting = self._waiting
                 for d in missing:
@@ -670,6 +694,26 @@ class Doc:
         applied.append(c)
         if self._pending:
             self._drain(c.hash, applied, batch)
+
+    def _stale_waiting(self, before: bytes, batch: _CallHashes) -> None:
+        """The buffered changes that wait for ``before``, a change found to be before the
+        snapshot cut, and those that wait for them: stale (SPEC.md 12).  One of this call
+        fails it, with nothing changed; one of an earlier call is dropped into
+        :attr:`rejected`.  O(changes dropped)."""
+        stack = [before]
+        while stack:
+            for hsh in self._waiting.pop(stack.pop(), ()):
+                u = self._pending.pop(hsh, None)
+                if u is None:
+                    continue  # (dropped already, by another dep)
+                exc = StaleChangeError(
+                    f"change {hsh.hex()[:12]} is on a change before the snapshot cut, and "
+                    "so does not have the whole cut in its causal past"
+                )
+                if hsh in batch:
+                    raise exc
+                self.rejected.append((u, exc))
+                stack.append(hsh)
 
     def _drain(self, arrived: bytes, applied: list[Change], batch: _CallHashes) -> None:
         """Apply buffered changes that waited for ``arrived`` and now have every dep.
@@ -1000,15 +1044,16 @@ class Doc:
         return self._history.raw_at(i)
 
     def has_change(self, hsh: bytes) -> bool:
-        """Whether this document holds the change named ``hsh``."""
+        """Whether this document holds the change named ``hsh``: in its history, or a
+        head of the snapshot cut it was loaded from (SPEC.md 12), whose deps it does not
+        know by hash."""
         if hsh in self._history.index:
             return True
+        if self._base is not None and hsh in self._base.heads:
+            return True  # (of a lazy load's checkpoint, too)
         if self._deferred is not None:
-            assert self._base is not None
-            if hsh in self._base.heads:
-                return True
-            self._materialise()
-            return hsh in self._history.index
+            self._materialise()  # (its base is now the snapshot its history starts after)
+            return self.has_change(hsh)
         return False
 
     def change_count(self) -> int:
@@ -1030,6 +1075,7 @@ class Doc:
         d._saved = self._saved  # (immutable too; checked against the fork's own history)
         d._pending = dict(self._pending)
         d._waiting = {k: list(v) for k, v in self._waiting.items()}
+        d._before_cut = dict(self._before_cut)
         return d
 
     def merge(self, other: Doc) -> list[Change]:

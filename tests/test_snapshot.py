@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crdt import CrdtError, Doc, StaleChangeError
+from crdt.change import change_hash
 from crdt.errors import DecodeError
 from crdt.sequence import Sequence
 from crdt.snapshot import encode_snapshot, load_snapshot, snapshot_root
@@ -266,6 +267,98 @@ def test_the_cut_heads_delivered_again_are_known_not_buffered() -> None:
     a["k"] = 4  # a change after the cut, delivered with the heads again
     assert len(s.apply_changes([*heads, *a.get_changes(s.heads)])) == 1
     assert s.pending == 0 and s.to_py() == a.to_py() and s.heads == a.heads
+
+
+def _cut_and_rival() -> tuple[Doc, Doc, Doc]:
+    """``a``'s history of several actors and merges, a document loaded from a snapshot of
+    it that has made a change of its own, and ``p``, a peer that went away before the
+    cut and made two changes since (concurrent with the cut: on a change before it that
+    is not one of its heads)."""
+    a = Doc(b"\x01" * 8, merge_interval=None)
+    a["k"] = 1  # (the first change: on no deps)
+    b = a.fork(b"\x02" * 8)
+    b["j"] = 2
+    p = a.fork(b"\x03" * 8)  # (goes away here)
+    a["k"] = 3
+    a.merge(b)
+    a["m"] = 4
+    s = load_snapshot(encode_snapshot(a), b"\x04" * 8)
+    s["own"] = 5
+    p["p"] = 6
+    p["p"] = 7
+    return a, s, p
+
+
+def test_changes_before_the_cut_received_again_are_skipped() -> None:
+    """A peer that does not know this document's heads sends its whole history: the
+    changes before the cut, which this document holds in its state but not by hash, are
+    in the cut by their seq and skipped as duplicates (SPEC.md 12), in any order and in
+    any call.  (The first change, on no deps, was stale and failed the call; the others
+    waited for deps before the cut for good.)"""
+    a, s, _ = _cut_and_rival()
+    want = (s.to_py(), s.heads)
+    history = a.get_changes()
+    assert len(history) == 4 and len(a.heads) == 1
+    for order in (history, history[::-1], [*history[2:], *history, history[0]]):
+        assert s.apply_changes(order) == []
+        assert (s.to_py(), s.heads) == want
+        assert s.pending == 0 and s.missing_deps() == [] and s.rejected == []
+    for raw in history:
+        assert s.apply_changes([raw]) == [] and s.pending == 0
+    a["k"] = 8  # after the cut: applies, with the history before it sent again
+    s.apply_changes([*history, *a.get_changes(s.heads)])
+    assert s.to_py() == {"k": 8, "j": 2, "m": 4, "own": 5}
+    s._check()
+
+
+def test_a_change_on_a_change_before_the_cut_is_stale() -> None:
+    """A change whose dep is before the cut and not one of its heads does not have the
+    whole cut in its causal past: stale, once the document knows that dep is before the
+    cut (it came again, rule 1).  In the call that brings it, the call fails and changes
+    nothing; buffered by an earlier call, it and the change on it are dropped into
+    ``rejected`` and the call goes on."""
+    a, s, p = _cut_and_rival()
+    x1, x2 = p.get_changes()[-2:]
+    before = a.get_changes()
+    want = (s.to_py(), s.heads)
+    # in one call with the changes before the cut, in either order
+    for batch in ([*before, x1, x2], [x1, x2, *before]):
+        with pytest.raises(StaleChangeError):
+            s.apply_changes(batch)
+        assert (s.to_py(), s.heads, s.pending, s.rejected) == (*want, 0, [])
+    # the dep came in an earlier call: x1 is stale in the call that brings it
+    s.apply_changes(before)
+    with pytest.raises(StaleChangeError):
+        s.apply_changes([x1])
+    assert (s.to_py(), s.heads, s.pending, s.rejected) == (*want, 0, [])
+    # buffered first, by another copy of the document: dropped once the dep comes
+    t = load_snapshot(encode_snapshot(a), b"\x05" * 8)
+    assert t.apply_changes([x2, x1]) == [] and t.pending == 2
+    assert t.apply_changes(before) == []
+    assert t.pending == 0 and t.missing_deps() == []
+    assert sorted(u.hash for u, _ in t.rejected) == sorted(map(change_hash, (x1, x2)))
+    assert all(type(e) is StaleChangeError for _, e in t.rejected)
+    assert t.to_py() == a.to_py()
+    t._check()
+
+
+def test_a_failed_call_forgets_the_changes_before_the_cut_it_found() -> None:
+    """What a call learns of the changes before the cut goes with it if it fails: the
+    change on one of them then waits, as before the call, instead of being stale."""
+    a, s, p = _cut_and_rival()
+    x1 = p.get_changes()[-2]
+    with pytest.raises(DecodeError):
+        s.apply_changes([*a.get_changes(), b"\x00"])
+    assert s.apply_changes([x1]) == [] and s.pending == 1
+
+
+def test_a_cut_head_is_a_change_the_document_has() -> None:
+    """``has_change`` of a head of the snapshot cut: True, for the document loaded from
+    the snapshot and for one saved and loaded from that (lazily, or decoded)."""
+    a, s, _ = _cut_and_rival()
+    for d in (s, Doc.load(s.save()), Doc.load(s.save(), verify=True)):
+        assert all(d.has_change(h) for h in a.heads)
+        assert not d.has_change(change_hash(a.get_changes()[0]))  # (before the cut: not by hash)
 
 
 # ------------------------------------------------- a text's runs, built on first touch
