@@ -574,7 +574,8 @@ def break_causality(
         h = todo.pop()
         if h not in past:
             past.add(h)
-            todo.extend(us[h].deps)
+            if h in us:  # (else before a snapshot's cut: in every change's past)
+                todo.extend(us[h].deps)
     kinds: dict[Any, Any] = {None: "map"}  # every object's type, by its id
     elems: dict[Any, list[tuple[int, bytes, int, bytes]]] = {}  # obj: runs made outside
     objs: dict[Any, list[tuple[Any, bytes]]] = {}  # type: objects made outside
@@ -674,7 +675,8 @@ def skip_authors_change(
             x = todo.pop()
             if x not in seen:
                 seen.add(x)
-                todo.extend(us[x].deps)
+                if x in us:  # (else before a snapshot's cut)
+                    todo.extend(us[x].deps)
         return seen
 
     end = p.start_op + p.n_ops  # (one past the author's last op)

@@ -38,6 +38,7 @@ import crdt.sequence as seqmod
 from crdt import CrdtError, DecodeError, Doc, InvalidChangeError
 from crdt.change import decode_change
 from crdt.sequence import Sequence
+from crdt.snapshot import decode_snapshot, encode_snapshot, load_snapshot, snapshot_root
 
 try:
     from tests.helpers import (
@@ -105,6 +106,9 @@ def _fuzz(rng: random.Random, seed: int, steps: int, verbose: bool) -> None:
     clock = itertools.count(1_750_000_000_000).__next__
     docs = [Doc(a, clock=clock) for a in actors]
     open_tx: list = [None] * N_REPLICAS  # explicit transactions (doc.begin())
+    # every change any replica made: a replica loaded from a snapshot holds only those
+    # after its cut, so the final check replays this one's history
+    archive = Doc(b"\xfd" * 16, clock=clock)
 
     def log(msg: str) -> None:
         if verbose:
@@ -166,6 +170,22 @@ def _fuzz(rng: random.Random, seed: int, steps: int, verbose: bool) -> None:
             log(f"{step} r{r} := fork of r{src} as {a.hex()} (after r{src} merged r{r})")
             docs[src].merge(docs[r])  # nothing r made is lost with it
             docs[r] = docs[src].fork(a)
+        elif action < 0.715:
+            # every replica in step, then replica r replaced by a document loaded from a
+            # snapshot (or a checkpoint, with tombstones) of its state: a base that every
+            # later change descends from, so none of them is stale
+            if any(t is not None for t in open_tx):
+                continue
+            tombstones = rng.random() < 0.5
+            log(f"{step} all in step; r{r} := load_snapshot(r{r}, tombstones={tombstones})")
+            sync_until_quiescent(docs)
+            archive.apply_changes(doc.get_changes(archive.heads))
+            data = encode_snapshot(doc, tombstones=tombstones)
+            loaded = load_snapshot(data, doc.actor, root=snapshot_root(data), clock=clock)
+            assert loaded.to_py() == doc.to_py() and loaded.heads == doc.heads, (
+                f"seed {seed} step {step}: the replica loaded from a snapshot differs"
+            )
+            docs[r] = loaded
         elif action < 0.73:
             # replica r saved and loaded again, lazily (its history stays encoded until a
             # call needs it; the next save keeps the records this one wrote)
@@ -233,7 +253,15 @@ def _fuzz(rng: random.Random, seed: int, steps: int, verbose: bool) -> None:
         if open_tx[r] is not None:
             open_tx[r].commit()
     sync_until_quiescent(docs)
-    assert_converged(docs, pick)
+    for d in docs:
+        archive.apply_changes(d.get_changes(archive.heads))
+    # the replicas with their whole history, and the archive, hold every change; a replica
+    # loaded from a snapshot holds those after its cut, and the same value and heads
+    assert_converged([archive, *[d for d in docs if d._base is None]], pick)
+    every = {change_hash_of(raw) for raw in archive.get_changes()}
+    for d in docs:
+        assert d.to_py() == archive.to_py() and d.heads == archive.heads
+        assert {change_hash_of(raw) for raw in d.get_changes()} <= every
     for d in docs:
         hashes = [u.hash for u, _ in d.rejected]
         assert len(hashes) == len(set(hashes)), f"seed {seed}: a change rejected twice"
@@ -320,7 +348,7 @@ def _sync_live(
     (:func:`_must_refuse`): a key on the fast path, its caches warm.  Returns the view."""
     view, told = observed if observed is not None else (None, [])
     for raw in src.get_changes(dst.heads):
-        if hostile and rng.random() < 0.5:
+        if hostile and rng.random() < 0.5 and not _in_cut(dst, raw):
             what, bad = corrupt_change(raw, pick)
             log(f"    (corrupted on the way) {what}")
             _must_refuse(dst, [bad], what, rng)
@@ -353,13 +381,15 @@ def _sync_hostile(
     hashes the corrupted change must come after, if it can.  The valid changes arrive with
     a later sync."""
     missing = src.get_changes(dst.heads)
-    if not missing:
+    # (one in a snapshot cut by its seq, received again, is skipped whatever its bytes)
+    can = [i for i, raw in enumerate(missing) if not _in_cut(dst, raw)]
+    if not can:
         return
-    k = rng.randrange(len(missing))
+    k = pick.choice(can)
     if after:  # (the corrupted one after these, which the call then applies first)
         last = max([i for i, raw in enumerate(missing) if change_hash_of(raw) in after] + [-1])
-        if last + 1 < len(missing):
-            k = rng.randrange(last + 1, len(missing))
+        if [i for i in can if i > last]:
+            k = pick.choice([i for i in can if i > last])
     before = {change_hash_of(raw) for raw in missing[:k]}
     what, bad = _corrupt(src, dst, missing[k], pick, lambda h: dst.has_change(h) or h in before)
     batch = [*missing[:k], bad]
@@ -382,15 +412,32 @@ def _corrupt(src: Doc, dst: Doc, raw: bytes, pick: RandomPicker, avail: Any) -> 
     :func:`corrupt_change` does.  Returns a description and the bytes."""
     if pick.chance(0.3):
         if pick.chance(0.25):
-            bent = skip_authors_change(src.get_changes(), raw, pick, avail)
+            every = {change_hash_of(r): r for r in dst.get_changes() + src.get_changes()}
+            bent = skip_authors_change(list(every.values()), raw, pick, avail)
         else:
             have = dst.get_changes()
-            theirs = [r for r in have if not src.has_change(change_hash_of(r))]
             order = [change_hash_of(r) for r in have]
-            bent = break_causality(src.get_changes() + theirs, raw, pick, dst.has_change, order)
+            # (both histories: one loaded from a snapshot lacks what is before its cut)
+            every = dict(zip(order, have, strict=True))
+            every.update((change_hash_of(r), r) for r in src.get_changes())
+            bent = break_causality(list(every.values()), raw, pick, dst.has_change, order)
         if bent is not None:
             return bent
     return corrupt_change(raw, pick)
+
+
+def _in_cut(dst: Doc, raw: bytes) -> bool:
+    """Whether ``raw`` is in the snapshot cut of ``dst`` by its seq (a replica loaded from a
+    snapshot, perhaps saved and loaded again since): a duplicate there, skipped whatever
+    its bytes (SPEC.md 12)."""
+    base = dst._base
+    if dst._deferred is not None:  # (loaded lazily: the cut its saved history starts after)
+        snap = dst._deferred.snap
+        base = None if snap is None else decode_snapshot(snap)[1]
+    if base is None:
+        return False
+    u = decode_change(raw)
+    return u.seq <= base.clock.get(u.actor, 0)
 
 
 def _must_refuse(dst: Doc, batch: list[bytes], what: str, rng: random.Random) -> None:
@@ -426,9 +473,14 @@ def _sync_early(src: Doc, dst: Doc, pick: RandomPicker, log: Any) -> None:
     that releases it, then fails, and must take the rejection back with the rest); else
     it waits for later steps, and the full sync at the end (which must leave no change
     buffered, and none rejected twice)."""
-    have = {change_hash_of(raw) for raw in dst.get_changes()}
     missing = src.get_changes(dst.heads)
-    early = [raw for raw in missing if not have.issuperset(decode_change(raw).deps)]
+    early = [
+        raw
+        for raw in missing
+        if not dst.has_change(change_hash_of(raw))
+        and not all(map(dst.has_change, decode_change(raw).deps))
+        and not _in_cut(dst, raw)
+    ]
     if not early:
         return
     raw = pick.choice(early)
