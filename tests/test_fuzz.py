@@ -5,7 +5,10 @@ that every replica, and a fresh one fed every change in random order, agree.  So
 are a peer typing live (keystrokes, backspaces or forward deletes at one place, a change
 each), some write a text or a list whole in one transaction, and some syncs deliver as a
 live peer does: a change a call, in order, with reads by position and local edits between
-the calls.  Half the seeds cut sequences into chunks of a few runs (``fuzz_once``).
+the calls.  Half the seeds cut sequences into chunks of a few runs (``fuzz_once``).  Now
+and then every replica is brought in step and one is replaced by a document loaded from
+a snapshot of itself: it knows the changes before its cut by their seq only, and peers
+that do not know its heads send it their whole history.
 
 Some syncs are hostile: one change comes corrupted (bytes cut short or in a non-canonical
 form, a field of the wire form broken, an op naming what does not exist, or what a
