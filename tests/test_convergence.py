@@ -26,8 +26,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from crdt import Doc, DuplicateSeqError, InvalidChangeError
+from crdt import Doc, DuplicateSeqError, InvalidChangeError, StaleChangeError
 from crdt.change import decode_change
+from crdt.snapshot import encode_snapshot, load_snapshot, snapshot_root
 
 try:
     from tests.helpers import (
@@ -545,3 +546,60 @@ def test_a_change_that_breaks_causality_is_refused_everywhere(
         d._check()
     sync_until_quiescent(docs)
     assert_converged(docs, pick)
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), before=st.integers(0, 3), away=st.integers(1, 3), after=st.integers(1, 3))
+def test_a_replica_loaded_from_a_snapshot_converges_and_refuses_what_is_concurrent_with_its_cut(
+    data: Any, before: int, away: int, after: int
+) -> None:
+    """SPEC.md 12.  Three replicas edit and sync lossily, then come in step; the third
+    (``p``) goes away, and the other two edit on and come in step, and one of them is
+    snapshotted into a fourth.  Then the two and the snapshot replica edit on and sync
+    lossily, each sending a full history or what the other lacks, reordered and
+    duplicated: the changes before the cut that come again are skipped, and the three
+    converge.  ``p``, which edited on all along, sends its history to the snapshot
+    replica in random calls: what it made since it went away is concurrent with the cut.
+    Each call raises ``StaleChangeError`` and changes nothing, or applies nothing; none of
+    those changes is ever applied there."""
+    pick = DataPicker(data)
+    clock = itertools.count(1_750_000_000_000).__next__  # (which commits merge: the draws')
+    a, b = (Doc(bytes([i + 1]) * 4, clock=clock) for i in range(2))
+    p = Doc(b"\x03" * 4, clock=clock, merge_interval=None)  # (a change an edit: chains)
+    trio = [a, b, p]
+
+    def rounds(docs: list[Doc], n: int, alone: Doc | None = None) -> None:
+        for _ in range(n):
+            for d in [*docs, *([alone] if alone else [])]:
+                for _ in range(pick.integer(0, 2)):
+                    edit_random(d, pick)
+            x, y = data.draw(st.permutations(range(len(docs))))[:2]
+            sync_lossy(docs[x], docs[y], pick, lossy=pick.chance(0.5))
+        sync_until_quiescent(docs)
+
+    rounds(trio, before)
+    a.root["away"] = True  # (a change after p went away: the cut is not in p's past)
+    rounds([a, b], away, alone=p)
+    snap = encode_snapshot(a, tombstones=pick.chance(0.5))
+    s = load_snapshot(snap, b"\x04" * 4, root=snapshot_root(snap), clock=clock)
+    cut = {change_hash_of(raw) for raw in a.get_changes()}
+    group = [a, b, s]
+    rounds(group, after, alone=p)
+    assert s.to_py() == a.to_py()
+    want = (s.to_py(), s.heads)
+    rival = [raw for raw in p.get_changes() if change_hash_of(raw) not in cut]
+    msgs = p.get_changes() + [pick.choice(rival) for _ in range(pick.integer(0, 2)) if rival]
+    msgs = pick.shuffle(msgs)
+    cuts = sorted(pick.integer(0, len(msgs)) for _ in range(pick.integer(0, 8)))
+    for lo, hi in zip([0, *cuts], [*cuts, len(msgs)], strict=True):
+        try:
+            applied = s.apply_changes(msgs[lo:hi])
+        except StaleChangeError:
+            event("a call that brings a stale change")
+        else:
+            assert applied == []
+        assert (s.to_py(), s.heads) == want
+    assert not any(s.has_change(change_hash_of(raw)) for raw in rival)
+    event(f"changes of p concurrent with the cut: {min(len(rival), 3)}+")
+    event(f"rejected after waiting: {min(len(s.rejected), 2)}+")
+    s._check()
