@@ -568,14 +568,7 @@ def break_causality(
     before its ops)."""
     us = {u.hash: u for u in map(decode_change, history)}
     u = decode_change(raw)
-    past: set[bytes] = set()
-    todo = list(u.deps)
-    while todo:
-        h = todo.pop()
-        if h not in past:
-            past.add(h)
-            if h in us:  # (else before a snapshot's cut: in every change's past)
-                todo.extend(us[h].deps)
+    past = reachable(us, u.deps)
     kinds: dict[Any, Any] = {None: "map"}  # every object's type, by its id
     elems: dict[Any, list[tuple[int, bytes, int, bytes]]] = {}  # obj: runs made outside
     objs: dict[Any, list[tuple[Any, bytes]]] = {}  # type: objects made outside
@@ -667,23 +660,11 @@ def skip_authors_change(
     if not prev:
         return None
     p = prev[0]
-
-    def past(h: bytes) -> set[bytes]:
-        seen: set[bytes] = set()
-        todo = [h]
-        while todo:
-            x = todo.pop()
-            if x not in seen:
-                seen.add(x)
-                if x in us:  # (else before a snapshot's cut)
-                    todo.extend(us[x].deps)
-        return seen
-
     end = p.start_op + p.n_ops  # (one past the author's last op)
     deps = sorted(
         c.hash
         for c in us.values()
-        if c.start_op + c.n_ops >= end and avail(c.hash) and p.hash not in past(c.hash)
+        if c.start_op + c.n_ops >= end and avail(c.hash) and p.hash not in reachable(us, [c.hash])
     )
     if not deps:
         return None
@@ -691,3 +672,18 @@ def skip_authors_change(
     ops = [(SET, None, pick.choice(EDIT_KEYS), pick.integer(-5, 5), ())]
     bad, _ = encode_change(u.actor, u.seq, d.start_op + d.n_ops, u.time, None, (d.hash,), ops)
     return f"author's seq {u.seq - 1} left out of the past (on {d.actor.hex()}'s seq {d.seq})", bad
+
+
+def reachable(changes: dict[bytes, Any], start: Any) -> set[bytes]:
+    """The hashes reachable from ``start`` (included) by deps, through ``changes`` (decoded,
+    by hash): the causal past of a change's deps.  A hash not in ``changes`` ends its path
+    (a change before a snapshot's cut, in every later change's past).  O(changes)."""
+    seen: set[bytes] = set()
+    todo = list(start)
+    while todo:
+        h = todo.pop()
+        if h not in seen:
+            seen.add(h)
+            if h in changes:
+                todo.extend(changes[h].deps)
+    return seen
