@@ -429,6 +429,12 @@ def _corrupt(src: Doc, dst: Doc, raw: bytes, pick: RandomPicker, avail: Any) -> 
     return corrupt_change(raw, pick)
 
 
+def _has_or_in_cut(src: Doc, dst: Doc, h: bytes) -> bool:
+    """Whether ``dst`` has change ``h`` of ``src``, or it is in ``dst``'s snapshot cut by
+    its seq (:func:`_in_cut`)."""
+    return dst.has_change(h) or _in_cut(dst, src.get_change(h))
+
+
 def _in_cut(dst: Doc, raw: bytes) -> bool:
     """Whether ``raw`` is in the snapshot cut of ``dst`` by its seq (a replica loaded from a
     snapshot, perhaps saved and loaded again since): a duplicate there, skipped whatever
@@ -488,7 +494,9 @@ def _sync_early(src: Doc, dst: Doc, pick: RandomPicker, log: Any) -> None:
         return
     raw = pick.choice(early)
     for _ in range(10):
-        what, bad = _corrupt(src, dst, raw, pick, lambda h: not dst.has_change(h))
+        # (a dep dst lacks: one in its snapshot cut by its seq, sent before, would make the
+        # change stale at once, not buffered)
+        what, bad = _corrupt(src, dst, raw, pick, lambda h: not _has_or_in_cut(src, dst, h))
         try:
             u = decode_change(bad)
             break
