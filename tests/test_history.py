@@ -177,7 +177,7 @@ def _naive_clock(h, dep_idx) -> dict[bytes, int]:
     return clock
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)  # (60 missed an untold merge of every head, 1 in 20)
 @given(data=st.data())
 def test_clock_agrees_with_a_full_walk(data) -> None:
     """History.clock takes shortcuts (cached clocks, changes made on every head); on any
