@@ -234,6 +234,35 @@ def test_local_commit_on_fresh_snapshot_doc(tmp_path: Path) -> None:
         assert set(st.epoch.heads) <= set(decode_change(pd.doc.get_changes()[0]).deps)
 
 
+def test_change_on_a_head_of_the_cut_the_document_was_loaded_from_is_stale_after_a_new_one(
+    tmp_path: Path,
+) -> None:
+    """A document opened from epoch 1's snapshot and kept open across a second epoch: a
+    head of its own snapshot is before the new cut, and a change on it alone is
+    concurrent with the new cut, so stale (SPEC.md 13.8, rule 2).  The document has that
+    head (``has_change``, SPEC.md 12); it said it did not, and the change waited for good
+    for a change the document held."""
+    p = str(tmp_path / "s")
+    with Store.open(p, "never") as st:
+        pd = st.open_doc(actor="aa")
+        pd.doc["a"] = 1
+        st.create_epoch(pd)
+        peer = pd.doc.fork(actor="bb")  # (went away at epoch 1's cut)
+    with Store.open(p, "never") as st:
+        pd = st.open_doc(actor="aa")
+        assert pd.doc.heads == peer.heads and all(map(pd.doc.has_change, peer.heads))
+        pd.doc["b"] = 2
+        st.create_epoch(pd)  # (the document keeps epoch 1's snapshot as its base)
+        old = peer.heads
+        peer["x"] = 3
+        late = peer.get_changes(old)
+        assert pd.apply_changes(late, on_stale="record") == []
+        assert pd.waiting == 0 and pd.missing_deps() == []
+        assert [r.hash for r in st.rejected] == [decode_change(late[0]).hash]
+        assert st.rejected[0].reason == "stale: depends on a change before the cut"
+        assert pd.doc.to_py() == {"a": 1, "b": 2}
+
+
 def test_change_on_a_change_before_the_cut_is_stale_once_that_change_comes_again(
     tmp_path: Path,
 ) -> None:
