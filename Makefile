@@ -43,13 +43,24 @@ unit: $(STAMP) js
 
 test: lint typecheck unit
 
+# Each command exits non-zero if a row is not correct; the others still run, and the
+# target fails at the end with the first such status.
 bench: $(BENCH_STAMP) js
-	$(VPY) -m bench
-	$(VPY) -m bench.storage_bench
-	$(VPY) -m bench.memory
+	@s=0; \
+	$(VPY) -m bench || s=$$?; \
+	$(VPY) -m bench.storage_bench || { r=$$?; [ $$s -ne 0 ] || s=$$r; }; \
+	$(VPY) -m bench.memory || { r=$$?; [ $$s -ne 0 ] || s=$$r; }; \
+	exit $$s
 
+# The CI smoke run (.ci/run): every engine on the small sequential traces, one repeat,
+# the storage benchmark on a prefix of the paper, the memory run on a small trace.
 bench-quick: $(BENCH_STAMP) js
-	$(VPY) -m bench --quick
+	@s=0; \
+	$(VPY) -m bench --quick || s=$$?; \
+	$(VPY) -m bench.storage_bench --quick || { r=$$?; [ $$s -ne 0 ] || s=$$r; }; \
+	$(VPY) -m bench.memory --trace sveltecomponent --json bench/results/quick/memory.json \
+		|| { r=$$?; [ $$s -ne 0 ] || s=$$r; }; \
+	exit $$s
 
 fuzz: $(STAMP)
 	FUZZ_FOREVER=1 $(VPY) -m pytest -m slow -q

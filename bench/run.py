@@ -2,6 +2,8 @@
 
 Prints a progress line per worker on stderr, then the table on stdout, and writes
 ``bench/results/results.json``, ``results.md`` and ``chart.png``.  See docs/benchmarks.md.
+Exit status 0 if every row is ok (or skipped), 1 if one is not (a wrong text, a crash, a
+timeout: the files still hold it), 2 if the run could not start.
 """
 
 from __future__ import annotations
@@ -230,7 +232,9 @@ def make_record(
         for k in ("b1_ms", "b2_ms", "load_ms", *EXTRA_MS):
             if k in EXTRA_MS and k not in raw:  # (a step this engine does not have)
                 continue
-            med, lo, hi = stats(raw.get(k) or [])
+            # a row that is not correct is not timed: no median a reader could take for
+            # one (its repeats stay in ``_runs``, for diagnosis)
+            med, lo, hi = stats(raw.get(k) or []) if rec["ok"] else (None, None, None)
             rec[k], rec[f"{k}_min"], rec[f"{k}_max"] = med, lo, hi
             rec[f"{k}_runs"] = raw.get(k) or []
         rec["save_bytes"] = raw.get("save_bytes")
@@ -723,4 +727,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"wrote {a.out / 'chart.png'}")
         except ImportError as exc:
             log(f"chart skipped: {exc}")
+    if problems:
+        # (after the files: a failed row is in them, shown as failed, not timed)
+        log(f"{len(problems)} row(s) not ok (listed under 'not ok' above): exit status 1")
+        return 1
     return 0

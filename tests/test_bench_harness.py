@@ -74,6 +74,38 @@ def test_without_node_the_python_side_runs_alone(
     assert "sveltecomponent" in (tmp_path / "results.md").read_text()
 
 
+def test_a_row_that_is_not_correct_fails_the_run_after_the_files_are_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A trace whose ``endContent`` the replay does not reach: the row is shown as failed,
+    not timed, the files are still written, and the exit status is 1, so a CI smoke run
+    (``make bench-quick``) goes red.  The same trace with the right text exits 0."""
+    import gzip
+
+    from bench.run import main
+
+    txns = [{"patches": [[0, 0, "hello"]]}, {"patches": [[5, 0, " world"], [0, 1, "H"]]}]
+    path = tmp_path / "tiny.json.gz"
+    args = ["--engines", "ours", "--traces", str(path), "--repeats", "1", "--no-chart"]
+    for end, code in (("Hello world", 0), ("Hello worlds", 1)):
+        trace = {"kind": "sequential", "endContent": end, "txns": txns}
+        path.write_bytes(gzip.compress(json.dumps(trace).encode()))
+        out = tmp_path / f"out-{code}"
+        capsys.readouterr()
+        assert main([*args, "--out", str(out)]) == code
+        captured = capsys.readouterr()
+        rows = json.loads((out / "results.json").read_text())["results"]
+        assert {r["mode"] for r in rows} == {"one", "per-patch"}
+        if code == 0:
+            assert all(r["status"] == "ok" and r["b1_ms"] > 0 for r in rows)
+            assert "not ok" not in captured.out
+        else:
+            assert all(r["status"] == "FAILED" and r["b1_ms"] is None for r in rows)
+            assert all("differs" in r["error"] for r in rows), rows
+            assert "not ok:" in captured.out and "FAILED" in (out / "results.md").read_text()
+            assert "2 row(s) not ok" in captured.err
+
+
 def test_ours_merges_a_transaction_per_patch_and_ours_unmerged_does_not(tmp_path: Path) -> None:
     """The per-patch rows: ours merges the commits no one has read into one change (SPEC.md
     5.9), the on-request engine ``ours-unmerged`` makes a change of each; both correct."""
