@@ -58,10 +58,8 @@ class Driver:
     def tx(self, doc: Doc) -> Transaction:
         return doc._tx if doc._tx is not None else doc.begin(time=0)
 
-    def target(self, doc: Doc, path: Any) -> tuple[ObjId, Any]:
-        if not isinstance(path, list) or not path:
-            raise UsageError("path must be a non-empty list")
-        return doc.resolve(path)
+    def target(self, doc: Doc, cmd: dict[str, Any]) -> tuple[ObjId, Any]:
+        return doc.resolve(need_path(cmd))
 
     def handle(self, cmd: dict[str, Any]) -> None:
         c = cmd.get("cmd")
@@ -69,12 +67,15 @@ class Driver:
             self.hooks[c](cmd)
             return
         if c == "new":
-            name = need(cmd, "peer")
-            self.peers[name] = Doc(cmd.get("actor"), clock=lambda: 0)
+            name = need(cmd, "peer", str)
+            actor = cmd.get("actor")  # (absent or null: a random one)
+            if actor is not None:
+                actor = need(cmd, "actor", str)
+            self.peers[name] = Doc(actor, clock=lambda: 0)
         elif c == "make":
-            doc = self.peer(need(cmd, "peer"))
-            obj, key = self.target(doc, need(cmd, "path"))
-            typ = _TYPES.get(need(cmd, "type"))
+            doc = self.peer(need(cmd, "peer", str))
+            obj, key = self.target(doc, cmd)
+            typ = _TYPES.get(need(cmd, "type", str))
             if typ is None:
                 raise UsageError(f"unknown type {cmd['type']!r}")
             tx = self.tx(doc)
@@ -83,40 +84,40 @@ class Driver:
             else:
                 tx.insert_object(obj, key, typ)
         elif c == "put":
-            doc = self.peer(need(cmd, "peer"))
-            obj, key = self.target(doc, need(cmd, "path"))
+            doc = self.peer(need(cmd, "peer", str))
+            obj, key = self.target(doc, cmd)
             self.tx(doc).put(obj, key, _scalar(need(cmd, "value")))
         elif c == "delete":
-            doc = self.peer(need(cmd, "peer"))
-            obj, key = self.target(doc, need(cmd, "path"))
+            doc = self.peer(need(cmd, "peer", str))
+            obj, key = self.target(doc, cmd)
             self.tx(doc).delete(obj, key)
         elif c == "insert":
-            doc = self.peer(need(cmd, "peer"))
-            obj, key = self.target(doc, need(cmd, "path"))
+            doc = self.peer(need(cmd, "peer", str))
+            obj, key = self.target(doc, cmd)
             if type(key) is not int:
                 raise UsageError("insert path must end in an index")
             self.tx(doc).insert(obj, key, [_scalar(need(cmd, "value"))])
         elif c == "splice":
-            doc = self.peer(need(cmd, "peer"))
-            obj = doc.obj_at(need(cmd, "path"))
+            doc = self.peer(need(cmd, "peer", str))
+            obj = doc.obj_at(need_path(cmd))
             if doc.obj_type(obj) != ObjType.TEXT:
                 raise UsageError("splice needs a text object")
-            pos, dl = int(cmd.get("pos", 0)), int(cmd.get("del", 0))
-            self.tx(doc).splice(obj, pos, dl, cmd.get("text", ""))
+            pos, dl = need(cmd, "pos", int, 0), need(cmd, "del", int, 0)
+            self.tx(doc).splice(obj, pos, dl, need(cmd, "text", str, ""))
         elif c == "commit":
-            doc = self.peer(need(cmd, "peer"))
+            doc = self.peer(need(cmd, "peer", str))
             if doc._tx is not None:
                 ch = doc._tx.commit()
                 if ch is not None:
                     self.on_commit(need(cmd, "peer"), doc, ch.hash)
         elif c == "sync":
-            src = self.peer(need(cmd, "from"))
-            dst = self.peer(need(cmd, "to"))
+            src = self.peer(need(cmd, "from", str))
+            dst = self.peer(need(cmd, "to", str))
             if dst._tx is not None:
                 raise UsageError("receiver has an open transaction; commit first")
             dst.apply_changes(src.get_changes(dst.heads) if dst.heads else src.get_changes())
         elif c == "dump":
-            doc = self.peer(need(cmd, "peer"))
+            doc = self.peer(need(cmd, "peer", str))
             self.out(
                 {
                     "peer": need(cmd, "peer"),
@@ -125,8 +126,8 @@ class Driver:
                 }
             )
         elif c == "conflicts":
-            doc = self.peer(need(cmd, "peer"))
-            conf = doc.conflicts(need(cmd, "path"))
+            doc = self.peer(need(cmd, "peer", str))
+            conf = doc.conflicts(need_path(cmd))
             self.out(
                 {
                     "peer": need(cmd, "peer"),
@@ -139,7 +140,7 @@ class Driver:
                 }
             )
         elif c == "changes":
-            doc = self.peer(need(cmd, "peer"))
+            doc = self.peer(need(cmd, "peer", str))
             self.out({"peer": need(cmd, "peer"), "changes": [r.hex() for r in doc.get_changes()]})
         else:
             raise UsageError(f"unknown command {c!r}")
@@ -166,11 +167,44 @@ class Driver:
                 self.out({"error": "UsageError", "message": f"{type(exc).__name__}: {exc}"})
 
 
-def need(cmd: dict[str, Any], field: str) -> Any:
-    """``cmd[field]``; a missing field is the command's usage error (SPEC.md 9.4), named."""
+_MISSING: Any = object()
+
+# JSON's names for the Python types json.loads makes, as a message says them
+_JSON_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    list: "an array",
+    dict: "an object",
+    type(None): "null",
+}
+
+
+def need(cmd: dict[str, Any], field: str, kind: type | None = None, default: Any = _MISSING) -> Any:
+    """``cmd[field]``, of JSON type ``kind`` if given (exactly: a boolean is not an integer,
+    and nothing is converted: ``"2"`` and ``2.0`` are not ``2``).  A missing field without
+    a ``default``, or a field of another type, is the command's usage error (SPEC.md 9.4),
+    which names the command and the field."""
     if field not in cmd:
+        if default is not _MISSING:
+            return default
         raise UsageError(f"{cmd.get('cmd')!r} needs the field {field!r}")
-    return cmd[field]
+    v = cmd[field]
+    if kind is not None and type(v) is not kind:
+        raise UsageError(
+            f"{cmd.get('cmd')!r} field {field!r} must be {_JSON_NAMES[kind]}, "
+            f"not {_JSON_NAMES.get(type(v), type(v).__name__)}"
+        )
+    return v
+
+
+def need_path(cmd: dict[str, Any]) -> list[Any]:
+    """``cmd["path"]``: a non-empty array (its items are checked as it is followed)."""
+    path: list[Any] = need(cmd, "path", list)
+    if not path:
+        raise UsageError(f"{cmd.get('cmd')!r} field 'path' must not be empty")
+    return path
 
 
 def _scalar(v: Any) -> Any:

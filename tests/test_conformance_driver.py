@@ -144,6 +144,99 @@ def test_a_missing_field_is_named():
     assert len(out[-1]["heads"]) == 1
 
 
+def test_a_field_of_the_wrong_type_is_refused_and_named(tmp_path):
+    """Every field of every command, given each JSON type it may not have: a UsageError
+    that names the command, the field and both types (SPEC.md 9.4), nothing converted
+    (``"2"``, ``2.0`` and ``true`` are not 2) and nothing changed: no peer made, no edit
+    made, no store opened, the open transaction kept."""
+    good = {
+        "new": {"peer": "n"},
+        "make": {"peer": "a", "path": ["m"], "type": "map"},
+        "put": {"peer": "a", "path": ["x"], "value": 1},
+        "delete": {"peer": "a", "path": ["l", 0]},
+        "insert": {"peer": "a", "path": ["l", 0], "value": 1},
+        "splice": {"peer": "a", "path": ["t"], "pos": 0, "del": 1, "text": "x"},
+        "commit": {"peer": "a"},
+        "sync": {"from": "a", "to": "b"},
+        "dump": {"peer": "a"},
+        "conflicts": {"peer": "a", "path": ["x"]},
+        "changes": {"peer": "a"},
+        "open": {"peer": "s", "dir": str(tmp_path / "store")},
+        "epoch": {"peer": "a"},
+        "close": {"peer": "a"},
+    }
+    json_types = {
+        "a string": "2",
+        "an integer": 2,
+        "a number": 2.0,
+        "a boolean": True,
+        "an array": ["x"],
+        "an object": {"x": 1},
+        "null": None,
+    }
+    allowed = {
+        "peer": "a string",
+        "from": "a string",
+        "to": "a string",
+        "type": "a string",
+        "text": "a string",
+        "dir": "a string",
+        "path": "an array",
+        "pos": "an integer",
+        "del": "an integer",
+    }
+    setup = [
+        {"cmd": "new", "peer": "a"},
+        {"cmd": "new", "peer": "b"},
+        {"cmd": "make", "peer": "a", "path": ["l"], "type": "list"},
+        {"cmd": "insert", "peer": "a", "path": ["l", 0], "value": 7},
+        {"cmd": "make", "peer": "a", "path": ["t"], "type": "text"},
+        {"cmd": "splice", "peer": "a", "path": ["t"], "text": "hi"},
+        {"cmd": "commit", "peer": "a"},
+        {"cmd": "put", "peer": "a", "path": ["open"], "value": True},  # (left open)
+    ]
+    bad = []
+    for c, fields in good.items():
+        for f in fields:
+            if f == "value":
+                continue  # (any scalar: arrays and objects are refused, below)
+            for name, v in json_types.items():
+                if name != allowed[f]:
+                    bad.append(({"cmd": c, **fields, f: v}, f, allowed[f], name))
+    bad += [
+        ({"cmd": "new", "peer": "n", "actor": 5}, "actor", "a string", "an integer"),
+        ({"cmd": "open", "peer": "s", "dir": "d", "actor": []}, "actor", "a string", "an array"),
+    ]
+    assert len(bad) > 100
+    dump = {"cmd": "dump", "peer": "a"}
+    out = run_driver([*setup, dump, *[b[0] for b in bad], dump, {"cmd": "dump", "peer": "n"}])
+    before, errors, after, unknown = out[0], out[1:-2], out[-2], out[-1]
+    assert errors == [
+        {"error": "UsageError", "message": f"{c['cmd']!r} field {f!r} must be {want}, not {got}"}
+        for c, f, want, got in bad
+    ]
+    assert after == before and before["value"] == {"l": [7], "t": "hi", "open": True}
+    assert unknown == {"error": "UsageError", "message": "unknown peer 'n'"}
+    assert not (tmp_path / "store").exists() and not (REPO / "2").exists()
+    # an empty path, and arrays or objects as values, are refused too
+    out = run_driver(
+        [
+            *setup,
+            {"cmd": "put", "peer": "a", "path": [], "value": 1},
+            {"cmd": "put", "peer": "a", "path": ["x"], "value": [1]},
+            {"cmd": "insert", "peer": "a", "path": ["l", 0], "value": {"x": 1}},
+            {"cmd": "new", "peer": "n", "actor": None},  # (null: as if absent)
+            {"cmd": "dump", "peer": "n"},
+        ]
+    )
+    assert out[:3] == [
+        {"error": "UsageError", "message": "'put' field 'path' must not be empty"},
+        {"error": "UsageError", "message": "value must be a JSON scalar"},
+        {"error": "UsageError", "message": "value must be a JSON scalar"},
+    ]
+    assert out[3] == {"peer": "n", "value": {}, "heads": []}
+
+
 def test_sync_and_dump_of_empty_peers():
     out = run_driver(
         [

@@ -34,13 +34,17 @@ def install(driver: Driver) -> None:
         return pd
 
     def open_(cmd: dict[str, Any]) -> None:
-        name = need(cmd, "peer")
+        name = need(cmd, "peer", str)
+        directory = need(cmd, "dir", str)
+        actor = cmd.get("actor")  # (absent or null: the store's, or a random one)
+        if actor is not None:
+            actor = need(cmd, "actor", str)
         old = stores.pop(name, None)
         if old is not None:
             old.store.close()
-        store = Store.open(str(need(cmd, "dir")), "always")
+        store = Store.open(directory, "always")
         try:
-            pd = store.open_doc(cmd.get("actor"), clock=lambda: 0)
+            pd = store.open_doc(actor, clock=lambda: 0)
         except BaseException:
             store.close()
             raise
@@ -49,13 +53,13 @@ def install(driver: Driver) -> None:
         driver.out(
             {
                 "peer": name,
-                "opened": str(need(cmd, "dir")),
+                "opened": directory,
                 "heads": [h.hex() for h in pd.doc.heads],
             }
         )
 
     def epoch(cmd: dict[str, Any]) -> None:
-        pd = stored(need(cmd, "peer"))
+        pd = stored(need(cmd, "peer", str))
         if pd.doc._tx is not None:
             raise UsageError("commit first")
         pd.persist()
@@ -65,13 +69,13 @@ def install(driver: Driver) -> None:
         )
 
     def close(cmd: dict[str, Any]) -> None:
-        pd = stores.pop(need(cmd, "peer"), None)
+        pd = stores.pop(need(cmd, "peer", str), None)
         if pd is not None:
             pd.store.close()
 
     def sync(cmd: dict[str, Any]) -> None:
-        src = driver.peer(need(cmd, "from"))
-        dst = driver.peer(need(cmd, "to"))
+        src = driver.peer(need(cmd, "from", str))
+        dst = driver.peer(need(cmd, "to", str))
         if dst._tx is not None:
             raise UsageError("receiver has an open transaction; commit first")
         changes = src.get_changes(dst.heads) if dst.heads else src.get_changes()
