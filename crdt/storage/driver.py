@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..change import decode_change
 from ..conformance import need
 from ..errors import UsageError
 from .store import PersistentDoc, Store
@@ -41,6 +40,7 @@ def install(driver: Driver) -> None:
             actor = need(cmd, "actor", str)
         old = stores.pop(name, None)
         if old is not None:
+            old.detach()
             old.store.close()
         store = Store.open(directory, "always")
         try:
@@ -71,6 +71,9 @@ def install(driver: Driver) -> None:
     def close(cmd: dict[str, Any]) -> None:
         pd = stores.pop(need(cmd, "peer", str), None)
         if pd is not None:
+            # the peer stays, in memory: its commits from now on are not persisted (and
+            # do not fail on the closed store)
+            pd.detach()
             pd.store.close()
 
     def sync(cmd: dict[str, Any]) -> None:
@@ -89,7 +92,9 @@ def install(driver: Driver) -> None:
         pd = stores.get(peer)
         if pd is None or pd.doc is not doc:
             return
-        pd.store.append([decode_change(doc.get_change(hsh))])
+        # the PersistentDoc's hook logged the change as it was committed, durably
+        # (fsync="always"), before the commit returned: had it failed, the commit would
+        # have raised (the change was appended here too, so each was logged twice)
         driver.out({"ack": hsh.hex()})
 
     driver.hooks.update({"open": open_, "epoch": epoch, "close": close, "sync": sync})

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..change import Change, UnverifiedChange, decode_change
 from ..compact import CodecError, Scope
 from ..errors import CrdtError, InvalidChangeError, MissingDependencyError, UsageError
+from ..ids import coerce_actor
 from .errors import (
     CorruptStoreError,
     SnapshotMismatchError,
@@ -359,6 +360,10 @@ class Store:
             replay = self._replay
             if replay is None:
                 raise UsageError("read_doc() can be called once, before appending")
+            if actor is not None:
+                # (checked here: raised inside the rebuild, a bad argument read as a
+                # corrupt store, "stored changes do not rebuild")
+                actor = coerce_actor(actor)
             try:
                 if cur.root is None:
                     doc = Doc(actor, clock=clock)
@@ -663,6 +668,13 @@ class PersistentDoc:
     def _on_change(self, changes: list[Change], origin: str) -> None:
         if origin == "local":
             self.store.append(changes)
+
+    def detach(self) -> None:
+        """Stop persisting: the document's later local changes stay in memory only (a
+        closed store no longer fails their commits with :class:`StoreClosedError`).
+        What was appended is kept; :meth:`persist`, with a store attached again
+        (:meth:`Store.attach`), appends what the store lacks.  O(listeners)."""
+        self._sub.close()
 
     @contextlib.contextmanager
     def transaction(

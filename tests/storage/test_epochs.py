@@ -17,7 +17,7 @@ from crdt import Doc, decode_change
 from crdt.storage import CrashInjected, FailPoints, StaleChangeError, Store
 from crdt.storage.errors import StoreLockedError
 
-from .util import random_changes, state
+from .util import random_changes, record_offsets, state
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -221,6 +221,53 @@ def test_conformance_open_and_epoch(tmp_path: Path) -> None:
     assert again[-1]["value"] == dump["value"] and again[-1]["heads"] == dump["heads"]
 
 
+def test_conformance_logs_each_commit_once_and_a_closed_peer_edits_in_memory(
+    tmp_path: Path,
+) -> None:
+    """Each acknowledged commit is one record of the log (the driver appended each a
+    second time after the PersistentDoc's hook had), and after ``close`` the peer stays
+    in memory (SPEC.md 9.3): its commits work, unacknowledged and unpersisted (they
+    failed with ``StoreClosedError`` after taking effect)."""
+    d = str(tmp_path / "store")
+    out = _driver(
+        [
+            {"cmd": "open", "peer": "A", "dir": d, "actor": "aa"},
+            {"cmd": "put", "peer": "A", "path": ["x"], "value": 1},
+            {"cmd": "commit", "peer": "A"},
+            {"cmd": "put", "peer": "A", "path": ["y"], "value": 2},
+            {"cmd": "commit", "peer": "A"},
+            {"cmd": "close", "peer": "A"},
+            {"cmd": "put", "peer": "A", "path": ["z"], "value": 3},
+            {"cmd": "commit", "peer": "A"},
+            {"cmd": "dump", "peer": "A"},
+        ]
+    )
+    assert not any("error" in o for o in out), out
+    acks = [o["ack"] for o in out if "ack" in o]
+    assert len(acks) == 2
+    assert out[-1]["value"] == {"x": 1, "y": 2, "z": 3} and out[-1]["heads"] != [acks[-1]]
+    (seg,) = os.listdir(os.path.join(d, "log"))
+    assert len(record_offsets(os.path.join(d, "log", seg))) == 2
+    again = _driver([{"cmd": "open", "peer": "C", "dir": d}, {"cmd": "dump", "peer": "C"}])
+    assert again[-1] == {"peer": "C", "value": {"x": 1, "y": 2}, "heads": [acks[-1]]}
+
+
+def test_a_detached_document_edits_in_memory_only(tmp_path: Path) -> None:
+    p = str(tmp_path / "s")
+    with Store.open(p, "never") as st:
+        pd = st.open_doc(actor="aa")
+        pd.doc["kept"] = 1
+        pd.detach()
+        pd.doc["memory"] = 2
+        assert st.heads != pd.doc.heads
+    pd.doc["after_close"] = 3  # (the store is closed: nothing tries to log it)
+    assert Store.load(p).to_py() == {"kept": 1}
+    with Store.open(p, "never") as st:
+        st.attach(pd.doc)  # (persist: what the store lacks is appended)
+        assert st.heads == pd.doc.heads
+    assert Store.load(p).to_py() == {"kept": 1, "memory": 2, "after_close": 3}
+
+
 def test_local_commit_on_fresh_snapshot_doc(tmp_path: Path) -> None:
     p = str(tmp_path / "s")
     _fill(p, 1)
@@ -295,3 +342,23 @@ def test_change_on_a_change_before_the_cut_is_stale_once_that_change_comes_again
             assert [r.hash for r in st.rejected] == [decode_change(b2[0]).hash]
             assert st.rejected[0].reason == "stale: depends on a change before the cut"
             assert "w" not in pd.doc.to_py()
+
+
+@pytest.mark.parametrize("epochs", [0, 1])
+@pytest.mark.parametrize("actor", ["zz", "", "ab" * 65, 5])
+def test_a_bad_actor_is_a_usage_error_not_a_corrupt_store(
+    tmp_path: Path, epochs: int, actor: object
+) -> None:
+    """``open_doc`` with an actor that is not one: the argument's error, not "stored
+    changes do not rebuild" (which told the caller its store was corrupt), and the store
+    still opens the document with a good actor.  With and without a snapshot to load."""
+    from crdt.errors import UsageError
+    from crdt.storage import CorruptStoreError
+
+    p = str(tmp_path / "s")
+    want = _fill(p, epochs)
+    with Store.open(p) as st:
+        with pytest.raises(UsageError, match="actor") as info:
+            st.open_doc(actor)  # type: ignore[arg-type]
+        assert not isinstance(info.value, CorruptStoreError)
+        assert state(st.open_doc("bb").doc) == want
