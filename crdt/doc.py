@@ -1354,6 +1354,9 @@ class Doc:
             >>> [(p.action, p.key, p.value) for p in seen]
             [('put', 'title', 'Hello')]
         """
+        if not callable(callback):
+            # (found only when a remote change arrives, as a TypeError from the apply)
+            raise UsageError(f"an observer must be callable, not {type(callback).__name__}")
         self._observers.append(callback)
         return Subscription(self, callback, self._observers)
 
@@ -1367,6 +1370,8 @@ class Doc:
         The first exception then propagates to the committing or applying caller; the
         change stays in memory, but whatever the raising listener was to do with it (log
         it, say) was not done: it was not acknowledged."""
+        if not callable(callback):
+            raise UsageError(f"a change listener must be callable, not {type(callback).__name__}")
         self._change_listeners.append(callback)
         return Subscription(self, callback, self._change_listeners)
 

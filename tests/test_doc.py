@@ -1251,6 +1251,20 @@ def test_a_change_listener_that_raises_does_not_starve_the_others():
     assert patches == [Patch("put", (), "x", 1)]
 
 
+@pytest.mark.parametrize("register", ["observe", "on_change"])
+def test_an_observer_or_listener_that_cannot_be_called_is_refused_at_once(register: str):
+    """Registered as it was, a non-callable failed only when a change came, as a
+    TypeError out of the commit or the apply, the change applied all the same."""
+    a = _doc("0a")
+    with pytest.raises(UsageError, match="callable"):
+        getattr(a, register)("not a function")
+    a["x"] = 1
+    b = a.fork("0b")
+    b["y"] = 2
+    a.apply_changes(b.get_changes(a.heads))
+    assert a.to_py() == {"x": 1, "y": 2}
+
+
 def test_patches_survive_a_buffered_change_that_is_rejected():
     """A change buffered by an earlier call that turns out invalid when its dep arrives is
     dropped into ``rejected`` and the state rebuilt from the history: the observer must

@@ -415,6 +415,12 @@ class Store:
         """
         if not changes:
             return
+        for c in changes:
+            if not isinstance(c, UnverifiedChange):
+                # (bytes failed deep inside, with AttributeError: no .hash)
+                raise UsageError(
+                    f"append takes decoded changes (crdt.decode_change), not {type(c).__name__}"
+                )
         with self._lock:
             self._check_writable()
             self._replay = None

@@ -362,3 +362,21 @@ def test_a_bad_actor_is_a_usage_error_not_a_corrupt_store(
             st.open_doc(actor)  # type: ignore[arg-type]
         assert not isinstance(info.value, CorruptStoreError)
         assert state(st.open_doc("bb").doc) == want
+
+
+def test_append_refuses_what_is_not_a_decoded_change(tmp_path: Path) -> None:
+    """Bytes given to the low-level ``Store.append`` failed deep inside (AttributeError:
+    no ``.hash``), after the changes before them were buffered."""
+    from crdt.errors import UsageError
+
+    d = Doc(actor="aa", merge_interval=None)
+    d["x"] = 1
+    d["y"] = 2
+    raws = d.get_changes()
+    assert len(raws) == 2
+    with Store.open(str(tmp_path / "s"), "never") as st:
+        with pytest.raises(UsageError, match="decoded changes"):
+            st.append([decode_change(raws[0]), raws[1]])  # type: ignore[list-item]
+        assert st.heads == []  # (nothing of the call was taken)
+        st.append([decode_change(r) for r in raws])
+        assert set(st.heads) == set(d.heads)
