@@ -19,7 +19,16 @@ from .op import DEL, INC, INS, INS_MAKE, MAKE, NO_OP, REM, SET, Op, extend_ins
 from .opset import ObjState
 from .run import Register
 from .sequence import Sequence
-from .values import INT64_MAX, INT64_MIN, Counter, ObjType, check_scalar, same_value
+from .values import (
+    INT64_MAX,
+    INT64_MIN,
+    Counter,
+    ObjType,
+    check_scalar,
+    check_str,
+    same_value,
+    text_ok,
+)
 
 # (a module global: `ObjType.MAP` is a lookup on the enum class, ~70 ns each time)
 _MAP, _LIST, _TEXT = ObjType.MAP, ObjType.LIST, ObjType.TEXT
@@ -57,8 +66,10 @@ class Transaction:
 
     def __init__(self, doc: Doc, message: str | None, time: int | None) -> None:
         self.doc = doc  # the document being edited
-        if message is not None and type(message) is not str:
-            raise UsageError(f"a commit message is a str, got {type(message).__name__}")
+        if message is not None:
+            if type(message) is not str:
+                raise UsageError(f"a commit message is a str, got {type(message).__name__}")
+            check_str(message, "a commit message")
         if time is not None and (type(time) is not int or not 0 <= time <= INT64_MAX):
             raise UsageError(f"a change's time is ms in 0..2**63-1, got {time!r}")
         self.message = message  # commit message of the change
@@ -178,6 +189,8 @@ class Transaction:
         if st.type == _MAP:
             if type(key) is not str:
                 raise UsageError(f"map keys are str, got {type(key).__name__}")
+            if not key.isascii():
+                check_str(key, "a map key")
             return key, st.data.get(key, [])
         if st.type == _TEXT:
             raise UsageError("text elements cannot be set; use splice")
@@ -351,6 +364,7 @@ class Transaction:
                         and run.ctr + run.n == ctr
                         and run.actor == self.actor
                         and c.refs[0] == 1  # (no fork shares the chunk: Sequence._own)
+                        and (text.isascii() or text_ok(text))  # (UTF-8: SPEC.md 3)
                     ):
                         run.extend(text)
                         n = len(text)
@@ -371,7 +385,12 @@ class Transaction:
                             ops.append((INS, obj, (ctr - 1, run.actor), text))
                         return
             # (a str into a text, the commonest edit, needs no _content)
-            content = text if type(text) is str and st.type is _TEXT else _content(st, text)
+            if type(text) is str and st.type is _TEXT:
+                if not text.isascii():
+                    check_str(text, "text")
+                content: Any = text
+            else:
+                content = _content(st, text)
             self._insert(seq, obj, index, content)
             if delete:
                 self._remove(seq, obj, index + len(content), delete)
@@ -384,6 +403,7 @@ def _content(st: ObjState, values: Any) -> Any:
     if st.type == _TEXT:
         if type(values) is not str:
             raise UsageError("text takes str")
+        check_str(values, "text")
         return values
     if isinstance(values, str):
         raise UsageError("a list takes a list of values")

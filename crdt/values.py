@@ -55,10 +55,34 @@ Scalar: TypeAlias = "bool | int | float | str | bytes | Counter | None"
 """A value stored directly in a map key or list element."""
 
 
+def check_str(s: str, what: str = "a string") -> None:
+    """Raise :class:`UsageError` if ``s`` cannot be written as UTF-8 (SPEC.md 3: every
+    string of a change is UTF-8): a lone surrogate, as JSON's ``"\\ud800"`` decodes to.
+    Taken, it failed only when the commit was sealed (``UnicodeEncodeError``), and every
+    later read of the history failed with it.  O(1) for ASCII (one C scan), else O(n)."""
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise UsageError(
+                f"{what} with a lone surrogate (U+{ord(s[exc.start]):04X} at {exc.start}) "
+                "cannot be stored: strings are UTF-8"
+            ) from None
+
+
+def text_ok(s: str) -> bool:
+    """True, or :func:`check_str`'s error for text (a test in a fast path's condition)."""
+    check_str(s, "text")
+    return True
+
+
 def check_scalar(value: Any) -> Scalar:
     """Return ``value`` if it is a storable scalar, else raise :class:`UsageError`."""
     t = type(value)
-    if value is None or t is bool or t is float or t is str or t is bytes:
+    if t is str:
+        check_str(value)
+        return value  # type: ignore[no-any-return]
+    if value is None or t is bool or t is float or t is bytes:
         return value  # type: ignore[no-any-return]
     if t is Counter:
         return Counter(value.value)  # (a copy: the caller's object stays the caller's)
