@@ -145,7 +145,7 @@ class Store:
     @classmethod
     def open(
         cls,
-        path: str,
+        path: str | os.PathLike[str],
         fsync: FsyncMode = "always",
         *,
         batch_changes: int = 1024,
@@ -157,8 +157,15 @@ class Store:
         """Open the store at ``path``, creating it if the directory has no store.
 
         Recovery runs first (see SPEC.md 13.9 "Recovery"); raises
-        :class:`CorruptStoreError` for damage that is not a torn write.
+        :class:`CorruptStoreError` for damage that is not a torn write, and
+        :class:`UsageError` if ``path`` (a str or path-like) names a file, not a directory.
         """
+        if not isinstance(path, str | os.PathLike):
+            raise UsageError(f"a store's path is a str or path-like, not {type(path).__name__}")
+        path = os.fspath(path)
+        if os.path.exists(path) and not os.path.isdir(path):
+            # (it failed making the log directory inside: NotADirectoryError for path/log)
+            raise UsageError(f"{path} is not a directory: a store is a directory")
         st = cls(path, fsync, batch_changes, batch_ms, keep_epochs, max_segment_bytes, failpoints)
         try:
             st._open()

@@ -380,3 +380,20 @@ def test_append_refuses_what_is_not_a_decoded_change(tmp_path: Path) -> None:
         assert st.heads == []  # (nothing of the call was taken)
         st.append([decode_change(r) for r in raws])
         assert set(st.heads) == set(d.heads)
+
+
+def test_a_store_is_opened_only_at_a_directory(tmp_path: Path) -> None:
+    """A path that names a file failed deep inside (NotADirectoryError for its ``log``
+    subdirectory); a path of the wrong type with TypeError.  A ``Path`` is welcome."""
+    from crdt.errors import UsageError
+
+    f = tmp_path / "file"
+    f.write_bytes(b"mine")
+    with pytest.raises(UsageError, match="not a directory"):
+        Store.open(str(f))
+    assert f.read_bytes() == b"mine" and sorted(tmp_path.iterdir()) == [f]
+    with pytest.raises(UsageError, match="path-like"):
+        Store.open(5)  # type: ignore[arg-type]
+    with Store.open(tmp_path / "s", "never") as st:
+        st.open_doc(actor="aa").doc["x"] = 1
+    assert Store.load(str(tmp_path / "s")).to_py() == {"x": 1}
