@@ -17,8 +17,8 @@ as a nested ``with doc.transaction():`` block would.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, MutableMapping, MutableSequence
+from typing import TYPE_CHECKING, Any, overload
 
 from .errors import UsageError
 from .ids import ObjId
@@ -164,10 +164,19 @@ class Map(_Obj, MutableMapping[str, Any]):
         return [self._read(e) for e in self._state().get(key, [])]
 
 
-class List(_Obj):
-    """A list view: indexing, slicing reads, ``append``, ``insert``, ``del``, ``len``.
+class List(_Obj, MutableSequence[Any]):
+    """A list view: indexing, slicing reads, ``append``, ``insert``, ``del``, ``len``, and
+    the rest of ``list``'s methods (``pop``, ``remove``, ``index``, ``count``, ``clear``,
+    ``reverse``, ``in``, ``+=``: a :class:`collections.abc.MutableSequence`).
 
     Index reads and writes are O(chunk) near the last position used, O(runs/64) far away.
+
+    >>> from crdt import Doc
+    >>> doc = Doc()
+    >>> xs = doc.root.make_list("xs")
+    >>> xs += [3, 1, 2]
+    >>> xs.remove(1); xs.pop(), xs.index(3), 3 in xs, xs.to_py()
+    (2, 0, True, [3])
     """
 
     __slots__ = ()
@@ -196,16 +205,57 @@ class List(_Obj):
             return self._read(run.content[0].entries[-1])
         return self._read((run.ctr + off, run.actor, run.content[off]))
 
-    def __setitem__(self, i: int, value: Any) -> None:
+    @overload
+    def __setitem__(self, i: int, value: Any) -> None: ...
+    @overload
+    def __setitem__(self, i: slice, value: Iterable[Any]) -> None: ...
+    def __setitem__(self, i: int | slice, value: Any) -> None:
+        if isinstance(i, slice):
+            self._set_slice(i, list(value))
+            return
         i = self._norm(i)
         with self._doc.transaction() as tx:
-            if isinstance(value, dict | list | tuple):
-                tx.remove(self._obj, i, 1)
-                _assign(tx, self._obj, i, value, True)
-            else:
-                tx.put(self._obj, i, value)
+            self._set(tx, i, value)
 
-    def __delitem__(self, i: int) -> None:
+    def _set(self, tx: Transaction, i: int, value: Any) -> None:
+        if isinstance(value, dict | list | tuple):
+            tx.remove(self._obj, i, 1)
+            _assign(tx, self._obj, i, value, True)
+        else:
+            tx.put(self._obj, i, value)
+
+    def _set_slice(self, sl: slice, values: list[Any]) -> None:
+        """``xs[a:b] = values`` (the stretch's elements removed, ``values`` inserted there)
+        or ``xs[a:b:k] = values`` (as many values as the slice has elements, each written
+        at its index), as ``list`` does; one commit."""
+        start, stop, step = sl.indices(len(self))
+        with self._doc.transaction() as tx:
+            if step == 1:
+                if stop > start:
+                    tx.remove(self._obj, start, stop - start)
+                for k, v in enumerate(values):
+                    _assign(tx, self._obj, start + k, v, True)
+                return
+            at = range(start, stop, step)
+            if len(at) != len(values):
+                raise UsageError(
+                    f"attempt to assign a sequence of size {len(values)} to an extended "
+                    f"slice of size {len(at)}"
+                )
+            for k, v in zip(at, values, strict=True):
+                self._set(tx, k, v)
+
+    def __delitem__(self, i: int | slice) -> None:
+        if isinstance(i, slice):
+            start, stop, step = i.indices(len(self))
+            at = range(start, stop, step)
+            with self._doc.transaction() as tx:
+                if step == 1 and stop > start:
+                    tx.remove(self._obj, start, stop - start)
+                elif step != 1:
+                    for k in sorted(at, reverse=True):  # (from the end: indexes hold)
+                        tx.remove(self._obj, k, 1)
+            return
         i = self._norm(i)
         with self._doc.transaction() as tx:
             tx.remove(self._obj, i, 1)
@@ -231,7 +281,7 @@ class List(_Obj):
     def append(self, value: Any) -> None:
         self.insert(len(self), value)
 
-    def extend(self, values: list[Any]) -> None:
+    def extend(self, values: Iterable[Any]) -> None:
         """Append scalars as one run-length encoded insert (objects one by one)."""
         with self._doc.transaction() as tx:
             if all(not isinstance(v, dict | list | tuple) for v in values):
@@ -244,6 +294,22 @@ class List(_Obj):
         """Delete ``n`` elements from index ``i``."""
         with self._doc.transaction() as tx:
             tx.remove(self._obj, i, n)
+
+    def clear(self) -> None:
+        """Delete every element: one remove, one commit (not one a ``pop``)."""
+        with self._doc.transaction() as tx:
+            n = len(self)
+            if n:
+                tx.remove(self._obj, 0, n)
+
+    def reverse(self) -> None:
+        """Reverse in place, as one commit: each element is written with the value of
+        its mirror (objects cannot be written so: :class:`UsageError`, nothing changed)."""
+        with self._doc.transaction():
+            n = len(self)
+            values = [self[i] for i in range(n)]
+            for i in range(n // 2):
+                self[i], self[n - 1 - i] = values[n - 1 - i], values[i]
 
     def insert_map(self, i: int) -> Map:
         with self._doc.transaction() as tx:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Sequence as SeqABC
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -180,6 +180,13 @@ class Doc:
 
     def __contains__(self, key: str) -> bool:
         return key in self.root
+
+    def __delitem__(self, key: str) -> None:
+        del self.root[key]
+
+    def __iter__(self) -> Iterator[str]:
+        """The root map's keys (``list(doc)`` tried ``doc[0]``, ``doc[1]``, ...)."""
+        return iter(self.root)
 
     def to_py(self) -> dict[str, Any]:
         """The whole document as plain Python: dict, list, str, scalars (counters stay
@@ -1086,6 +1093,8 @@ class Doc:
         ``other`` has the same one there, exactly its later changes are missing here.
         O(actors + changes sent), not O(history).
         """
+        if not isinstance(other, Doc):
+            raise UsageError(f"merge takes a Doc, not {type(other).__name__}")
         other._need_history()
         self._need_history()
         mine = self._history

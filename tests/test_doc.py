@@ -297,7 +297,13 @@ def test_list_nested_objects_and_setitem_with_object():
 
 list_ops = st.lists(
     st.tuples(
-        st.sampled_from(["insert", "append", "extend", "set", "del", "get", "slice"]),
+        st.sampled_from(
+            [
+                *["insert", "append", "extend", "set", "del", "get", "slice", "pop"],
+                *["remove", "index", "count", "clear", "reverse", "iadd"],
+                *["set_slice", "del_slice"],
+            ]
+        ),
         st.integers(-12, 12),
         st.integers(-12, 12),
         st.integers(0, 99),
@@ -341,11 +347,55 @@ def test_list_matches_list_model(ops):
                 del model[i]
             else:
                 assert lst[i] == model[i]
-        else:
+        elif kind == "slice":
             step = j if j != 0 else 1
             assert lst[i:j] == model[i:j]
             assert lst[i::step] == model[i::step]
+        elif kind == "pop":
+            if -len(model) <= i < len(model):
+                assert lst.pop(i) == model.pop(i)
+            else:
+                with pytest.raises(IndexError):
+                    lst.pop(i)
+        elif kind in ("remove", "index", "count"):
+            x = v % 5  # (values that are there, often)
+            if kind == "count":
+                assert lst.count(x) == model.count(x)
+            elif x in model:
+                if kind == "index":
+                    assert lst.index(x) == model.index(x)
+                else:
+                    lst.remove(x)
+                    model.remove(x)
+            else:
+                with pytest.raises(ValueError):
+                    getattr(lst, kind)(x)
+        elif kind == "clear":
+            if v % 4 == 0:  # (rarely: the model would stay short)
+                lst.clear()
+                model.clear()
+        elif kind == "reverse":
+            lst.reverse()
+            model.reverse()
+        elif kind == "iadd":
+            lst += [v, v % 5]
+            model += [v, v % 5]
+        else:  # a slice set or deleted, contiguous or extended
+            step = 1 if v % 3 else (j % 3 or 1) * (-1 if v % 2 else 1)
+            sl = slice(i, j, step)
+            n = len(range(*sl.indices(len(model))))
+            if kind == "del_slice":
+                del lst[sl]
+                del model[sl]
+            elif step != 1 and v % 7 == 0 and n != 1:
+                with pytest.raises(UsageError, match="extended slice"):
+                    lst[sl] = [v] * (n + 1)
+            else:
+                vals = [v % 5] * (n if step != 1 else v % 4)
+                lst[sl] = vals
+                model[sl] = vals
         assert len(lst) == len(model)
+        assert lst.to_py() == model
     assert lst.to_py() == model == doc.to_py()["l"]
     # what peers see (the encoded changes replayed) equals the local state
     assert Doc.load(doc.save()).to_py()["l"] == model
@@ -1479,3 +1529,39 @@ def test_non_ascii_typing_stays_one_run_and_one_op():
     ins = [op for op in _last_change(d).ops if op[0] == INS]
     assert len(ins) == 1 and ins[0][3] == "aé\U0001f600zç"
     assert len(list(d._opset.objs[t.id].data.runs())) == 1
+
+
+def test_the_document_is_dict_like_at_its_root():
+    """``del doc[k]`` and ``list(doc)`` as on ``doc.root`` (``list(doc)`` raised KeyError 0:
+    Python's old protocol, ``doc[0]``, ``doc[1]``, ...); ``merge`` of what is not a
+    document is a usage error (it was AttributeError)."""
+    d = _doc()
+    d["x"] = 1
+    d["y"] = 2
+    assert list(d) == list(d.root) == ["x", "y"]
+    del d["x"]
+    assert d.to_py() == {"y": 2} and "x" not in d
+    with pytest.raises(KeyError):
+        del d["x"]
+    with pytest.raises(UsageError, match="merge takes a Doc"):
+        d.merge(d.to_py())  # type: ignore[arg-type]
+
+
+def test_list_reverse_and_slice_writes_are_one_commit_each_and_all_or_nothing():
+    d = _doc()
+    xs = d.root.make_list("xs")
+    xs += [1, 2, 3]
+    n = len(d.get_changes())
+    xs.reverse()
+    xs[0:2] = ["a", "b", "c"]
+    del xs[::2]
+    assert xs.to_py() == ["b", 1] and len(d.get_changes()) == n + 3
+    xs.append({"k": 1})  # (an object: reverse cannot write it at another index)
+    before, heads = d.to_py(), d.heads
+    with pytest.raises(UsageError):
+        xs.reverse()
+    with pytest.raises(UsageError, match="extended slice"):
+        xs[::2] = [1]
+    assert d.to_py() == before and d.heads == heads
+    xs.clear()
+    assert xs.to_py() == [] and len(d.get_changes()) == n + 5  # (the append, the clear)
