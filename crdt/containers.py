@@ -332,9 +332,19 @@ class List(_Obj, MutableSequence[Any]):
 
 
 class Text(_Obj):
-    """A text view that reads like ``str``: ``str(t)``, ``len(t)``, ``t[i]``, ``t += s``.
+    """A text view that reads like ``str``: ``str(t)``, ``len(t)``, ``t[i]``, ``t[a:b]``,
+    ``s in t``, iteration; and writes like a list of characters: ``t += s``,
+    ``t[a:b] = s``, ``del t[a:b]`` (contiguous slices), ``insert``, ``delete``,
+    ``splice``.
 
-    Positions count Unicode code points.  Edits are O(chunk) near the last one.
+    Positions count Unicode code points.  Edits are O(chunk) near the last one; reads
+    build the string, O(n).
+
+    >>> from crdt import Doc
+    >>> t = Doc().root.make_text("t")
+    >>> t += "hello world"
+    >>> t[0:5] = "Hi"; del t[2]; "world" in t, str(t)
+    (True, 'Hiworld')
     """
 
     __slots__ = ()
@@ -360,6 +370,43 @@ class Text(_Obj):
         return super().__eq__(other)
 
     __hash__ = None
+
+    def __iter__(self) -> Iterator[str]:
+        # (without it, Python iterated by t[0], t[1], ...: a string built per character)
+        return iter(str(self))
+
+    def __contains__(self, s: object) -> bool:
+        """A substring test, as ``str``'s (without it, ``in`` compared characters one by
+        one, and ``"ab" in t`` was always False)."""
+        if not isinstance(s, str):
+            raise TypeError(f"'in <Text>' requires a str as left operand, not {type(s).__name__}")
+        return s in str(self)
+
+    def _span(self, i: int | slice) -> tuple[int, int]:
+        n = len(self)
+        if isinstance(i, slice):
+            start, stop, step = i.indices(n)
+            if step != 1:
+                raise UsageError("a text is written and deleted by contiguous slices (step 1)")
+            return start, max(0, stop - start)
+        if type(i) is not int:
+            raise UsageError(f"text positions are int, got {type(i).__name__}")
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"text index {i} out of range")
+        return i, 1
+
+    def __setitem__(self, i: int | slice, s: str) -> None:
+        """``t[a:b] = s`` replaces the stretch with ``s`` (one splice); ``t[i] = s`` the
+        code point at ``i``."""
+        pos, n = self._span(i)
+        self.splice(pos, n, s)
+
+    def __delitem__(self, i: int | slice) -> None:
+        pos, n = self._span(i)
+        if n:
+            self.delete(pos, n)
 
     def __iadd__(self, s: str) -> Text:
         self.insert(len(self), s)

@@ -1565,3 +1565,63 @@ def test_list_reverse_and_slice_writes_are_one_commit_each_and_all_or_nothing():
     assert d.to_py() == before and d.heads == heads
     xs.clear()
     assert xs.to_py() == [] and len(d.get_changes()) == n + 5  # (the append, the clear)
+
+
+text_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["set", "set_slice", "del", "del_slice", "contains", "iter", "get"]),
+        st.integers(-14, 14),
+        st.integers(-14, 14),
+        st.text(alphabet="abé\U0001f600", max_size=4),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=80, **FIXED)
+@given(st.text(alphabet="abcé\U0001f600", max_size=10), text_ops)
+def test_text_matches_a_str_model(start, ops):
+    """A text against a Python str: reads (``t[i]``, slices, ``in``, iteration) as the
+    str's; ``t[i] = s``, ``t[a:b] = s`` and ``del`` of either as a list of characters
+    would do them.  ``"ab" in t`` was always False (characters compared one by one)."""
+    doc = _doc()
+    t = doc.root.make_text("t")
+    t += start
+    model = list(start)
+    for kind, i, j, s in ops:
+        cur = "".join(model)
+        if kind == "contains":
+            needle = cur[i % (len(cur) + 1) :][: abs(j) % 4] if cur else s
+            assert (needle in t) == (needle in cur)
+            assert (s in t) == (s in cur)
+        elif kind == "iter":
+            assert list(t) == list(cur)
+        elif kind == "get":
+            assert t[i:j] == cur[i:j]
+            if -len(cur) <= i < len(cur):
+                assert t[i] == cur[i]
+        elif kind in ("set", "del"):
+            if not -len(model) <= i < len(model):
+                with pytest.raises(IndexError):
+                    if kind == "set":
+                        t[i] = s
+                    else:
+                        del t[i]
+            elif kind == "set":
+                t[i] = s
+                model[i : i + 1 if i != -1 else None] = list(s)
+            else:
+                del t[i]
+                del model[i]
+        elif kind == "set_slice":
+            t[i:j] = s
+            model[i:j] = list(s)
+        else:
+            del t[i:j]
+            del model[i:j]
+        assert str(t) == "".join(model)
+    with pytest.raises(UsageError, match="contiguous"):
+        t[::2] = "x"
+    with pytest.raises(TypeError):
+        _ = 5 in t
+    assert Doc.load(doc.save()).to_py()["t"] == "".join(model)
