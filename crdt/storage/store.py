@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import msgpack
+
 from ..change import Change, UnverifiedChange, decode_change
 from ..compact import CodecError, Scope
 from ..errors import CrdtError, InvalidChangeError, MissingDependencyError, UsageError
@@ -532,6 +534,15 @@ class Store:
         from ..snapshot import encode_snapshot, snapshot_root
 
         d = doc.doc if isinstance(doc, PersistentDoc) else doc
+        try:
+            # (checked before anything is written: it failed when the epoch record was
+            # encoded, with msgpack's own error, leaving a snapshot no epoch named)
+            msgpack.packb(migration)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise UsageError(
+                f"a migration must be msgpack data (None, bool, int, float, str, bytes, "
+                f"lists and maps of them): {type(exc).__name__}: {exc}"
+            ) from None
         with self._lock:
             self._check_writable()
             if d._tx is not None:

@@ -397,3 +397,25 @@ def test_a_store_is_opened_only_at_a_directory(tmp_path: Path) -> None:
     with Store.open(tmp_path / "s", "never") as st:
         st.open_doc(actor="aa").doc["x"] = 1
     assert Store.load(str(tmp_path / "s")).to_py() == {"x": 1}
+
+
+@pytest.mark.parametrize("migration", [object(), "\ud800", 2**70, {"k": [1, {2}]}])
+def test_a_migration_that_is_not_msgpack_data_is_refused_before_anything_is_written(
+    tmp_path: Path, migration: object
+) -> None:
+    """It failed with msgpack's own error (TypeError, UnicodeEncodeError, OverflowError)
+    when the epoch record was encoded, after the snapshot was written: a file no epoch
+    named.  Now a UsageError, nothing written, and the store goes on."""
+    from crdt.errors import UsageError
+
+    p = str(tmp_path / "s")
+    with Store.open(p, "never") as st:
+        pd = st.open_doc(actor="aa")
+        pd.doc["x"] = 1
+        with pytest.raises(UsageError, match="msgpack data"):
+            st.create_epoch(pd, migration)
+        assert st.epoch.number == 0 and os.listdir(os.path.join(p, "snapshots")) == []
+        info = st.create_epoch(pd, {"to": "v2", "steps": [1, 2]})
+        assert info.number == 1 and info.migration == {"to": "v2", "steps": [1, 2]}
+    with Store.open(p) as st:
+        assert st.epoch.migration == {"to": "v2", "steps": [1, 2]}
