@@ -37,7 +37,7 @@ import msgpack
 
 from .change import MERGE_INTERVAL
 from .codec import unpack_framed
-from .errors import DecodeError
+from .errors import DecodeError, UsageError
 from .gcpause import gc_paused
 from .op import decode_scalar, encode_scalar
 from .opset import ObjState, OpSet
@@ -103,7 +103,8 @@ def encode_snapshot(doc: Any, *, tombstones: bool = False) -> bytes:
 def _encode_snapshot(doc: Any, tombstones: bool) -> bytes:
     from .doc import Doc
 
-    assert isinstance(doc, Doc)
+    if not isinstance(doc, Doc):
+        raise UsageError(f"encode_snapshot takes a Doc, not {type(doc).__name__}")
     if doc._tx is not None:
         from .errors import TransactionError
 

@@ -147,6 +147,16 @@ def test_snapshot_with_open_transaction_is_refused() -> None:
         encode_snapshot(d)
 
 
+@pytest.mark.parametrize("not_a_doc", [None, 5, b"snapshot"])
+def test_a_snapshot_is_taken_of_a_document_only(not_a_doc: object) -> None:
+    """It was an ``assert`` (AssertionError; under ``python -O``, an AttributeError from
+    inside)."""
+    from crdt.errors import UsageError
+
+    with pytest.raises(UsageError, match="takes a Doc"):
+        encode_snapshot(not_a_doc)
+
+
 def _sample(tombstones: bool) -> bytes:
     a, _ = _pair(7)
     return encode_snapshot(a, tombstones=tombstones)
