@@ -364,7 +364,7 @@ class Transaction:
                         and run.ctr + run.n == ctr
                         and run.actor == self.actor
                         and c.refs[0] == 1  # (no fork shares the chunk: Sequence._own)
-                        and (text.isascii() or text_ok(text))  # (UTF-8: SPEC.md 3)
+                        and (text.isascii() or text_ok(text))  # (UTF-8: SPEC.md 3.2)
                     ):
                         run.extend(text)
                         n = len(text)

@@ -56,10 +56,11 @@ Scalar: TypeAlias = "bool | int | float | str | bytes | Counter | None"
 
 
 def check_str(s: str, what: str = "a string") -> None:
-    """Raise :class:`UsageError` if ``s`` cannot be written as UTF-8 (SPEC.md 3: every
+    """Raise :class:`UsageError` if ``s`` cannot be written as UTF-8 (SPEC.md 3.2: every
     string of a change is UTF-8): a lone surrogate, as JSON's ``"\\ud800"`` decodes to.
     Taken, it failed only when the commit was sealed (``UnicodeEncodeError``), and every
-    later read of the history failed with it.  O(1) for ASCII (one C scan), else O(n)."""
+    later read of the history failed with it.  O(n), in C: an ASCII test, and for any
+    other string one encoding."""
     if not s.isascii():
         try:
             s.encode("utf-8")
