@@ -758,6 +758,9 @@ class PersistentDoc:
         and what depends on it (SPEC.md 7.3): a bad change must not block the valid ones
         that complete it.
         """
+        if on_stale not in ("raise", "record"):
+            # (any other value recorded stale changes silently: "rase" lost the error)
+            raise UsageError(f"on_stale is 'raise' or 'record', not {on_stale!r}")
         st = self.store
         doc = self.doc
         # decoded first: a malformed change fails the call before it changes anything

@@ -419,3 +419,26 @@ def test_a_migration_that_is_not_msgpack_data_is_refused_before_anything_is_writ
         assert info.number == 1 and info.migration == {"to": "v2", "steps": [1, 2]}
     with Store.open(p) as st:
         assert st.epoch.migration == {"to": "v2", "steps": [1, 2]}
+
+
+@pytest.mark.parametrize("on_stale", ["rase", "", None, True])
+def test_an_on_stale_that_is_neither_raise_nor_record_is_refused(
+    tmp_path: Path, on_stale: object
+) -> None:
+    """Any value but "raise" recorded stale changes without a word: a typo lost the
+    error the caller asked for.  Now a UsageError before anything is applied."""
+    from crdt.errors import UsageError
+
+    a = Doc(actor="aa")
+    a["x"] = 1
+    b = a.fork(actor="bb")
+    a["y"] = 2
+    b["z"] = 3  # (concurrent with a's "y", so with the cut below: stale)
+    with Store.open(str(tmp_path / "s"), "never") as st:
+        pd = st.attach(a)
+        st.create_epoch(pd)
+        with pytest.raises(UsageError, match="on_stale"):
+            pd.apply_changes(b.get_changes(), on_stale=on_stale)  # type: ignore[arg-type]
+        assert st.rejected == [] and "z" not in pd.doc.to_py()
+        with pytest.raises(StaleChangeError):
+            pd.apply_changes(b.get_changes())
