@@ -61,7 +61,7 @@ from .opset import OpSet
 from .patches import Patch
 from .sequence import Sequence
 from .snapshot import Base, decode_snapshot, encode_snapshot
-from .transaction import Savepoint, Transaction
+from .transaction import OP_BYTES, Savepoint, Transaction, bound_bytes
 from .values import ObjType
 
 if TYPE_CHECKING:
@@ -84,6 +84,19 @@ small ones)."""
 _MAP, _LIST, _TEXT = ObjType.MAP, ObjType.LIST, ObjType.TEXT
 SEAL_EVERY = 256
 """Local changes waiting to be sealed (encoded, hashed and recorded) at the most."""
+
+_SMALL_SPAN = 4096
+"""A commit of more counters than this, or with anything heavy (``Transaction.heavy``),
+is sealed as a change of its own, or refused if over the limit (``Doc._commit_big``)."""
+
+_FIT_AHEAD = 256
+"""Counters a merged change past _MERGE_SPAN grows by between two of its bounds."""
+
+_MERGE_SPAN = (_change.MAX_CHANGE_BYTES // 2) // (OP_BYTES + 4)
+"""Commits with nothing heavy merge into the change waiting before them while the merged
+change holds at most this many counters (each of its ops takes a counter and at most
+OP_BYTES, and 4 bytes a counter: ``bound_bytes``), or, past that, while the bound of its
+ops does (``_merged_fit``): it stays under half a change's limit (``Doc._commit_later``)."""
 MAX_PENDING = 100_000
 """Changes waiting for missing dependencies before :class:`MissingDependencyError`."""
 
@@ -139,6 +152,7 @@ class Doc:
         # local changes not sealed yet, all by one actor: (start_op, time, message, ops,
         # n_ops, actor, time of the first commit merged into it, or None if none may be)
         self._unsealed: list[tuple[int, int, str | None, list[Op], int, bytes, int | None]] = []
+        self._fit_until = 0  # the last one's commits up to this counter merge (_merged_fit)
         self._opset = OpSet()
         self._max_op = 0  # greatest counter in the history
         self._tx: Transaction | None = None  # the open transaction, if any
@@ -367,7 +381,14 @@ class Doc:
 
     def _commit_later(self, tx: Transaction, t: int) -> None:
         """Commit ``tx`` (with ops, made at time ``t``) to be sealed later.  O(1) but for
-        the ops ``join_ops`` merges at the seam."""
+        the ops ``join_ops`` merges at the seam.
+
+        A change may hold at most MAX_CHANGE_BYTES (SPEC.md 7.1, D1): no peer takes a bigger
+        one.  A transaction whose ops may take more than half of it (``bound_bytes``, an
+        upper bound) is sealed now, as a change of its own, and refused if its bytes are
+        over the limit (:meth:`_commit_local`); commits merge only while the bound of the
+        merged ops stays under half of it.  The other half is room for the header and the
+        deps."""
         u = self._unsealed
         actor = tx.actor
         self._max_op = tx.ctr - 1
@@ -385,6 +406,14 @@ class Doc:
                     and tx.message is None
                     and tx.time is None
                     and first <= t <= first + mi
+                    and not tx.heavy
+                    # (the merged change's bound: a test of its span, and past that span
+                    # one of its ops too, which a keystroke's commit rarely reaches)
+                    and (
+                        tx.ctr - last[0] <= _MERGE_SPAN
+                        or tx.ctr <= self._fit_until
+                        or self._merged_fit(last[3], tx, last[0])
+                    )
                 ):
                     start_op = last[0]
                     ops = last[3]  # (a list no one else holds: its transaction ended)
@@ -412,9 +441,60 @@ class Doc:
                         join_ops(ops, new, tx.start_op, actor)
                     u[-1] = (start_op, t, None, ops, tx.ctr - start_op, actor, first)
                     return
+        if tx.heavy or tx.ctr - tx.start_op > _SMALL_SPAN:
+            # (a big edit, or one with long strings, a list's values or long pred lists:
+            # rare, and it merged into nothing above)
+            self._commit_big(tx, t)
+            return
         # (a message or a fixed time is the caller's for this change: nothing merges in)
         first = t if tx.message is None and tx.time is None else None
         u.append((tx.start_op, t, tx.message, tx.ops, tx.ctr - tx.start_op, actor, first))
+        if len(u) >= SEAL_EVERY:
+            self._seal()
+
+    def _merged_fit(self, ops: list[Op], tx: Transaction, start_op: int) -> bool:
+        """Whether the waiting change with ``ops`` from ``start_op``, with ``tx``'s merged
+        in, stays under half a change's limit: ``bound_bytes`` of the merged ops (nothing
+        in them is heavy).  If it would with _FIT_AHEAD more counters, each an op, the
+        next commits up to those counters merge without asking (``_fit_until``): a typist
+        past _MERGE_SPAN asks once in _FIT_AHEAD keystrokes.  O(1)."""
+        half = _change.MAX_CHANGE_BYTES // 2
+        n_ops = len(ops) + len(tx.ops)
+        span = tx.ctr - start_op
+        if OP_BYTES * (n_ops + _FIT_AHEAD) + 4 * (span + _FIT_AHEAD) <= half:
+            self._fit_until = tx.ctr + _FIT_AHEAD
+            return True
+        return OP_BYTES * n_ops + 4 * span <= half
+
+    def _commit_big(self, tx: Transaction, t: int) -> None:
+        """Commit ``tx``, which may be big (``_commit_later``): sealed now and refused if
+        its change is over the limit, if its ops may take more than half of it
+        (``bound_bytes``); else left to be sealed later, the start of a change of its own
+        (later commits merge into it as ``_commit_later`` says, unless it is heavy)."""
+        if bound_bytes(tx) > _change.MAX_CHANGE_BYTES // 2:
+            if self._unsealed:
+                self._seal()
+            self._commit_local(tx, t)  # (its size exact: refused if over the limit)
+            return
+        u = self._unsealed
+        if u and u[-1][5] != tx.actor:
+            self._seal()
+            u = self._unsealed
+        self._max_op = tx.ctr - 1
+        # (later commits may merge into a big one while the merged span is bounded; not
+        # into a heavy one, whose bound the span does not give)
+        free = not tx.heavy and tx.message is None and tx.time is None
+        u.append(
+            (
+                tx.start_op,
+                t,
+                tx.message,
+                tx.ops,
+                tx.ctr - tx.start_op,
+                tx.actor,
+                t if free else None,
+            )
+        )
         if len(u) >= SEAL_EVERY:
             self._seal()
 
@@ -452,6 +532,15 @@ class Doc:
         seq = h.seq_of(actor) + 1
         start_op = tx.start_op
         raw, hsh = encode_change(actor, seq, start_op, t, tx.message, deps, tx.ops)
+        if len(raw) > _change.MAX_CHANGE_BYTES:
+            # no peer would take it, nor this document from its own saved history: the
+            # transaction is refused (it has ended: its ops leave the state by a rebuild)
+            self._rebuild()
+            raise UsageError(
+                f"the transaction's change takes {len(raw):,} bytes, over the "
+                f"{_change.MAX_CHANGE_BYTES:,} a change may hold (SPEC.md 7.1, D1): split the "
+                "edit over several transactions"
+            )
         c = Change(actor, seq, start_op, t, tx.message, deps, tx.ops, raw, hsh, tx.ctr - start_op)
         h.add(c, heads_idx, True)  # made on every head
         self._max_op = tx.ctr - 1

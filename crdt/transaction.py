@@ -62,7 +62,7 @@ class Transaction:
     (nested blocks are savepoints of the outermost transaction).
     """
 
-    __slots__ = ("_closed", "actor", "ctr", "doc", "message", "ops", "start_op", "time")
+    __slots__ = ("_closed", "actor", "ctr", "doc", "heavy", "message", "ops", "start_op", "time")
 
     def __init__(self, doc: Doc, message: str | None, time: int | None) -> None:
         self.doc = doc  # the document being edited
@@ -78,6 +78,9 @@ class Transaction:
         self.start_op = doc._max_op + 1  # counter of the first op
         self.ctr = self.start_op  # counter the next op takes
         self.ops: list[Op] = []  # ops made so far, in counter order
+        # bytes the change may take beyond OP_BYTES an op and 4 a counter: list values,
+        # long strings and bytes, long pred lists (an upper bound: bound_bytes)
+        self.heavy = 4 * len(message) if message is not None else 0
         self._closed = False  # committed or rolled back
 
     # ------------------------------------------------------------ lifecycle
@@ -191,6 +194,8 @@ class Transaction:
                 raise UsageError(f"map keys are str, got {type(key).__name__}")
             if not key.isascii():
                 check_str(key, "a map key")
+            if len(key) > SHORT:
+                self.heavy += 4 * len(key)
             return key, st.data.get(key, [])
         if st.type == _TEXT:
             raise UsageError("text elements cannot be set; use splice")
@@ -210,6 +215,10 @@ class Transaction:
         st = self._obj(obj, _MAP, _LIST, _TEXT)
         value = check_scalar(value)
         k, entries = self._key_entries(st, key)
+        if (type(value) is str or type(value) is bytes) and len(value) > SHORT:
+            self.heavy += 4 * len(value)
+        if len(entries) > 4:
+            self.heavy += PRED_BYTES * len(entries)
         if entries and same_value(entries[-1][2], value) and type(value) is not Counter:
             if len(entries) == 1:
                 return  # writing what the key already shows: no op (Automerge 3.5)
@@ -226,6 +235,8 @@ class Transaction:
         """Put a new empty object at a map key or existing list index; returns its id."""
         st = self._obj(obj, _MAP, _LIST, _TEXT)
         k, entries = self._key_entries(st, key)
+        if len(entries) > 4:
+            self.heavy += PRED_BYTES * len(entries)
         op: Op = (MAKE, obj, k, typ, tuple((e[0], e[1]) for e in entries))
         ctr = self._push(op)
         self.doc._opset.apply(op, ctr, self.actor)
@@ -242,6 +253,8 @@ class Transaction:
         _, entries = self._key_entries(st, key)
         if not entries:
             return
+        if len(entries) > 4:
+            self.heavy += PRED_BYTES * len(entries)
         op: Op = (DEL, obj, key, tuple((e[0], e[1]) for e in entries))
         ctr = self._push(op)
         self.doc._opset.apply(op, ctr, self.actor)
@@ -277,6 +290,8 @@ class Transaction:
         actor = self.actor
         ref = seq.local_insert(index, ctr, actor, content)
         self.ctr = ctr + len(content)
+        if type(content) is list:  # (a text's code points: 4 bytes a counter, the bound's)
+            self.heavy += sum([_weight(v) for v in content])
         ops = self.ops
         if ops and ref is not None and ref[0] == ctr - 1:
             last = ops[-1]
@@ -396,6 +411,34 @@ class Transaction:
                 self._remove(seq, obj, index + len(content), delete)
         elif delete:
             self._remove(seq, obj, index, delete)
+
+
+OP_BYTES = 320
+"""What an op may take on the wire beyond what ``Transaction.heavy`` counts: its fields,
+its object and reference, an actor-table entry for an actor it brings (at most 65
+bytes), up to 4 preds, and a key or value of up to SHORT code points."""
+
+SHORT = 32
+"""Strings and bytes up to this long are in OP_BYTES; longer ones count in ``heavy``."""
+
+PRED_BYTES = 12
+"""A pred: ``[counter, actor index]`` (an op's first 4 are in OP_BYTES)."""
+
+
+def _weight(v: Any) -> int:
+    """Bytes a scalar may take on the wire: a str 4 a code point, bytes 1 a byte, the
+    header and any other scalar at most 9."""
+    t = type(v)
+    if t is str or t is bytes:
+        return 4 * len(v) + 9
+    return 9
+
+
+def bound_bytes(tx: Transaction) -> int:
+    """An upper bound of the bytes ``tx``'s ops take in a change, without encoding them:
+    OP_BYTES an op, 4 a counter (a code point of text is 1 counter, at most 4 bytes in
+    UTF-8) and ``tx.heavy``.  O(1)."""
+    return OP_BYTES * len(tx.ops) + 4 * (tx.ctr - tx.start_op) + tx.heavy
 
 
 def _content(st: ObjState, values: Any) -> Any:

@@ -1625,3 +1625,75 @@ def test_text_matches_a_str_model(start, ops):
     with pytest.raises(TypeError):
         _ = 5 in t
     assert Doc.load(doc.save()).to_py()["t"] == "".join(model)
+
+
+def _limit(mp: pytest.MonkeyPatch, n: int) -> None:
+    import crdt.change
+    import crdt.doc
+    from crdt.transaction import OP_BYTES
+
+    mp.setattr(crdt.change, "MAX_CHANGE_BYTES", n)
+    mp.setattr(crdt.doc, "_MERGE_SPAN", (n // 2) // (OP_BYTES + 4))
+
+
+@pytest.mark.parametrize("how", ["block", "explicit", "value", "list", "key"])
+def test_a_transaction_whose_change_is_over_the_limit_is_refused(how: str) -> None:
+    """A change may hold at most MAX_CHANGE_BYTES (SPEC.md 7.1, D1; lowered here to 256 KiB).
+    A commit over it was made all the same (a 65 MiB paste: 68,157,505 bytes), and no
+    peer took it, nor this document from its own saved history.  Now the transaction is
+    refused with UsageError and its edits leave the state; the document goes on."""
+    d = Doc("0a", clock=lambda: 0)
+    t = d.root.make_text("t")
+    t += "hello"
+    before, heads = d.to_py(), d.heads
+    big = "é" * 140_000  # (280,000 bytes in UTF-8)
+    with pytest.MonkeyPatch.context() as mp:
+        _limit(mp, 256 << 10)
+        with pytest.raises(UsageError, match="over the 262,144 a change may hold"):
+            if how == "block":
+                with d.transaction():
+                    t.insert(0, big)
+            elif how == "explicit":
+                tx = d.begin()
+                tx.insert(t.id, 0, big)
+                tx.commit()
+            elif how == "value":
+                d["v"] = big
+            elif how == "list":
+                d["l"] = ["x" * 700] * 400
+            else:
+                d[big] = 1
+        assert d.to_py() == before and d.heads == heads and d._tx is None
+        t += " world"  # (the document goes on, under the limit)
+        assert all(len(r) <= 256 << 10 for r in d.get_changes())
+    e = Doc("0b")
+    e.apply_changes(d.get_changes())
+    assert e.to_py() == d.to_py() == {"t": "hello world"}
+    assert Doc.load(d.save(), verify=True).to_py() == d.to_py()
+
+
+def test_commits_stop_merging_before_their_change_could_be_over_the_limit() -> None:
+    """Commits merge into the change waiting before them (SPEC.md 5.9) only while the
+    bound of the merged ops stays under half the limit: 100,000 keystrokes under a 256 KiB
+    limit make several changes, each one a peer takes; so do 14,000 map writes."""
+    d = Doc("0a", clock=lambda: 0)
+    t = d.root.make_text("t")
+    with pytest.MonkeyPatch.context() as mp:
+        _limit(mp, 256 << 10)
+        for i in range(100_000):
+            t.insert(i, "ab"[i % 2])
+        raws = d.get_changes()
+        assert 2 < len(raws) < 100 and all(len(r) <= 256 << 10 for r in raws)
+        for i in range(14_000):
+            d[f"k{i}"] = "v" * 32
+        more = d.get_changes([decode_change(raws[-1]).hash])
+        assert 2 < len(more) < 100 and all(len(r) <= 256 << 10 for r in more)
+        e = Doc("0b")
+        e.apply_changes(d.get_changes())
+    assert str(e.root["t"]) == "ab" * 50_000 and len(e.to_py()) == 14_001
+    # (at the real limit the 3,000 keystrokes are one change, as before)
+    f = Doc("0c", clock=lambda: 0)
+    ft = f.root.make_text("t")
+    for i in range(3000):
+        ft.insert(i, "ab"[i % 2])
+    assert len(f.get_changes()) == 1  # (the text's make and the typing, merged)
