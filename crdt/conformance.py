@@ -85,10 +85,8 @@ class Driver:
             return
         if c == "new":
             name = need(cmd, "peer", str)
-            actor = cmd.get("actor")  # (absent or null: a random one)
-            if actor is not None:
-                actor = need(cmd, "actor", str)
-            self.peers[name] = Doc(actor, clock=lambda: 0)
+            # (absent or null: a random actor)
+            self.peers[name] = Doc(optional(cmd, "actor", str), clock=lambda: 0)
         elif c == "make":
             doc = self.peer(need(cmd, "peer", str))
             obj, key = self.target(doc, cmd)
@@ -218,6 +216,11 @@ def need(cmd: dict[str, Any], field: str, kind: type | None = None, default: Any
             f"not {_JSON_NAMES.get(type(v), type(v).__name__)}"
         )
     return v
+
+
+def optional(cmd: dict[str, Any], field: str, kind: type) -> Any:
+    """``cmd[field]`` of JSON type ``kind``, or None if it is absent or null."""
+    return None if cmd.get(field) is None else need(cmd, field, kind)
 
 
 def need_path(cmd: dict[str, Any]) -> list[Any]:

@@ -61,7 +61,7 @@ from .opset import OpSet
 from .patches import Patch
 from .sequence import Sequence
 from .snapshot import Base, decode_snapshot, encode_snapshot
-from .transaction import OP_BYTES, Savepoint, Transaction, bound_bytes
+from .transaction import OP_BYTES, Savepoint, Transaction, bound_bytes, wire_bound
 from .values import ObjType
 
 if TYPE_CHECKING:
@@ -461,10 +461,10 @@ class Doc:
         half = _change.MAX_CHANGE_BYTES // 2
         n_ops = len(ops) + len(tx.ops)
         span = tx.ctr - start_op
-        if OP_BYTES * (n_ops + _FIT_AHEAD) + 4 * (span + _FIT_AHEAD) <= half:
+        if wire_bound(n_ops + _FIT_AHEAD, span + _FIT_AHEAD) <= half:
             self._fit_until = tx.ctr + _FIT_AHEAD
             return True
-        return OP_BYTES * n_ops + 4 * span <= half
+        return wire_bound(n_ops, span) <= half
 
     def _commit_big(self, tx: Transaction, t: int) -> None:
         """Commit ``tx``, which may be big (``_commit_later``): sealed now and refused if
@@ -476,11 +476,7 @@ class Doc:
                 self._seal()
             self._commit_local(tx, t)  # (its size exact: refused if over the limit)
             return
-        u = self._unsealed
-        if u and u[-1][5] != tx.actor:
-            self._seal()
-            u = self._unsealed
-        self._max_op = tx.ctr - 1
+        u = self._unsealed  # (the caller sealed the waiting ones of another actor)
         # (later commits may merge into a big one while the merged span is bounded; not
         # into a heavy one, whose bound the span does not give)
         free = not tx.heavy and tx.message is None and tx.time is None

@@ -434,11 +434,16 @@ def _weight(v: Any) -> int:
     return 9
 
 
+def wire_bound(n_ops: int, span: int, heavy: int = 0) -> int:
+    """An upper bound of the bytes ``n_ops`` ops over ``span`` counters take in a change,
+    without encoding them: OP_BYTES an op, 4 a counter (a code point of text is 1
+    counter, at most 4 bytes in UTF-8) and ``heavy`` (``Transaction.heavy``).  O(1)."""
+    return OP_BYTES * n_ops + 4 * span + heavy
+
+
 def bound_bytes(tx: Transaction) -> int:
-    """An upper bound of the bytes ``tx``'s ops take in a change, without encoding them:
-    OP_BYTES an op, 4 a counter (a code point of text is 1 counter, at most 4 bytes in
-    UTF-8) and ``tx.heavy``.  O(1)."""
-    return OP_BYTES * len(tx.ops) + 4 * (tx.ctr - tx.start_op) + tx.heavy
+    """:func:`wire_bound` of ``tx``'s ops.  O(1)."""
+    return wire_bound(len(tx.ops), tx.ctr - tx.start_op, tx.heavy)
 
 
 def _content(st: ObjState, values: Any) -> Any:

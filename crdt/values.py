@@ -81,7 +81,8 @@ def check_scalar(value: Any) -> Scalar:
     """Return ``value`` if it is a storable scalar, else raise :class:`UsageError`."""
     t = type(value)
     if t is str:
-        check_str(value)
+        if not value.isascii():  # (a call less for the common case: a list insert's values)
+            check_str(value)
         return value  # type: ignore[no-any-return]
     if value is None or t is bool or t is float or t is bytes:
         return value  # type: ignore[no-any-return]

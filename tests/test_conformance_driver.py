@@ -237,6 +237,19 @@ def test_a_field_of_the_wrong_type_is_refused_and_named(tmp_path):
     assert out[3] == {"peer": "n", "value": {}, "heads": []}
 
 
+def test_a_line_without_a_string_cmd_or_not_json_gets_its_own_message():
+    """These reached the driver's safety net, with Python's exception text
+    (``TypeError: unhashable type: 'list'``, ``JSONDecodeError: ...``)."""
+    out = run_driver(['{"peer": "a"}', '{"cmd": ["new"]}', '{"cmd": 5}', "{", "nul"])
+    assert [o["error"] for o in out] == ["UsageError"] * 5
+    assert [o["message"] for o in out[:3]] == [
+        "a command needs the field 'cmd'",
+        "the field 'cmd' must be a string, not an array",
+        "the field 'cmd' must be a string, not an integer",
+    ]
+    assert all(o["message"].startswith("a line that is not JSON: ") for o in out[3:])
+
+
 def test_sync_and_dump_of_empty_peers():
     out = run_driver(
         [

@@ -1697,3 +1697,15 @@ def test_commits_stop_merging_before_their_change_could_be_over_the_limit() -> N
     for i in range(3000):
         ft.insert(i, "ab"[i % 2])
     assert len(f.get_changes()) == 1  # (the text's make and the typing, merged)
+
+
+def test_a_text_position_that_is_not_an_int_is_a_usage_error():
+    d = _doc()
+    t = d.root.make_text("t")
+    t += "abc"
+    for bad in ("1", 1.0, None):
+        with pytest.raises(UsageError, match="text positions are int"):
+            t[bad] = "x"  # type: ignore[index]
+        with pytest.raises(UsageError, match="text positions are int"):
+            del t[bad]  # type: ignore[arg-type]
+    assert str(t) == "abc"

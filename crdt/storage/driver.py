@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..conformance import need
+from ..conformance import need, optional
 from ..errors import UsageError
 from .store import PersistentDoc, Store
 
@@ -35,9 +35,7 @@ def install(driver: Driver) -> None:
     def open_(cmd: dict[str, Any]) -> None:
         name = need(cmd, "peer", str)
         directory = need(cmd, "dir", str)
-        actor = cmd.get("actor")  # (absent or null: the store's, or a random one)
-        if actor is not None:
-            actor = need(cmd, "actor", str)
+        actor = optional(cmd, "actor", str)  # (absent or null: a random one)
         old = stores.pop(name, None)
         if old is not None:
             old.detach()
